@@ -1,0 +1,40 @@
+"""registry/image: the service image pushed to the registry; its registry digest is what gets deployed."""
+
+
+from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, PartitionsDefinition, asset
+
+from fintech_release.assets.event_log import require_latest_materialization
+from fintech_release.assets.keys import BUILD_IMAGE, REGISTRY_IMAGE
+from fintech_release.resources.registry import ImageRegistry
+
+
+def registry_assets(services: PartitionsDefinition) -> list[AssetsDefinition]:
+    """The push stage for every service."""
+
+    @asset(
+        key=REGISTRY_IMAGE,
+        deps=[BUILD_IMAGE],
+        partitions_def=services,
+        group_name="registry",
+        kinds={"docker"},
+        description="The image in the registry, tagged with the artifact version; data version = digest.",
+    )
+    def pushed_image(context: AssetExecutionContext, registry: ImageRegistry) -> MaterializeResult:
+        built = require_latest_materialization(context, BUILD_IMAGE)
+        pushed = registry.push(
+            local_reference=str(built["reference"]), repository=context.partition_key, tag=str(built["version"])
+        )
+        context.log.info(f"pushed {pushed.reference} as {pushed.digest}")
+        return MaterializeResult(
+            metadata={
+                "commit": built["commit"],
+                "version": built["version"],
+                "reference": pushed.reference,
+                "digest": pushed.digest,
+                "pinned_reference": pushed.pinned_reference,
+                "image_id": built["image_id"],
+            },
+            data_version=DataVersion(pushed.digest),
+        )
+
+    return [pushed_image]

@@ -1,0 +1,89 @@
+"""source/commit: the commit at the head of each service's branch, observed (Dagster does not build it)."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetExecutionContext,
+    AssetObservation,
+    AssetSpec,
+    DagsterInstance,
+    Failure,
+    PartitionsDefinition,
+)
+from pydantic import BaseModel
+
+from fintech_release.assets.event_log import latest_observation_metadata
+from fintech_release.assets.keys import BRANCH_TAG, COMMIT_TAG, SOURCE_COMMIT
+from fintech_release.config import ReleaseConfig
+from fintech_release.resources.source import CommitInfo, SourceControl
+
+
+# The tag Dagster reads an observation's data version from (what `DataVersion` means for observations).
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+class CommitRef(BaseModel, frozen=True):
+    """The commit a run builds."""
+
+    sha: str
+    branch: str
+
+
+def source_commit_spec(partitions_def: PartitionsDefinition) -> AssetSpec:
+    """The observed asset at the root of the graph; its data version is the commit sha."""
+    return AssetSpec(
+        key=SOURCE_COMMIT,
+        description="Head commit of the service's release branch; data version = commit sha.",
+        partitions_def=partitions_def,
+        group_name="source",
+        kinds={"git"},
+    )
+
+
+def observe_head_commit(config: ReleaseConfig, source: SourceControl, service: str) -> AssetObservation:
+    """Read the head of `service`'s branch and describe it as an observation of source/commit."""
+    settings = config.service(service)
+    commit = source.latest_commit(repository=str(config.resolve_path(settings.repository)), branch=settings.branch)
+    return commit_observation(service, commit)
+
+
+def commit_observation(service: str, commit: CommitInfo) -> AssetObservation:
+    """An observation of source/commit[service] whose data version is the commit sha."""
+    return AssetObservation(
+        asset_key=SOURCE_COMMIT,
+        partition=service,
+        tags={DATA_VERSION_TAG: commit.sha},
+        metadata={
+            "sha": commit.sha,
+            "branch": commit.branch,
+            "author": f"{commit.author_name} <{commit.author_email}>",
+            "author_email": commit.author_email,
+            "committed_at": commit.committed_at.isoformat(),
+            "message": commit.message,
+        },
+    )
+
+
+def resolve_commit(context: AssetExecutionContext, config: ReleaseConfig) -> CommitRef:
+    """The commit this run builds: the run's commit tag, else the last observed head of the branch."""
+    service = context.partition_key
+    tags = context.run.tags
+    if COMMIT_TAG in tags:
+        return CommitRef(sha=tags[COMMIT_TAG], branch=tags.get(BRANCH_TAG, config.service(service).branch))
+    observed = latest_observation_metadata(context.instance, SOURCE_COMMIT, service)
+    if observed is None:
+        raise Failure(
+            f"no commit of {service} has been observed yet: run `fintech-release observe` "
+            f"(or the commit sensor), or launch the run with the tag {COMMIT_TAG}=<sha>"
+        )
+    return CommitRef(sha=str(observed["sha"]), branch=str(observed["branch"]))
+
+
+def report_head_commits(instance: DagsterInstance, config: ReleaseConfig, source: SourceControl) -> dict[str, str]:
+    """Record an observation of every service's head commit outside any run; return service -> sha."""
+    heads: dict[str, str] = {}
+    for service in config.service_names:
+        observation = observe_head_commit(config, source, service)
+        instance.report_runless_asset_event(observation)
+        heads[service] = str(observation.metadata["sha"].value)
+    return heads

@@ -1,0 +1,189 @@
+"""Typed models of release.yaml: the services to release and the environments they go to.
+
+Every model forbids unknown keys, so a typo fails loading instead of being ignored.
+Relative paths are resolved against the folder holding release.yaml by the loader.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+# A service name is a partition key, a Docker repository name and a DNS label: keep all three happy.
+ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
+EnvironmentName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,20}$")]
+Port = Annotated[int, Field(ge=1024, le=65535)]
+SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+SONAR_SEVERITIES = ("blocker", "critical", "major", "minor", "info")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QualityGate(_Strict):
+    """SonarQube-style gate: the most issues of each severity a build may have (absent = no limit)."""
+
+    blocker: int | None = Field(default=0, ge=0)
+    critical: int | None = Field(default=0, ge=0)
+    major: int | None = Field(default=None, ge=0)
+    minor: int | None = Field(default=None, ge=0)
+    info: int | None = Field(default=None, ge=0)
+
+    def limits(self) -> dict[str, int]:
+        """The severities that have a limit, with that limit."""
+        return {sev: limit for sev in SONAR_SEVERITIES if (limit := getattr(self, sev)) is not None}
+
+    def violations(self, counts: dict[str, int]) -> list[str]:
+        """Each failed condition as text, e.g. 'critical issues: 3 (allowed 0)'; empty when the gate passes."""
+        return [
+            f"{severity} issues: {counts.get(severity, 0)} (allowed {limit})"
+            for severity, limit in self.limits().items()
+            if counts.get(severity, 0) > limit
+        ]
+
+
+class AnalysisSettings(_Strict):
+    """How code is analysed and which quality gate it must pass."""
+
+    checkstyle_config: Path | None = None
+    quality_gate: QualityGate = QualityGate()
+
+
+class BuildSettings(_Strict):
+    """Where builds happen and which base image service images start from."""
+
+    workspace: Path = Path(".fintech-release/workspaces")
+    gradle_executable: str = "gradle"
+    java_home: Path | None = None
+    base_image: str = "fintech-release/jre:17"
+    timeout_seconds: int = Field(default=1200, ge=10)
+
+
+class RegistrySettings(_Strict):
+    """The image registry: `local` is a Docker registry on loopback."""
+
+    platform: Literal["local"] = "local"
+    host: str = "127.0.0.1:5000"
+
+    @field_validator("host")
+    @classmethod
+    def _host_has_no_scheme(cls, value: str) -> str:
+        if "://" in value or not re.fullmatch(r"[A-Za-z0-9.\-]+(:\d{1,5})?(/[a-z0-9._/-]+)?", value):
+            raise ValueError("must be host[:port][/path] without a scheme, e.g. 127.0.0.1:5000")
+        return value
+
+
+class DeploymentValues(_Strict):
+    """How a service runs in an environment (the Helm values, or the local containers)."""
+
+    replicas: int = Field(default=2, ge=1, le=50)
+    cpu: str = "250m"
+    memory: str = "256Mi"
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceDeployment(DeploymentValues):
+    """Deployment values for every environment, with optional per-environment overrides."""
+
+    environments: dict[EnvironmentName, DeploymentValues] = Field(default_factory=dict)
+
+
+class Service(_Strict):
+    """One microservice: where its code lives, how it builds and how it runs."""
+
+    name: ServiceName
+    repository: str
+    branch: str = "master"
+    build_tool: Literal["gradle"] = "gradle"
+    dockerfile: str = "Dockerfile"
+    port: Port
+    health_path: str = "/health"
+    database: SqlIdentifier | None = None
+    migrations: str | None = "migrations"
+    deployment: ServiceDeployment = ServiceDeployment()
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+
+class Approval(_Strict):
+    """Who must say yes before a deployment to an environment."""
+
+    required: bool = False
+    four_eyes: bool = False
+
+
+class Environment(_Strict):
+    """A place services run: ci (ephemeral), staging, production."""
+
+    name: EnvironmentName
+    platform: Literal["local", "gke"] = "local"
+    ephemeral: bool = False
+    approval: Approval = Approval()
+    promotes_from: EnvironmentName | None = None
+
+
+class ReleaseConfig(_Strict):
+    """The whole of release.yaml."""
+
+    source: Path = Field(default=Path("release.yaml"), exclude=True)
+    build: BuildSettings = BuildSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
+    registry: RegistrySettings = RegistrySettings()
+    services: tuple[Service, ...] = Field(min_length=1)
+    environments: tuple[Environment, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_are_unique_and_known(self) -> ReleaseConfig:
+        _require_unique("services[{}].name", [s.name for s in self.services])
+        _require_unique("environments[{}].name", [e.name for e in self.environments])
+        known = {e.name for e in self.environments}
+        for index, env in enumerate(self.environments):
+            if env.promotes_from is not None and env.promotes_from not in known:
+                raise ValueError(
+                    f"environments[{index}].promotes_from: unknown environment {env.promotes_from!r}"
+                    f" (declared: {', '.join(sorted(known))})"
+                )
+        for index, service in enumerate(self.services):
+            for env_name in service.deployment.environments:
+                if env_name not in known:
+                    raise ValueError(
+                        f"services[{index}].deployment.environments: unknown environment {env_name!r}"
+                        f" (declared: {', '.join(sorted(known))})"
+                    )
+        _require_unique("services[{}].port", [s.port for s in self.services])
+        return self
+
+    @property
+    def service_names(self) -> list[str]:
+        """Service names in file order: the partition keys of every per-service asset."""
+        return [s.name for s in self.services]
+
+    def service(self, name: str) -> Service:
+        """The service called `name`; KeyError naming the known services otherwise."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(f"unknown service {name!r} (known: {', '.join(self.service_names)})")
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """A path from release.yaml, made absolute against the folder holding the file."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.source.parent / candidate).resolve()
+
+
+def _require_unique(field_template: str, values: list[object]) -> None:
+    seen: set[object] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"{field_template.format(index)}: duplicate value {value!r}")
+        seen.add(value)

@@ -1,0 +1,84 @@
+"""The embedded demo: release the example services on the local platform, for real.
+
+`make demo` calls `fintech-release demo`, which seeds one bare git repository per example service
+(as a Bitbucket project would hold them), builds the JRE base image if the engine lacks it, records
+the head commits, and runs `build_and_push` once per service on the persistent Dagster instance, so
+`make ui` shows the lineage afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from dagster import DagsterInstance, Definitions
+
+from fintech_release.assets.keys import COMMIT_TAG, REGISTRY_IMAGE
+from fintech_release.assets.event_log import latest_materialization_metadata
+from fintech_release.assets.source import report_head_commits
+from fintech_release.config import ReleaseConfig
+from fintech_release.jobs import BUILD_AND_PUSH
+from fintech_release.resources._process import run_tool
+from fintech_release.resources.source import GIT_HINT
+
+DEMO_AUTHOR = {"GIT_AUTHOR_NAME": "Demo Developer", "GIT_AUTHOR_EMAIL": "dev@fintech-release.example"}
+DEMO_COMMITTER = {"GIT_COMMITTER_NAME": "fintech-release demo", "GIT_COMMITTER_EMAIL": "demo@fintech-release.example"}
+SEED_EXCLUDES = ("build", ".gradle")
+
+
+def seed_repository(example_dir: Path, bare_repository: Path, *, branch: str) -> bool:
+    """Create `bare_repository` holding `example_dir` as one commit on `branch`; False if it exists."""
+    if bare_repository.exists():
+        return False
+    with tempfile.TemporaryDirectory(prefix="fintech-release-seed-") as scratch:
+        worktree = Path(scratch) / example_dir.name
+        shutil.copytree(example_dir, worktree, ignore=shutil.ignore_patterns(*SEED_EXCLUDES))
+        _git(worktree, "init", "--quiet", f"--initial-branch={branch}")
+        _git(worktree, "add", "--all")
+        _git(worktree, "commit", "--quiet", "--message", f"Import {example_dir.name} from examples/")
+        bare_repository.parent.mkdir(parents=True, exist_ok=True)
+        _git(worktree, "clone", "--quiet", "--bare", str(worktree), str(bare_repository))
+    return True
+
+
+def run_demo(
+    config: ReleaseConfig,
+    defs: Definitions,
+    instance: DagsterInstance,
+    examples_dir: Path,
+    say: Callable[[str], None] = print,
+) -> dict[str, str]:
+    """Seed the repositories, observe their heads and build and push every service; return service -> digest."""
+    resources = defs.resources
+    for service in config.services:
+        example = examples_dir / service.name
+        if not example.is_dir():
+            raise FileNotFoundError(f"no example service at {example} for {service.name} in {config.source}")
+        if seed_repository(example, config.resolve_path(service.repository), branch=service.branch):
+            say(f"seeded {config.resolve_path(service.repository)} from {example}")
+    heads = report_head_commits(instance, config, resources["source"])
+    job = defs.resolve_job_def(BUILD_AND_PUSH)
+    digests: dict[str, str] = {}
+    for service, sha in heads.items():
+        say(f"building {service} at {sha[:12]} …")
+        result = job.execute_in_process(
+            instance=instance, partition_key=service, tags={COMMIT_TAG: sha}, raise_on_error=False
+        )
+        if not result.success:
+            raise RuntimeError(f"build_and_push failed for {service} (run {result.run_id}); see `make ui`")
+        pushed = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
+        digests[service] = f"{pushed['reference']} {pushed['digest']}" if pushed else "?"
+    return digests
+
+
+def _git(worktree: Path, *args: str) -> None:
+    run_tool(
+        ["git", *args],
+        tool="git",
+        install_hint=GIT_HINT,
+        cwd=worktree,
+        env={**DEMO_AUTHOR, **DEMO_COMMITTER},
+        timeout_seconds=60,
+    )

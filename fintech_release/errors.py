@@ -1,0 +1,40 @@
+"""The exceptions fintech-release raises, so a user knows what to catch.
+
+    FintechReleaseError
+    ├── ReleaseConfigError            release.yaml is invalid (file, field and value named)
+    └── ExternalSystemError           an outside system failed or is missing
+        ├── ToolNotFoundError         a command-line tool (gradle, git, checkstyle, jlink) is not installed
+        ├── ToolFailedError           a tool ran and failed; carries the tail of its output
+        ├── DockerEngineUnavailableError
+        └── RegistryUnavailableError  the registry did not answer within the retry budget
+"""
+
+from __future__ import annotations
+
+
+class FintechReleaseError(Exception):
+    """Base class of every error fintech-release raises on purpose."""
+
+
+class ReleaseConfigError(FintechReleaseError):
+    """release.yaml cannot be loaded; the message names the file, the field and the value."""
+
+
+class ExternalSystemError(FintechReleaseError):
+    """An outside system (tool, engine, registry, repository) failed."""
+
+
+class ToolNotFoundError(ExternalSystemError):
+    """A command-line tool the platform needs is not installed."""
+
+
+class ToolFailedError(ExternalSystemError):
+    """A command-line tool exited with an error."""
+
+
+class DockerEngineUnavailableError(ExternalSystemError):
+    """No Docker engine answers at the configured address."""
+
+
+class RegistryUnavailableError(ExternalSystemError):
+    """The image registry did not answer within the retry budget."""

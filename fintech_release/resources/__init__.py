@@ -1,0 +1,47 @@
+"""Resources: one interface per outside system, with the implementation each platform uses.
+
+Assets depend on the interfaces (`SourceControl`, `CodeAnalyzer`, `BuildTool`, `ImageBuilder`,
+`ImageRegistry`); `platform_resources` picks the implementations from release.yaml in this one place.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import ConfigurableResource
+
+from fintech_release.config import ReleaseConfig
+from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
+from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
+from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
+from fintech_release.resources.images import DockerImageBuilder, ImageBuilder
+from fintech_release.resources.registry import ImageRegistry, LocalRegistry
+from fintech_release.resources.source import LocalGitSource, SourceControl
+
+__all__ = [
+    "BuildTool",
+    "CodeAnalyzer",
+    "ImageBuilder",
+    "ImageRegistry",
+    "SourceControl",
+    "platform_resources",
+]
+
+
+def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]:
+    """The resources every asset uses, keyed by the parameter names assets ask for."""
+    docker_host = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    checkstyle_config = config.analysis.checkstyle_config
+    return {
+        "source": LocalGitSource(),
+        "analyzer": CheckstyleAnalyzer(
+            config_path=str(config.resolve_path(checkstyle_config)) if checkstyle_config else None
+        ),
+        "build_tool": GradleBuildTool(
+            executable=config.build.gradle_executable,
+            java_home=str(config.build.java_home) if config.build.java_home else None,
+            timeout_seconds=config.build.timeout_seconds,
+        ),
+        "image_builder": DockerImageBuilder(docker_host=docker_host),
+        "registry": LocalRegistry(host=config.registry.host, docker_host=docker_host),
+    }
