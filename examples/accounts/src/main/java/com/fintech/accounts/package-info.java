@@ -1,0 +1,2 @@
+/** The accounts service: lists customer accounts and their balances. */
+package com.fintech.accounts;

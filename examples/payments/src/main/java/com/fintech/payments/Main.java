@@ -1,0 +1,64 @@
+package com.fintech.payments;
+
+import com.sun.net.httpserver.HttpHandler;
+import java.io.IOException;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+
+/** Starts the payments service with configuration from environment variables. */
+public final class Main {
+
+    static final String SERVICE = "payments";
+
+    private static final String SUMMARY = "Accepts and lists customer payments.";
+    private static final List<String> ENDPOINTS =
+        List.of("GET /health", "GET /payments", "POST /payments");
+    private static final int EXIT_FAILURE = 1;
+
+    private Main() {
+    }
+
+    /**
+     * Entry point.
+     *
+     * @param args unused: the configuration comes from environment variables
+     */
+    public static void main(String[] args) {
+        try {
+            AppConfig config = AppConfig.fromEnvironment(System.getenv());
+            if (config.crashOnStart()) {
+                System.err.println(SERVICE + ": CRASH_ON_START=true, failing on purpose");
+                System.exit(EXIT_FAILURE);
+            }
+            String version = version();
+            ServiceServer server = start(config, version);
+            Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "shutdown"));
+            System.out.printf("%s %s (%s) listening on %s%n",
+                SERVICE, version, config.appEnv(), server.address());
+        } catch (IllegalArgumentException | IOException e) {
+            System.err.println(SERVICE + ": cannot start: " + e.getMessage());
+            System.exit(EXIT_FAILURE);
+        }
+    }
+
+    /**
+     * Wires the handlers and starts the server.
+     *
+     * @param config runtime configuration
+     * @param version version reported by /health
+     * @return the running server
+     * @throws IOException if the address cannot be bound
+     */
+    static ServiceServer start(AppConfig config, String version) throws IOException {
+        Map<String, HttpHandler> routes = Map.of(
+            "/", new InfoHandler(SERVICE, version, config.appEnv(), SUMMARY, ENDPOINTS),
+            PaymentsHandler.PATH, new PaymentsHandler(new PaymentStore(Clock.systemUTC())));
+        return ServiceServer.start(config, routes);
+    }
+
+    private static String version() {
+        String version = Main.class.getPackage().getImplementationVersion();
+        return version == null ? "unknown" : version;
+    }
+}

@@ -1,0 +1,2 @@
+/** The payments service: accepts and lists customer payments. */
+package com.fintech.payments;
