@@ -7,14 +7,13 @@ from pathlib import Path
 
 from docker.errors import ImageNotFound
 
-from fintech_release.config import ReleaseConfig
 from fintech_release.resources._docker import connect_docker
 from fintech_release.resources.jre_base import build_jre_rootfs, import_base_image
 
 
-def build_base_image(config: ReleaseConfig, *, java_home: Path, docker_host: str) -> tuple[str, str]:
-    """jlink a JRE from `java_home`, import it as `build.base_image`; return (image id, rootfs sha256)."""
-    repository, _, tag = config.build.base_image.rpartition(":")
+def build_base_image(reference: str, *, java_home: Path, docker_host: str) -> tuple[str, str]:
+    """jlink a JRE from `java_home` and import it as `reference`; return (image id, rootfs sha256)."""
+    repository, _, tag = reference.rpartition(":")
     client = connect_docker(docker_host)
     with tempfile.TemporaryDirectory(prefix="fintech-release-jre-") as scratch:
         tarball = Path(scratch) / "jre-rootfs.tar"
@@ -23,10 +22,10 @@ def build_base_image(config: ReleaseConfig, *, java_home: Path, docker_host: str
     return image_id, rootfs_sha
 
 
-def ensure_base_image(config: ReleaseConfig, *, java_home: Path, docker_host: str) -> str | None:
+def ensure_base_image(reference: str, *, java_home: Path, docker_host: str) -> str | None:
     """Build the base image unless the engine has it; return the new image id, or None if it was there."""
     try:
-        connect_docker(docker_host).images.get(config.build.base_image)
+        connect_docker(docker_host).images.get(reference)
         return None
     except ImageNotFound:
-        return build_base_image(config, java_home=java_home, docker_host=docker_host)[0]
+        return build_base_image(reference, java_home=java_home, docker_host=docker_host)[0]

@@ -55,7 +55,7 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
 def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.base_image import build_base_image
 
-    image_id, rootfs_sha = build_base_image(config, java_home=args.java_home, docker_host=_docker_host())
+    image_id, rootfs_sha = build_base_image(config.build.base_image, java_home=args.java_home, docker_host=_docker_host())
     print(f"{config.build.base_image}: {image_id} (root filesystem sha256:{rootfs_sha})")
     return 0
 
@@ -77,7 +77,7 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
-    if ensure_base_image(config, java_home=args.java_home, docker_host=_docker_host()):
+    if ensure_base_image(config.build.base_image, java_home=args.java_home, docker_host=_docker_host()):
         print(f"built the base image {config.build.base_image}")
     with _instance() as instance:
         pushed = run_demo(config, defs, instance, args.examples.resolve())

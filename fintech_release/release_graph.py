@@ -17,7 +17,7 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
     services = StaticPartitionsDefinition(config.service_names)
     return Definitions(
         assets=[source_commit_spec(services), *build_assets(config, services), *registry_assets(services)],
-        jobs=[build_and_push_job(services)],
+        jobs=[build_and_push_job()],
         resources=platform_resources(config),
     )
 

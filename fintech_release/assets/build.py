@@ -17,7 +17,7 @@ from dagster import (
     asset,
 )
 
-from fintech_release.assets.event_log import latest_materialization_metadata, require_latest_materialization
+from fintech_release.assets.event_log import require_latest_materialization
 from fintech_release.assets.keys import BUILD_ANALYSIS, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, SOURCE_COMMIT
 from fintech_release.assets.source import CommitRef, resolve_commit
 from fintech_release.config import ReleaseConfig
@@ -146,8 +146,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
     def jar(context: AssetExecutionContext, source: SourceControl, build_tool: BuildTool) -> MaterializeResult:
         commit = resolve_commit(context, config)
         workdir = checkout(context, source, commit, "build")
-        previous = latest_materialization_metadata(context.instance, BUILD_JAR, context.partition_key)
-        build_number = next_build_number(int(previous["build_number"]) if previous else None)
+        build_number = next_build_number(context.instance, context.partition_key)
         version = artifact_version(build_tool.project_version(project_dir=workdir), build_number)
         built = build_tool.build_jar(project_dir=workdir, version=version)
         return MaterializeResult(
@@ -181,7 +180,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         built = image_builder.build(
             context_dir=workdir,
             dockerfile=service.dockerfile,
-            reference=local_image_reference(service.name, version),
+            reference=local_image_reference(config.build.image_namespace, service.name, version),
             base_image=config.build.base_image,
             build_args={"JAR_FILE": str(jar_path.relative_to(workdir))},
             labels={

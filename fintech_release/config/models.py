@@ -61,6 +61,7 @@ class BuildSettings(_Strict):
     gradle_executable: str = "gradle"
     java_home: Path | None = None
     base_image: str = "fintech-release/jre:17"
+    image_namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]*$")] = "fintech-release"
     timeout_seconds: int = Field(default=1200, ge=10)
 
 

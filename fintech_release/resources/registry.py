@@ -61,15 +61,17 @@ class LocalRegistry(ImageRegistry):
     request_timeout_seconds: float = 10
 
     def push(self, *, local_reference: str, repository: str, tag: str) -> PushedImage:
-        self._with_retries("answer on /v2/", self._ping)
-        client = connect_docker(self.docker_host)
-        target = f"{self.host}/{repository}"
-        try:
-            client.images.get(local_reference).tag(target, tag=tag)
-        except ImageNotFound:
-            raise ToolFailedError(f"image {local_reference} is not in the Docker engine; build it first") from None
-        self._with_retries(f"accept {target}:{tag}", lambda: self._push_once(client, target, tag))
-        digest = self._with_retries(f"serve {target}:{tag}", lambda: self._manifest_digest(repository, tag))
+        with requests.Session() as http:
+            http.trust_env = False  # a loopback registry: never through a proxy from the environment
+            self._with_retries("answer on /v2/", lambda: self._ping(http))
+            client = connect_docker(self.docker_host)
+            target = f"{self.host}/{repository}"
+            try:
+                client.images.get(local_reference).tag(target, tag=tag)
+            except ImageNotFound:
+                raise ToolFailedError(f"image {local_reference} is not in the Docker engine; build it first") from None
+            self._with_retries(f"accept {target}:{tag}", lambda: self._push_once(client, target, tag))
+            digest = self._with_retries(f"serve {target}:{tag}", lambda: self._manifest_digest(http, repository, tag))
         return PushedImage(reference=f"{target}:{tag}", digest=digest)
 
     def _with_retries(self, what: str, action: Callable[[], T]) -> T:
@@ -86,8 +88,8 @@ class LocalRegistry(ImageRegistry):
                 f"registry {self.host} did not {what} after {self.attempts} attempts: {last}"
             ) from None
 
-    def _ping(self) -> None:
-        response = requests.get(f"http://{self.host}/v2/", timeout=self.request_timeout_seconds)
+    def _ping(self, http: requests.Session) -> None:
+        response = http.get(f"http://{self.host}/v2/", timeout=self.request_timeout_seconds)
         response.raise_for_status()
 
     @staticmethod
@@ -99,8 +101,8 @@ class LocalRegistry(ImageRegistry):
         except APIError as exc:
             raise _PushFailed(exc.explanation) from None
 
-    def _manifest_digest(self, repository: str, tag: str) -> str:
-        response = requests.head(
+    def _manifest_digest(self, http: requests.Session, repository: str, tag: str) -> str:
+        response = http.head(
             f"http://{self.host}/v2/{repository}/manifests/{tag}",
             headers={"Accept": MANIFEST_MEDIA_TYPES},
             timeout=self.request_timeout_seconds,

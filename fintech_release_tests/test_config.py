@@ -1,0 +1,127 @@
+"""release.yaml contract: a good file loads into typed models; a bad one fails with one line naming
+the file, the field and the value, before any definitions exist."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fintech_release.cli import main as cli_main
+from fintech_release.config import load_release_config
+from fintech_release.errors import ReleaseConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO_ROOT / "release.yaml"
+
+
+def _write(tmp_path: Path, document: dict) -> Path:
+    path = tmp_path / "release.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def demo_document() -> dict:
+    return yaml.safe_load(DEMO_CONFIG.read_text())
+
+
+def test_demo_config_loads_services_and_environments_in_file_order() -> None:
+    config = load_release_config(DEMO_CONFIG)
+    assert config.service_names == ["contact-us", "payments", "accounts"]
+    assert [e.name for e in config.environments] == ["ci", "staging", "production"]
+    assert config.service("payments").port == 8082
+    production = config.environments[2]
+    assert production.approval.required and production.approval.four_eyes
+    assert production.promotes_from == "staging"
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_document: dict) -> None:
+    config = load_release_config(_write(tmp_path, demo_document))
+    assert config.resolve_path("x/repo.git") == (tmp_path / "x" / "repo.git").resolve()
+    assert config.resolve_path("/abs/repo.git") == Path("/abs/repo.git")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["services"][0].update(portt=9000), r"release\.yaml:\d+: services\[0\]\.portt: unknown key"),
+        (lambda d: d["services"][2].update(name="payments"), r"services\[2\]\.name: duplicate value 'payments'"),
+        (lambda d: d["services"][1].pop("repository"), r"release\.yaml:\d+: services\[1\]\.repository: required field"),
+        (lambda d: d["services"][1].update(port=70000), r"services\[1\]\.port: .*65535 \(got 70000\)"),
+        (lambda d: d["services"][0].update(port="http"), r"services\[0\]\.port: .*integer.*\(got 'http'\)"),
+        (
+            lambda d: d["services"][0]["deployment"].update(environments={"prod": {"replicas": 1}}),
+            r"services\[0\]\.deployment\.environments: unknown environment 'prod' \(declared: ci, production, staging\)",
+        ),
+        (
+            lambda d: d["environments"][2].update(promotes_from="qa"),
+            r"environments\[2\]\.promotes_from: unknown environment 'qa'",
+        ),
+        (lambda d: d["services"][0].update(name="Contact_Us"), r"services\[0\]\.name: .*\(got 'Contact_Us'\)"),
+        (lambda d: d["analysis"]["quality_gate"].update(critical=-1), r"analysis\.quality_gate\.critical"),
+    ],
+    ids=[
+        "unknown-key",
+        "duplicate-service",
+        "missing-repository",
+        "port-out-of-range",
+        "port-not-a-number",
+        "unknown-environment-override",
+        "unknown-promotion-source",
+        "bad-service-name",
+        "negative-gate-limit",
+    ],
+)
+def test_bad_file_fails_with_one_line_naming_file_field_and_value(
+    tmp_path: Path, demo_document: dict, mutate, expected: str
+) -> None:
+    mutate(demo_document)
+    path = _write(tmp_path, demo_document)
+    with pytest.raises(ReleaseConfigError, match=expected) as raised:
+        load_release_config(path)
+    message = str(raised.value)
+    assert message.startswith(str(path))
+    assert "\n" not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_broken_yaml_and_missing_file_are_reported_with_their_path(tmp_path: Path) -> None:
+    broken = tmp_path / "release.yaml"
+    broken.write_text("services:\n  - name: a\n   port: [\n")
+    with pytest.raises(ReleaseConfigError, match=rf"{broken}:\d+: not valid YAML"):
+        load_release_config(broken)
+    with pytest.raises(ReleaseConfigError, match=r"nowhere\.yaml: cannot read release config"):
+        load_release_config(tmp_path / "nowhere.yaml")
+
+
+def test_cli_check_prints_one_line_and_exits_2_on_a_bad_file(
+    tmp_path: Path, demo_document: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo_document["services"][0]["port"] = 1
+    path = _write(tmp_path, demo_document)
+    assert cli_main(["--config", str(path), "check"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fintech-release: {path}:") and "services[0].port" in err and "(got 1)" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_dagster_refuses_to_load_the_code_location_with_the_config_error(tmp_path: Path, demo_document: dict) -> None:
+    """The real `dagster definitions validate` reports our message, not a pydantic trace, and builds nothing."""
+    demo_document["services"][2]["name"] = "contact-us"
+    path = _write(tmp_path, demo_document)
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", str(REPO_ROOT / "workspace.yaml")],
+        cwd=REPO_ROOT,
+        env={"FINTECH_RELEASE_CONFIG": str(path), "PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert f"ReleaseConfigError: {path}: services[2].name: duplicate value 'contact-us'" in output
+    assert "pydantic" not in output and "ValidationError" not in output

@@ -1,0 +1,51 @@
+"""The code location: it loads and validates, its partitions come from release.yaml, and every
+promotion gate is a blocking check on the asset it judges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from dagster import AssetKey, Definitions
+
+from fintech_release.assets.keys import BUILD_ANALYSIS, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, REGISTRY_IMAGE, SOURCE_COMMIT
+from fintech_release.config import load_release_config
+from fintech_release.definitions import defs
+from fintech_release.jobs import BUILD_AND_PUSH
+from fintech_release.release_graph import build_definitions
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_code_location_validates() -> None:
+    Definitions.validate_loadable(defs)
+
+
+def test_assets_form_the_commit_to_registry_lineage() -> None:
+    graph = defs.resolve_asset_graph()
+    parents = {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
+    assert parents[BUILD_ANALYSIS] == {SOURCE_COMMIT}
+    assert parents[BUILD_TESTS] == {SOURCE_COMMIT}
+    assert parents[BUILD_JAR] == {BUILD_TESTS, BUILD_ANALYSIS}
+    assert parents[BUILD_IMAGE] == {BUILD_JAR}
+    assert parents[REGISTRY_IMAGE] == {BUILD_IMAGE}
+    assert not graph.get(SOURCE_COMMIT).is_materializable
+
+
+def test_gates_are_blocking_checks() -> None:
+    graph = defs.resolve_asset_graph()
+    specs = {spec.key.name: spec for key in graph.asset_check_keys for spec in [graph.get_check_spec(key)]}
+    assert specs["quality_gate"].asset_key == BUILD_ANALYSIS and specs["quality_gate"].blocking
+    assert specs["tests_passed"].asset_key == BUILD_TESTS and specs["tests_passed"].blocking
+
+
+def test_partitions_are_the_services_of_release_yaml(tmp_path: Path) -> None:
+    document = yaml.safe_load((REPO_ROOT / "release.yaml").read_text())
+    document["services"] = document["services"][:2] + [dict(document["services"][2], name="ledger", port=8090)]
+    path = tmp_path / "release.yaml"
+    path.write_text(yaml.safe_dump(document))
+    other = build_definitions(load_release_config(path))
+    partitions = other.resolve_assets_def(AssetKey(["build", "jar"])).partitions_def
+    assert partitions.get_partition_keys() == ["contact-us", "payments", "ledger"]
+    job = other.resolve_job_def(BUILD_AND_PUSH)
+    assert job.partitions_def.get_partition_keys() == ["contact-us", "payments", "ledger"]
