@@ -10,6 +10,11 @@ from docker.errors import ImageNotFound
 from fintech_release.resources._docker import connect_docker
 from fintech_release.resources.jre_base import build_jre_rootfs, import_base_image
 
+# Debian's JDK 17, whatever the machine's architecture: jlink builds the base image from it.
+DEFAULT_JAVA_HOME = next(
+    iter(sorted(Path("/usr/lib/jvm").glob("java-17-openjdk-*"))), Path("/usr/lib/jvm/java-17-openjdk")
+)
+
 
 def build_base_image(reference: str, *, java_home: Path, docker_host: str) -> tuple[str, str]:
     """jlink a JRE from `java_home` and import it as `reference`; return (image id, rootfs sha256)."""

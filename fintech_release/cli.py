@@ -15,10 +15,10 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from fintech_release.base_image import DEFAULT_JAVA_HOME
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
 from fintech_release.errors import FintechReleaseError
 
-DEFAULT_JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 DEMO_DAGSTER_HOME = Path(".dagster_home")
 
 
@@ -91,6 +91,9 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
 def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or DEMO_DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # default SQLite storage; no telemetry leaves a regulated shop
+        settings.write_text("telemetry:\n  enabled: false\n")
     return home
 
 

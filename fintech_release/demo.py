@@ -19,6 +19,7 @@ from fintech_release.assets.keys import COMMIT_TAG, REGISTRY_IMAGE
 from fintech_release.assets.event_log import latest_materialization_metadata
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
+from fintech_release.errors import FintechReleaseError
 from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.resources._process import run_tool
 from fintech_release.resources.source import GIT_HINT
@@ -26,6 +27,11 @@ from fintech_release.resources.source import GIT_HINT
 DEMO_AUTHOR = {"GIT_AUTHOR_NAME": "Demo Developer", "GIT_AUTHOR_EMAIL": "dev@fintech-release.example"}
 DEMO_COMMITTER = {"GIT_COMMITTER_NAME": "fintech-release demo", "GIT_COMMITTER_EMAIL": "demo@fintech-release.example"}
 SEED_EXCLUDES = ("build", ".gradle")
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class DemoFailedError(FintechReleaseError):
+    """A demo service did not make it to the registry."""
 
 
 def seed_repository(example_dir: Path, bare_repository: Path, *, branch: str) -> bool:
@@ -50,27 +56,35 @@ def run_demo(
     examples_dir: Path,
     say: Callable[[str], None] = print,
 ) -> dict[str, str]:
-    """Seed the repositories, observe their heads and build and push every service; return service -> digest."""
+    """Seed the repositories, observe their heads, build and push what changed; return service -> pushed image."""
     resources = defs.resources
     for service in config.services:
         example = examples_dir / service.name
         if not example.is_dir():
-            raise FileNotFoundError(f"no example service at {example} for {service.name} in {config.source}")
+            raise DemoFailedError(f"no example service at {example} for {service.name} in {config.source}")
         if seed_repository(example, config.resolve_path(service.repository), branch=service.branch):
             say(f"seeded {config.resolve_path(service.repository)} from {example}")
     heads = report_head_commits(instance, config, resources["source"])
     job = defs.resolve_job_def(BUILD_AND_PUSH)
-    digests: dict[str, str] = {}
+    pushed: dict[str, str] = {}
     for service, sha in heads.items():
-        say(f"building {service} at {sha[:12]} …")
-        result = job.execute_in_process(
-            instance=instance, partition_key=service, tags={COMMIT_TAG: sha}, raise_on_error=False
-        )
-        if not result.success:
-            raise RuntimeError(f"build_and_push failed for {service} (run {result.run_id}); see `make ui`")
-        pushed = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
-        digests[service] = f"{pushed['reference']} {pushed['digest']}" if pushed else "?"
-    return digests
+        previous = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
+        if previous and previous["commit"] == sha:
+            say(f"{service}: {sha[:12]} is already pushed")
+        else:
+            say(f"{service}: building {sha[:12]} (analysis, tests, jar, image, push) …")
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=service,
+                tags={COMMIT_TAG: sha},
+                run_config=QUIET_RUN,
+                raise_on_error=False,
+            )
+            if not result.success:
+                raise DemoFailedError(f"build_and_push failed for {service} in run {result.run_id}: see `make ui`")
+        latest = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
+        pushed[service] = f"{latest['reference']}  {latest['digest']}"
+    return pushed
 
 
 def _git(worktree: Path, *args: str) -> None:

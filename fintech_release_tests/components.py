@@ -421,9 +421,9 @@ class GitBareRepo:
         return repo
 
 
-def remove_images(client: docker.DockerClient, tag_matches: Callable[[str], bool]) -> None:
-    """Remove every image tag in the engine for which `tag_matches` is true (the image goes with its last tag)."""
+def remove_images(client: docker.DockerClient, reference_matches: Callable[[str], bool]) -> None:
+    """Remove every image with a tag or repository digest for which `reference_matches` is true."""
     for image in client.images.list():
-        for tag in image.tags:
-            if tag_matches(tag):
-                client.images.remove(tag, force=True)
+        references = [*image.tags, *image.attrs.get("RepoDigests", [])]
+        if any(reference_matches(reference) for reference in references):
+            client.images.remove(image.id, force=True)

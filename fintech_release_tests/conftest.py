@@ -30,12 +30,11 @@ from fintech_release_tests.components import (
 )
 from fintech_release_tests.release_setup import TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE
 
-from fintech_release.base_image import build_base_image
+from fintech_release.base_image import DEFAULT_JAVA_HOME, build_base_image
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
-JAVA_HOME = Path(os.environ.get("FINTECH_RELEASE_TEST_JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64"))
 DOCKER_HOST = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
 
 
@@ -134,7 +133,7 @@ def gradle_user_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def base_image(docker_client: docker.DockerClient) -> Iterator[str]:
     """The JRE base image under the suite's own name, built with the product's own command; removed at the end."""
-    build_base_image(TEST_BASE_IMAGE, java_home=JAVA_HOME, docker_host=DOCKER_HOST)
+    build_base_image(TEST_BASE_IMAGE, java_home=DEFAULT_JAVA_HOME, docker_host=DOCKER_HOST)
     try:
         yield TEST_BASE_IMAGE
     finally:

@@ -16,6 +16,7 @@ wanted=(
   docker-registry:/usr/bin/docker-registry
   gradle:gradle
   junit4:/usr/share/java/junit4.jar
+  "openjdk-17-jdk-headless:/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)/bin/jlink"
   checkstyle:checkstyle
   git:git
   make:make

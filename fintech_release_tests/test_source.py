@@ -1,0 +1,57 @@
+"""The local git source: it reads the head commit of a bare repository (sha, author, message) and
+checks a commit out for a build; a missing repository or branch is a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from fintech_release.assets.event_log import latest_observation_metadata
+from fintech_release.assets.keys import SOURCE_COMMIT
+from fintech_release.assets.source import report_head_commits
+from fintech_release.errors import ExternalSystemError
+from fintech_release.resources.source import LocalGitSource
+from fintech_release_tests.release_setup import write_release_config
+
+
+def test_head_commit_carries_sha_author_and_message(git_bare_repo_factory) -> None:  # noqa: ANN001
+    repo = git_bare_repo_factory("contact-us", author_name="Grace Hopper", author_email="grace@bank.example")
+    sha = repo.commit({"NOTES.md": "hello\n"}, "Add release notes", author_email="alan@bank.example",
+                      author_name="Alan Turing")
+    commit = LocalGitSource().latest_commit(repository=str(repo.bare_path), branch="master")
+    assert commit.sha == sha
+    assert (commit.author_name, commit.author_email) == ("Alan Turing", "alan@bank.example")
+    assert commit.message == "Add release notes"
+    assert commit.committed_at.tzinfo is not None
+
+
+def test_checkout_gives_the_tree_of_exactly_that_commit(git_bare_repo_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    repo = git_bare_repo_factory("contact-us")
+    first = repo.head()
+    repo.commit({"NOTES.md": "later\n"}, "Later change", author_email="dev@example.com")
+    tree = LocalGitSource().checkout(repository=str(repo.bare_path), sha=first, destination=tmp_path / "wt")
+    assert (tree / "build.gradle").is_file() and not (tree / "NOTES.md").exists()
+    again = LocalGitSource().checkout(repository=str(repo.bare_path), sha=first, destination=tmp_path / "wt")
+    assert again == tree
+
+
+def test_missing_repository_and_branch_are_named(git_bare_repo_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    source = LocalGitSource()
+    with pytest.raises(ExternalSystemError, match=r"repository .*nowhere\.git does not exist or is not a git repo"):
+        source.latest_commit(repository=str(tmp_path / "nowhere.git"), branch="master")
+    repo = git_bare_repo_factory("contact-us")
+    with pytest.raises(ExternalSystemError, match=r"branch 'release/9' not found"):
+        source.latest_commit(repository=str(repo.bare_path), branch="release/9")
+
+
+def test_observation_records_the_sha_as_data_version(git_bare_repo_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    repo = git_bare_repo_factory("payments", author_email="ada@bank.example")
+    config = write_release_config(tmp_path, {"payments": repo.bare_path}, registry_host="127.0.0.1:5000")
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        assert report_head_commits(instance, config, LocalGitSource()) == {"payments": repo.head()}
+        observed = latest_observation_metadata(instance, SOURCE_COMMIT, "payments")
+        record = instance.get_latest_data_version_record(SOURCE_COMMIT, is_source=True, partition_key="payments")
+    assert observed["sha"] == repo.head() and observed["author_email"] == "ada@bank.example"
+    assert record.asset_observation.data_version == repo.head()
