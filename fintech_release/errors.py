@@ -2,11 +2,14 @@
 
     FintechReleaseError
     ├── ReleaseConfigError            release.yaml is invalid (file, field and value named)
+    ├── DeploymentRefusedError        no approval for the candidate; nothing was touched
     └── ExternalSystemError           an outside system failed or is missing
         ├── ToolNotFoundError         a command-line tool (gradle, git, checkstyle, jlink) is not installed
         ├── ToolFailedError           a tool ran and failed; carries the tail of its output
         ├── DockerEngineUnavailableError
-        └── RegistryUnavailableError  the registry did not answer within the retry budget
+        ├── RegistryUnavailableError  the registry did not answer within the retry budget
+        ├── IngressConfigError        a new ingress config failed validation; the old one still serves
+        └── MigrationError            a migration failed, or an applied one was edited
 """
 
 from __future__ import annotations
@@ -38,3 +41,15 @@ class DockerEngineUnavailableError(ExternalSystemError):
 
 class RegistryUnavailableError(ExternalSystemError):
     """The image registry did not answer within the retry budget."""
+
+
+class DeploymentRefusedError(FintechReleaseError):
+    """A deployment was refused before it touched anything (no approval, unknown candidate)."""
+
+
+class IngressConfigError(ExternalSystemError):
+    """A new ingress configuration failed validation; the running one was kept."""
+
+
+class MigrationError(ExternalSystemError):
+    """A migration failed or an applied migration was edited afterwards."""

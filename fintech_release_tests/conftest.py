@@ -33,6 +33,8 @@ from fintech_release_tests.release_setup import TEST_BASE_IMAGE, TEST_IMAGE_NAME
 from fintech_release.base_image import DEFAULT_JAVA_HOME, build_base_image
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 
+pytest_plugins = ["fintech_release_tests.fixtures_servers", "fintech_release_tests.fixtures_runtime"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
 DOCKER_HOST = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST

@@ -7,6 +7,7 @@ Relative paths are resolved against the folder holding release.yaml by the loade
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -124,13 +125,28 @@ class Approval(_Strict):
 
 
 class Environment(_Strict):
-    """A place services run: ci (ephemeral), staging, production."""
+    """A place services run: ci (ephemeral), staging, production.
+
+    On the local platform an environment is a label scope on the Docker engine plus its own
+    loopback address, where its ingress listens and its replicas bind.
+    """
 
     name: EnvironmentName
     platform: Literal["local", "gke"] = "local"
     ephemeral: bool = False
     approval: Approval = Approval()
     promotes_from: EnvironmentName | None = None
+    address: IPv4Address | None = None
+    ingress_port: Port = 8000
+    auto_rollback: bool = False
+    health_window_seconds: float = Field(default=10, ge=1, le=300)
+
+    @field_validator("address")
+    @classmethod
+    def _address_is_loopback(cls, value: IPv4Address | None) -> IPv4Address | None:
+        if value is not None and not value.is_loopback:
+            raise ValueError("must be a loopback address (127.0.0.0/8): local environments never leave the machine")
+        return value
 
 
 class ReleaseConfig(_Strict):
@@ -162,6 +178,7 @@ class ReleaseConfig(_Strict):
                         f" (declared: {', '.join(sorted(known))})"
                     )
         _require_unique("services[{}].port", [s.port for s in self.services])
+        _require_unique("environments[{}].address", [e.address for e in self.environments if e.address])
         return self
 
     @property
@@ -175,6 +192,20 @@ class ReleaseConfig(_Strict):
             if service.name == name:
                 return service
         raise KeyError(f"unknown service {name!r} (known: {', '.join(self.service_names)})")
+
+    def environment(self, name: str) -> Environment:
+        """The environment called `name`; KeyError naming the known environments otherwise."""
+        for environment in self.environments:
+            if environment.name == name:
+                return environment
+        raise KeyError(f"unknown environment {name!r} (known: {', '.join(e.name for e in self.environments)})")
+
+    def environment_address(self, name: str) -> str:
+        """Where a local environment listens: its `address`, else 127.0.<position + 1>.1."""
+        environment = self.environment(name)
+        if environment.address is not None:
+            return str(environment.address)
+        return f"127.0.{self.environments.index(environment) + 1}.1"
 
     def resolve_path(self, path: str | Path) -> Path:
         """A path from release.yaml, made absolute against the folder holding the file."""

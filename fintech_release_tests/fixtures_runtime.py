@@ -1,0 +1,1 @@
+"""Fixtures for the local runtime tests: service images to deploy."""
