@@ -1,0 +1,295 @@
+"""The local service runtime: each replica is a container on one Docker engine, bound to loopback.
+
+An environment is not a Docker network here: it is a label scope on the engine plus a loopback
+address. Every replica runs with host networking and listens on `BIND_ADDRESS:PORT`, both given
+when it starts, so the environment's ingress reaches it at that endpoint and nothing leaves the
+machine. Labels on each container record what it is, so the engine itself is the state.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from collections import Counter
+from contextlib import ExitStack, closing
+
+import docker
+import requests
+from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
+
+from fintech_release.errors import ExternalSystemError, RegistryUnavailableError
+from fintech_release.health import Readiness, ReplicaState, ReplicaStatus, ServiceHealth, assess
+from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker
+from fintech_release.resources.runtime import BackendsChanged, DeployOutcome, DeploySpec, ServiceRuntime
+
+SCOPE_LABEL = "io.fintech-release.scope"
+ENVIRONMENT_LABEL = "io.fintech-release.environment"
+SERVICE_LABEL = "io.fintech-release.service"
+IMAGE_LABEL = "io.fintech-release.image"
+ENDPOINT_LABEL = "io.fintech-release.endpoint"
+HEALTH_PATH_LABEL = "io.fintech-release.health-path"
+RESTART_POLICY = {"Name": "on-failure", "MaximumRetryCount": 5}
+READY_POLL_SECONDS = 0.25
+HEALTH_POLL_SECONDS = 0.5
+PROBE_TIMEOUT_SECONDS = 1.0
+
+
+class LocalDockerRuntime(ServiceRuntime):
+    """Replicas as containers with host networking on the environment's loopback address."""
+
+    docker_host: str = DEFAULT_DOCKER_HOST
+    scope: str = "fintech-release"  # keeps two projects (or the suite and the demo) apart on one engine
+    ready_timeout_seconds: float = 60
+    stop_timeout_seconds: int = 5
+    pull_timeout_seconds: float = 120
+
+    def ensure_environment(self, *, environment: str, address: str) -> dict[str, str]:
+        """Nothing to create: check the engine answers and report what the environment holds."""
+        with closing(connect_docker(self.docker_host)) as client:
+            running = client.containers.list(filters={"label": _selector(self.scope, environment)})
+            return {
+                "address": address,
+                "label_selector": ",".join(_selector(self.scope, environment)),
+                "docker_host": self.docker_host,
+                "engine_version": str(client.version().get("Version", "unknown")),
+                "running_replicas": str(len(running)),
+            }
+
+    def running_image(self, *, environment: str, service: str) -> str | None:
+        """The image most running replicas of the service carry (they share one outside a rollout)."""
+        with closing(connect_docker(self.docker_host)) as client:
+            running = client.containers.list(filters={"label": _selector(self.scope, environment, service)})
+            return _most_common([container.labels[IMAGE_LABEL] for container in running])
+
+    def deploy(self, *, spec: DeploySpec, on_backends_changed: BackendsChanged) -> DeployOutcome:
+        """Start every new replica at once, wait until all are ready, announce them, then retire the old.
+
+        All new replicas start together rather than one at a time: a rollout takes one start-up
+        time instead of one per replica, and the old replicas serve until the new ones are all
+        ready, so the brief doubling of replicas is the only cost. When the image is unchanged and
+        healthy only the count is adjusted, keeping the running replicas.
+        """
+        with closing(connect_docker(self.docker_host)) as client:
+            current = [(c, _observe(c)) for c in _replicas(client, self.scope, spec.environment, spec.service)]
+            previous_image = _most_common([status.image for _, status in current if status.state == "running"])
+            statuses = [status for _, status in current]
+            if current and self._assess(spec, statuses, desired=len(current)).healthy:
+                keep, retire = current[: spec.replicas], current[spec.replicas :]
+            else:
+                keep, retire = [], current
+            if len(keep) == spec.replicas and not retire:
+                return DeployOutcome(
+                    status="unchanged", image=spec.image, previous_image=previous_image,
+                    health=self._assess(spec, statuses), detail=f"{spec.replicas} replicas already run {spec.image}",
+                )
+            started = self._start(client, spec, spec.replicas - len(keep))
+            try:
+                after = [*self._await_ready(started), *(status for _, status in keep)]
+                health = self._assess(spec, after)
+                serving = [status.endpoint for status in after]
+                if health.healthy and started:
+                    on_backends_changed([*serving, *(status.endpoint for _, status in retire if _serves(status))])
+            except BaseException:
+                _remove_all(started)  # never leave unannounced replicas behind, whatever went wrong
+                raise
+            if not health.healthy:
+                _remove_all(started)
+                return DeployOutcome(
+                    status="failed", image=previous_image, previous_image=previous_image, health=health,
+                    detail=f"{spec.image} never got ready, its {len(started)} new replicas were removed and the "
+                    f"{len(current)} previous ones left as they were: " + "; ".join(health.problems),
+                )
+            if retire:
+                on_backends_changed(serving)
+            for container, _ in retire:
+                self._stop(container)
+            return DeployOutcome(
+                status="deployed", image=spec.image, previous_image=previous_image, health=health,
+                detail=f"{len(started)} replicas started, {len(retire)} removed: "
+                f"{spec.replicas} replicas run {spec.image}",
+            )
+
+    def health(
+        self, *, environment: str, service: str, desired_replicas: int, expected_image: str | None,
+        window_seconds: float,
+    ) -> ServiceHealth:
+        """Poll the replicas for `window_seconds`; a crash, restart or exit ends the watch at once."""
+        deadline = time.monotonic() + window_seconds
+        with closing(connect_docker(self.docker_host)) as client:
+            while True:
+                statuses = [_observe(container) for container in _replicas(client, self.scope, environment, service)]
+                if any(_failing(status) for status in statuses) or time.monotonic() >= deadline:
+                    return assess(
+                        environment=environment, service=service, replicas=statuses,
+                        desired_replicas=desired_replicas, expected_image=expected_image,
+                    )
+                time.sleep(HEALTH_POLL_SECONDS)
+
+    def teardown(self, *, environment: str) -> list[str]:
+        """Force-remove every container labelled with the environment; return their names."""
+        with closing(connect_docker(self.docker_host)) as client:
+            containers = client.containers.list(all=True, filters={"label": _selector(self.scope, environment)})
+            _remove_all(containers)
+            return sorted(container.name for container in containers)
+
+    def _start(self, client: docker.DockerClient, spec: DeploySpec, count: int) -> list[Container]:
+        """Create and start `count` replicas, each on a free port of the environment's address."""
+        if count <= 0:
+            return []
+        self._ensure_image(client, spec.image)
+        started: list[Container] = []
+        try:
+            for port in _free_ports(spec.address, count):
+                container = client.containers.create(
+                    spec.image,
+                    name=f"fr-{spec.environment}-{spec.service}-{secrets.token_hex(3)}",
+                    network_mode="host",
+                    environment={**spec.env, "PORT": str(port), "BIND_ADDRESS": spec.address},
+                    labels={
+                        SCOPE_LABEL: self.scope,
+                        ENVIRONMENT_LABEL: spec.environment,
+                        SERVICE_LABEL: spec.service,
+                        IMAGE_LABEL: spec.image,
+                        ENDPOINT_LABEL: f"{spec.address}:{port}",
+                        HEALTH_PATH_LABEL: spec.health_path,
+                    },
+                    restart_policy=RESTART_POLICY,
+                )
+                started.append(container)
+                container.start()
+        except DockerException as exc:
+            _remove_all(started)
+            raise ExternalSystemError(f"the Docker engine did not start a replica of {spec.image}: {exc}") from None
+        return started
+
+    def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
+        """Pull the pinned `image` unless the engine has it; give up after `pull_timeout_seconds`."""
+        try:
+            client.images.get(image)
+            return
+        except ImageNotFound:
+            pass
+        repository, _, digest = image.partition("@")
+        deadline = time.monotonic() + self.pull_timeout_seconds
+        try:
+            for event in client.api.pull(repository, tag=digest, stream=True, decode=True):
+                if "error" in event:
+                    raise RegistryUnavailableError(f"pulling {image} failed: {event['error']}")
+                if time.monotonic() > deadline:
+                    raise RegistryUnavailableError(f"pulling {image} took over {self.pull_timeout_seconds:g}s")
+        except (DockerException, requests.RequestException) as exc:
+            raise RegistryUnavailableError(f"pulling {image} failed: {exc}") from None
+
+    def _await_ready(self, containers: list[Container]) -> list[ReplicaStatus]:
+        """Poll until every replica is ready, one fails, or `ready_timeout_seconds` pass; the last look."""
+        deadline = time.monotonic() + self.ready_timeout_seconds
+        while True:
+            statuses = [_observe(container) for container in containers]
+            done = all(_serves(status) for status in statuses) or any(_failing(status) for status in statuses)
+            if done or time.monotonic() >= deadline:
+                return statuses
+            time.sleep(READY_POLL_SECONDS)
+
+    def _stop(self, container: Container) -> None:
+        """Stop gracefully (SIGTERM, then SIGKILL after `stop_timeout_seconds`) and remove."""
+        try:
+            container.stop(timeout=self.stop_timeout_seconds)
+            container.remove()
+        except NotFound:
+            pass
+
+    @staticmethod
+    def _assess(spec: DeploySpec, statuses: list[ReplicaStatus], desired: int | None = None) -> ServiceHealth:
+        return assess(
+            environment=spec.environment, service=spec.service, replicas=statuses,
+            desired_replicas=spec.replicas if desired is None else desired, expected_image=spec.image,
+        )
+
+
+def _observe(container: Container) -> ReplicaStatus:
+    """The replica as the engine sees it now; a running one is probed on its health path."""
+    labels = container.labels
+    endpoint = labels[ENDPOINT_LABEL]
+    try:
+        container.reload()
+    except NotFound:
+        return ReplicaStatus(
+            name=container.name, image=labels[IMAGE_LABEL], state="missing", readiness="unknown", endpoint=endpoint
+        )
+    state = container.attrs["State"]
+    replica_state: ReplicaState
+    if state["Restarting"]:
+        replica_state = "restarting"
+    elif state["Running"]:
+        replica_state = "running"
+    elif state["Status"] == "created":
+        replica_state = "starting"
+    else:
+        replica_state = "exited"
+    readiness: Readiness = "unknown"
+    if replica_state == "running":
+        readiness = "ready" if _answers(f"http://{endpoint}{labels[HEALTH_PATH_LABEL]}") else "not_ready"
+    return ReplicaStatus(
+        name=container.name,
+        image=labels[IMAGE_LABEL],
+        state=replica_state,
+        readiness=readiness,
+        restart_count=container.attrs["RestartCount"],
+        exit_code=state["ExitCode"] if replica_state in ("restarting", "exited") else None,
+        endpoint=endpoint,
+        started_at=None if state["StartedAt"].startswith("0001-") else state["StartedAt"],
+        reason="OOMKilled" if state["OOMKilled"] else state["Error"] or None,
+    )
+
+
+def _answers(url: str) -> bool:
+    """True when `url` answers 200 (never through a proxy from the environment: it is loopback)."""
+    with requests.Session() as http:
+        http.trust_env = False
+        try:
+            return http.get(url, timeout=PROBE_TIMEOUT_SECONDS).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+def _serves(status: ReplicaStatus) -> bool:
+    return status.state == "running" and status.readiness == "ready"
+
+
+def _failing(status: ReplicaStatus) -> bool:
+    """A back-off state: waiting longer will not make this replica healthy."""
+    return status.state in ("restarting", "exited", "missing") or status.restart_count > 0
+
+
+def _free_ports(address: str, count: int) -> list[int]:
+    """`count` distinct ports nothing listens on at `address` (all held open while picking)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((address, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _remove_all(containers: list[Container]) -> None:
+    for container in containers:
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
+
+
+def _selector(scope: str, environment: str, service: str | None = None) -> list[str]:
+    labels = [f"{SCOPE_LABEL}={scope}", f"{ENVIRONMENT_LABEL}={environment}"]
+    return labels + [f"{SERVICE_LABEL}={service}"] if service else labels
+
+
+def _replicas(client: docker.DockerClient, scope: str, environment: str, service: str) -> list[Container]:
+    """The service's containers in any state, oldest first."""
+    found = client.containers.list(all=True, filters={"label": _selector(scope, environment, service)})
+    return sorted(found, key=lambda container: container.attrs["Created"])
+
+
+def _most_common(images: list[str]) -> str | None:
+    return Counter(images).most_common(1)[0][0] if images else None
