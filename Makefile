@@ -1,22 +1,32 @@
-# Everything installs and starts itself: `make demo`, `make test`, `make ui`.
+# Everything installs and starts itself: `make demo`, `make test`, `make ui`, `make clean`.
 VENV := .venv
+# The demo's database password: generated once, kept out of the repository, handed to
+# MariaDB and to Dagster through the environment only (never on a command line).
+DB_PASSWORD := .demo/db-password
+WITH_DB_PASSWORD = FINTECH_RELEASE_DB_PASSWORD="$$(cat $(DB_PASSWORD))"
 
-.PHONY: bootstrap demo test ui clean
+.PHONY: bootstrap demo test ui clean demo-services
 
 bootstrap:
 	bash scripts/bootstrap.sh
 
-demo: bootstrap
+demo-services: bootstrap
+	mkdir -p .demo
+	[ -s $(DB_PASSWORD) ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > $(DB_PASSWORD))
 	bash scripts/start-registry.sh
-	$(VENV)/bin/fintech-release demo
+	$(WITH_DB_PASSWORD) bash scripts/start-mariadb.sh
+
+demo: demo-services
+	$(WITH_DB_PASSWORD) $(VENV)/bin/fintech-release demo
 
 test: bootstrap
 	$(VENV)/bin/python -m pytest fintech_release_tests
 
-ui: bootstrap
+ui: demo-services
 	mkdir -p .dagster_home
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(WITH_DB_PASSWORD) DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:
+	[ ! -s $(DB_PASSWORD) ] || $(WITH_DB_PASSWORD) $(VENV)/bin/fintech-release teardown --all
 	bash scripts/stop-demo.sh
 	rm -rf .demo .dagster_home

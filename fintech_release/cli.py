@@ -1,9 +1,14 @@
-"""`fintech-release`: the few things Dagster's own CLI does not do for this project.
+"""`fintech-release`: the release from the command line, on the instance in $DAGSTER_HOME (default ./.dagster_home).
 
-    fintech-release check        validate release.yaml and print what it declares
-    fintech-release base-image   build the JRE base image locally (jlink) and import it into Docker
-    fintech-release observe      record every service's head commit as an observation of source/commit
-    fintech-release demo         release the example services on the local platform (`make demo`)
+    fintech-release check                      validate release.yaml and print what it declares
+    fintech-release base-image                 build the JRE base image locally (jlink) and import it
+    fintech-release observe                    record every service's head commit (source/commit)
+    fintech-release approve ENV --decision yes|no --approver EMAIL --reason TEXT
+    fintech-release approvals ENV              the environment's approval audit trail
+    fintech-release deploy ENV [SERVICE ...]   prepare ENV and deploy its candidate
+    fintech-release rollback ENV               restore what the last deployment to ENV changed
+    fintech-release teardown ENV... | --all     remove everything the environments hold
+    fintech-release demo                       release the example services everywhere (`make demo`)
 """
 
 from __future__ import annotations
@@ -11,38 +16,59 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, ExecuteInProcessResult
 
 from fintech_release.base_image import DEFAULT_JAVA_HOME
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
 from fintech_release.errors import FintechReleaseError
+from fintech_release.promotion import Decision
 
 DEMO_DAGSTER_HOME = Path(".dagster_home")
+Command = Callable[[ReleaseConfig, argparse.Namespace], int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code (2 for a user error, with one line on stderr)."""
-    parser = argparse.ArgumentParser(prog="fintech-release", description=__doc__.split("\n\n")[0])
+    """Entry point; returns the exit code (2 for a user error, 1 for a failed run, with one line on stderr)."""
+    args = _parser().parse_args(argv)
+    try:
+        config = load_release_config(args.config)
+        return COMMANDS[args.command](config, args)
+    except FintechReleaseError as exc:
+        print(f"fintech-release: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fintech-release", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--config", type=Path, help=f"release.yaml to use (default: ${CONFIG_ENV_VAR} or ./release.yaml)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="validate release.yaml")
     base = commands.add_parser("base-image", help="build the JRE base image and import it into Docker")
     commands.add_parser("observe", help="record the head commit of every service")
-    demo = commands.add_parser("demo", help="release the example services on the local platform")
+    approve = commands.add_parser("approve", help="approve or reject an environment's candidate")
+    approve.add_argument("environment")
+    approve.add_argument("--decision", required=True, choices=[d.value for d in Decision])
+    approve.add_argument("--approver", required=True, help="who decides (an email address)")
+    approve.add_argument("--reason", required=True)
+    approvals = commands.add_parser("approvals", help="list an environment's approval decisions")
+    approvals.add_argument("environment")
+    deploy = commands.add_parser("deploy", help="prepare an environment and deploy its candidate")
+    deploy.add_argument("environment")
+    deploy.add_argument("services", nargs="*", help="only these services (default: all)")
+    commands.add_parser("rollback", help="restore the last healthy releases").add_argument("environment")
+    teardown = commands.add_parser("teardown", help="remove environments (containers, ingress, databases)")
+    teardown.add_argument("environments", nargs="*")
+    teardown.add_argument("--all", action="store_true", help="every environment in release.yaml")
+    demo = commands.add_parser("demo", help="release the example services everywhere")
     demo.add_argument("--examples", type=Path, default=Path("examples"), help="folder of example services")
     for command in (base, demo):
         command.add_argument("--java-home", type=Path, default=Path(os.environ.get("JAVA_HOME") or DEFAULT_JAVA_HOME))
-    args = parser.parse_args(argv)
-    try:
-        config = load_release_config(args.config)
-        return {"check": _check, "base-image": _base_image, "observe": _observe, "demo": _demo}[args.command](
-            config, args
-        )
-    except FintechReleaseError as exc:
-        print(f"fintech-release: {exc}", file=sys.stderr)
-        return 2
+    return parser
 
 
 def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
@@ -71,29 +97,116 @@ def _observe(config: ReleaseConfig, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _approve(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release import launch
+
+    return _run(
+        config,
+        lambda defs, instance: launch.approve(
+            config, defs, instance, args.environment,
+            decision=Decision(args.decision), approver=args.approver, reason=args.reason,
+        ),
+        f"{args.environment}: {args.decision} by {args.approver} recorded",
+    )
+
+
+def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.launch import check_environment
+    from fintech_release.promotion import approval_history
+
+    check_environment(config, args.environment)
+    with _instance() as instance:
+        history = approval_history(instance, args.environment)
+    if not history:
+        print(f"{args.environment}: no approval decisions yet")
+    for record in history:
+        digests = ", ".join(f"{service}@{digest[7:19]}" for service, digest in sorted(record.candidate.items()))
+        print(f"{record.decided_at:%Y-%m-%d %H:%M:%S} {record.decision.value:3} {record.approver} — {record.reason} [{digests}]")
+    return 0
+
+
+def _deploy(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release import launch
+
+    launch.check_services(config, args.services)
+    return _run(
+        config,
+        lambda defs, instance: launch.deploy(config, defs, instance, args.environment, args.services or None),
+        f"{args.environment}: deployed",
+    )
+
+
+def _rollback(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release import launch
+
+    return _run(
+        config, lambda defs, instance: launch.rollback(config, defs, instance, args.environment),
+        f"{args.environment}: rolled back",
+    )
+
+
+def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release import launch
+
+    environments = [e.name for e in config.environments] if args.all else args.environments
+    if not environments:
+        raise launch.SelectionError("name the environments to tear down, or pass --all")
+    for environment in environments:
+        launch.check_environment(config, environment)
+    for environment in environments:
+        if code := _run(
+            config, lambda defs, instance: launch.teardown(config, defs, instance, environment),
+            f"{environment}: torn down",
+        ):
+            return code
+    return 0
+
+
 def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.base_image import ensure_base_image
-    from fintech_release.demo import run_demo
+    from fintech_release.demo import build_and_push_all, release_everywhere
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
     if ensure_base_image(config.build.base_image, java_home=args.java_home, docker_host=_docker_host()):
         print(f"built the base image {config.build.base_image}")
     with _instance() as instance:
-        pushed = run_demo(config, defs, instance, args.examples.resolve())
+        pushed = build_and_push_all(config, defs, instance, args.examples.resolve())
+        urls = release_everywhere(config, defs, instance)
     print("\nPushed images:")
     for service, reference in pushed.items():
         print(f"  {service:12} {reference}")
+    print("\nWhere each service answers (through each environment's ingress):")
+    for env, url in urls.items():
+        for service in config.service_names:
+            print(f"  {env:11} {service:12} {url}/{service}/health")
     print(f"\nSee the lineage in the Dagster UI: make ui, then open http://127.0.0.1:3000 (DAGSTER_HOME={_dagster_home()})")
     return 0
+
+
+def _run(config: ReleaseConfig, launch_run: Callable, success: str) -> int:
+    """Launch one run on the instance; print `success` or the failing step's message."""
+    from fintech_release.launch import failure_message
+    from fintech_release.release_graph import build_definitions
+
+    defs = build_definitions(config)
+    with _instance() as instance:
+        result: ExecuteInProcessResult = launch_run(defs, instance)
+    if result.success:
+        print(f"{success} (run {result.run_id})")
+        return 0
+    print(f"fintech-release: run {result.run_id} failed: {failure_message(result)}", file=sys.stderr)
+    return 1
 
 
 def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or DEMO_DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
-    if not settings.exists():  # default SQLite storage; no telemetry leaves a regulated shop
-        settings.write_text("telemetry:\n  enabled: false\n")
+    if not settings.exists():  # SQLite storage; one deployment per environment at a time; no telemetry
+        settings.write_text(
+            "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
+        )
     return home
 
 
@@ -107,6 +220,18 @@ def _instance() -> DagsterInstance:
     os.environ["DAGSTER_HOME"] = str(_dagster_home())
     return DagsterInstance.get()
 
+
+COMMANDS: dict[str, Command] = {
+    "check": _check,
+    "base-image": _base_image,
+    "observe": _observe,
+    "approve": _approve,
+    "approvals": _approvals,
+    "deploy": _deploy,
+    "rollback": _rollback,
+    "teardown": _teardown,
+    "demo": _demo,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,8 +2,10 @@
 
 `make demo` calls `fintech-release demo`, which seeds one bare git repository per example service
 (as a Bitbucket project would hold them), builds the JRE base image if the engine lacks it, records
-the head commits, and runs `build_and_push` once per service on the persistent Dagster instance, so
-`make ui` shows the lineage afterwards.
+the head commits, runs `build_and_push` for each service whose head is not pushed yet, then
+deploys to every environment in release.yaml order: ci (torn down afterwards), staging and
+production, each approved by a clearly labelled demo approver. Everything runs on the persistent
+Dagster instance, so `make ui` shows the lineage afterwards.
 """
 
 from __future__ import annotations
@@ -13,21 +15,23 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster import DagsterInstance, Definitions
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
-from fintech_release.assets.keys import COMMIT_TAG, REGISTRY_IMAGE
+from fintech_release import launch
 from fintech_release.assets.event_log import latest_materialization_metadata
+from fintech_release.assets.keys import REGISTRY_IMAGE, release_key
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import FintechReleaseError
-from fintech_release.jobs import BUILD_AND_PUSH
+from fintech_release.promotion import Decision
 from fintech_release.resources._process import run_tool
 from fintech_release.resources.source import GIT_HINT
 
 DEMO_AUTHOR = {"GIT_AUTHOR_NAME": "Demo Developer", "GIT_AUTHOR_EMAIL": "dev@fintech-release.example"}
 DEMO_COMMITTER = {"GIT_COMMITTER_NAME": "fintech-release demo", "GIT_COMMITTER_EMAIL": "demo@fintech-release.example"}
 SEED_EXCLUDES = ("build", ".gradle")
-QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+DEMO_APPROVER = "demo-approver@fintech-release.example"
+DEMO_REASON = "demo: approved automatically by `make demo` (a person approves in the UI or the CLI)"
 
 
 class DemoFailedError(FintechReleaseError):
@@ -49,7 +53,7 @@ def seed_repository(example_dir: Path, bare_repository: Path, *, branch: str) ->
     return True
 
 
-def run_demo(
+def build_and_push_all(
     config: ReleaseConfig,
     defs: Definitions,
     instance: DagsterInstance,
@@ -57,15 +61,13 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> dict[str, str]:
     """Seed the repositories, observe their heads, build and push what changed; return service -> pushed image."""
-    resources = defs.resources
     for service in config.services:
         example = examples_dir / service.name
         if not example.is_dir():
             raise DemoFailedError(f"no example service at {example} for {service.name} in {config.source}")
         if seed_repository(example, config.resolve_path(service.repository), branch=service.branch):
             say(f"seeded {config.resolve_path(service.repository)} from {example}")
-    heads = report_head_commits(instance, config, resources["source"])
-    job = defs.resolve_job_def(BUILD_AND_PUSH)
+    heads = report_head_commits(instance, config, defs.resources["source"])
     pushed: dict[str, str] = {}
     for service, sha in heads.items():
         previous = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
@@ -73,18 +75,45 @@ def run_demo(
             say(f"{service}: {sha[:12]} is already pushed")
         else:
             say(f"{service}: building {sha[:12]} (analysis, tests, jar, image, push) …")
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=service,
-                tags={COMMIT_TAG: sha},
-                run_config=QUIET_RUN,
-                raise_on_error=False,
-            )
-            if not result.success:
-                raise DemoFailedError(f"build_and_push failed for {service} in run {result.run_id}: see `make ui`")
+            _require(launch.build_and_push(defs, instance, service, sha), f"build_and_push of {service}")
         latest = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
         pushed[service] = f"{latest['reference']}  {latest['digest']}"
     return pushed
+
+
+def release_everywhere(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, say: Callable[[str], None] = print
+) -> dict[str, str]:
+    """Deploy to every environment in order; ephemeral ones are torn down after. Return env -> ingress URL."""
+    urls: dict[str, str] = {}
+    for environment in config.environments:
+        env = environment.name
+        if environment.approval.required:
+            say(f"{env}: approved by {DEMO_APPROVER} (the demo approves automatically; people approve in the UI)")
+            _require(
+                launch.approve(
+                    config, defs, instance, env, decision=Decision.YES, approver=DEMO_APPROVER, reason=DEMO_REASON
+                ),
+                f"approval of {env}",
+            )
+        say(f"{env}: deploying …")
+        try:
+            _require(launch.deploy(config, defs, instance, env), f"deployment to {env}")
+            for service in config.service_names:
+                release = latest_materialization_metadata(instance, release_key(env, service))
+                say(f"  {service:12} {release['version']:10} {release['status']:10} {release['ready_replicas']} ready")
+        finally:
+            if environment.ephemeral:
+                _require(launch.teardown(config, defs, instance, env), f"teardown of {env}")
+                say(f"{env}: torn down")
+        if not environment.ephemeral:
+            urls[env] = f"http://{config.environment_address(env)}:{environment.ingress_port}"
+    return urls
+
+
+def _require(result: ExecuteInProcessResult, what: str) -> None:
+    if not result.success:
+        raise DemoFailedError(f"{what} failed in run {result.run_id}: {launch.failure_message(result)}")
 
 
 def _git(worktree: Path, *args: str) -> None:

@@ -1,15 +1,43 @@
 """Jobs people launch from the UI or the CLI."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, JobDefinition, define_asset_job, job
+
+from fintech_release.assets.environments import ReleaseMode
+from fintech_release.assets.keys import approval_key, release_key
+from fintech_release.config import Environment, ReleaseConfig
+from fintech_release.teardown import teardown_op
 
 if TYPE_CHECKING:  # dagster does not export the type define_asset_job returns
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 BUILD_AND_PUSH = "build_and_push"
+
+
+def deploy_job_name(environment: str) -> str:
+    """`deploy_<env>`: prepare the environment and roll the candidate out (one run, one deployment)."""
+    return f"deploy_{environment}"
+
+
+def approve_job_name(environment: str) -> str:
+    """`approve_<env>`: record a yes/no decision on the environment's candidate (config in the launchpad)."""
+    return f"approve_{environment}"
+
+
+def rollback_job_name(environment: str) -> str:
+    """`rollback_<env>`: restore the last healthy release of every service the last deployment changed."""
+    return f"rollback_{environment}"
+
+
+def teardown_job_name(environment: str) -> str:
+    """`teardown_<env>`: remove an ephemeral environment."""
+    return f"teardown_{environment}"
+
+
+def releases_op_name(environment: str) -> str:
+    """The op behind `<env>/release/*`, addressed by run config."""
+    return f"{environment}_releases"
 
 
 def build_and_push_job() -> "UnresolvedAssetJobDefinition":
@@ -19,3 +47,46 @@ def build_and_push_job() -> "UnresolvedAssetJobDefinition":
         selection=AssetSelection.groups("build", "registry"),
         description="Take one service's commit to a pushed image. Partition = service.",
     )
+
+
+def environment_jobs(config: ReleaseConfig, environment: Environment) -> list:
+    """Deploy, rollback, approval and (for ephemeral environments) teardown jobs of one environment."""
+    env = environment.name
+    releases = AssetSelection.assets(*[release_key(env, name) for name in config.service_names])
+    prepare_and_release = AssetSelection.groups(f"env_{env}")
+    if environment.approval.required:
+        prepare_and_release -= AssetSelection.assets(approval_key(env))
+    jobs: list = [
+        define_asset_job(
+            deploy_job_name(env),
+            selection=prepare_and_release,
+            description=f"Prepare {env} (cluster, databases, ingress) and deploy the candidate images.",
+        ),
+        define_asset_job(
+            rollback_job_name(env),
+            selection=releases,
+            config={"ops": {releases_op_name(env): {"config": {"mode": ReleaseMode.ROLLBACK.name}}}},
+            description=f"Restore the last healthy release of every service the last {env} deployment changed.",
+        ),
+    ]
+    if environment.approval.required:
+        jobs.append(
+            define_asset_job(
+                approve_job_name(env),
+                selection=AssetSelection.assets(approval_key(env)),
+                description=f"Approve (or reject) the {env} candidate: decision, approver, reason.",
+            )
+        )
+    if environment.ephemeral:
+        jobs.append(teardown_job(config, env))
+    return jobs
+
+
+def teardown_job(config: ReleaseConfig, environment: str) -> JobDefinition:
+    """Remove everything the ephemeral environment holds."""
+
+    @job(name=teardown_job_name(environment), description=f"Remove the ephemeral {environment} environment.")
+    def teardown() -> None:
+        teardown_op(config, environment)()
+
+    return teardown

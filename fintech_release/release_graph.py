@@ -1,23 +1,30 @@
-"""The release graph: every asset, check, job and resource for the services and environments in release.yaml."""
-
-from __future__ import annotations
+"""The release graph: every asset, check, job, sensor and resource for the services and environments in release.yaml."""
 
 from dagster import Definitions, StaticPartitionsDefinition
 
 from fintech_release.assets.build import build_assets
+from fintech_release.assets.environments import environment_assets
 from fintech_release.assets.registry import registry_assets
 from fintech_release.assets.source import source_commit_spec
 from fintech_release.config import ReleaseConfig
-from fintech_release.jobs import build_and_push_job
+from fintech_release.jobs import build_and_push_job, deploy_job_name, environment_jobs, teardown_job_name
 from fintech_release.resources import platform_resources
+from fintech_release.sensors import teardown_sensors
 
 
 def build_definitions(config: ReleaseConfig) -> Definitions:
-    """Every asset, check, job and resource for `config`."""
+    """Every asset, check, job, sensor and resource for `config`."""
     services = StaticPartitionsDefinition(config.service_names)
-    return Definitions(
-        assets=[source_commit_spec(services), *build_assets(config, services), *registry_assets(services)],
-        jobs=[build_and_push_job()],
-        resources=platform_resources(config),
-    )
-
+    assets = [source_commit_spec(services), *build_assets(config, services), *registry_assets(services)]
+    jobs = [build_and_push_job()]
+    sensors = []
+    for environment in config.environments:
+        assets += environment_assets(config, environment)
+        env_jobs = environment_jobs(config, environment)
+        jobs += env_jobs
+        if environment.ephemeral:
+            by_name = {job.name: job for job in env_jobs}
+            sensors += teardown_sensors(
+                environment.name, by_name[deploy_job_name(environment.name)], by_name[teardown_job_name(environment.name)]
+            )
+    return Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=platform_resources(config))

@@ -1,15 +1,13 @@
-"""Helpers that write a release.yaml for a test and run the build_and_push job on a real instance."""
+"""Write a release.yaml for a test: its own workspace, base image, image namespace and registry."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import DagsterInstance
 
-from fintech_release.assets.keys import COMMIT_TAG
 from fintech_release.config import ReleaseConfig, load_release_config
-from fintech_release.jobs import BUILD_AND_PUSH
 
 TEST_IMAGE_NAMESPACE = "fintech-release-test"
 TEST_BASE_IMAGE = f"{TEST_IMAGE_NAMESPACE}/jre:17"
@@ -21,6 +19,9 @@ def write_release_config(
     *,
     registry_host: str,
     quality_gate: dict[str, int] | None = None,
+    environments: list[dict] | None = None,
+    local: dict | None = None,
+    service_env: dict[str, str] | None = None,
 ) -> ReleaseConfig:
     """A release.yaml in `folder` releasing `repositories` (service name -> bare repo) to `registry_host`."""
     document = {
@@ -32,21 +33,25 @@ def write_release_config(
         "analysis": {"quality_gate": quality_gate or {"blocker": 0, "critical": 0}},
         "registry": {"host": registry_host},
         "services": [
-            {"name": name, "repository": str(bare), "port": 18080 + index}
+            {
+                "name": name,
+                "repository": str(bare),
+                "port": 18080 + index,
+                "database": name.replace("-", "_"),
+                "deployment": {"env": service_env or {}},
+            }
             for index, (name, bare) in enumerate(repositories.items())
         ],
-        "environments": [{"name": "ci", "ephemeral": True}],
+        "environments": environments or [{"name": "ci", "ephemeral": True}],
     }
+    if local is not None:
+        document["local"] = local
     path = folder / "release.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return load_release_config(path)
 
 
-def run_build_and_push(
-    defs: Definitions, instance: DagsterInstance, service: str, sha: str
-) -> ExecuteInProcessResult:
-    """Run the main build job for one service commit, as the commit sensor would launch it."""
-    return defs.resolve_job_def(BUILD_AND_PUSH).execute_in_process(
-        instance=instance, partition_key=service, tags={COMMIT_TAG: sha}, raise_on_error=False
-    )
 
+def quiet_instance(home: Path) -> DagsterInstance:
+    """A persistent instance in `home` (an empty folder) with telemetry off, as a test's event log."""
+    return DagsterInstance.local_temp(str(home), overrides={"telemetry": {"enabled": False}})

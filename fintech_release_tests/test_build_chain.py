@@ -15,10 +15,11 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from fintech_release.assets.event_log import latest_materialization_metadata
 from fintech_release.assets.keys import BUILD_ANALYSIS, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, REGISTRY_IMAGE
 from fintech_release.assets.source import report_head_commits
+from fintech_release.launch import build_and_push
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo, free_port
 from fintech_release_tests.conftest import EXAMPLES_DIR
-from fintech_release_tests.release_setup import run_build_and_push, write_release_config
+from fintech_release_tests.release_setup import quiet_instance, write_release_config
 
 pytestmark = [
     pytest.mark.integration,
@@ -76,12 +77,12 @@ def chain(tmp_path_factory: pytest.TempPathFactory, registry) -> Iterator[dict]:
     )
     config = write_release_config(root, {SERVICE: repo.bare_path}, registry_host=registry.host)
     defs = build_definitions(config)
-    with DagsterInstance.local_temp(str(tmp_path_factory.mktemp("dagster-home"))) as instance:
+    with quiet_instance(tmp_path_factory.mktemp("dagster-home")) as instance:
         first_sha = report_head_commits(instance, config, defs.resources["source"])[SERVICE]
-        first = run_build_and_push(defs, instance, SERVICE, first_sha)
+        first = build_and_push(defs, instance, SERVICE, first_sha)
         first_push = latest_materialization_metadata(instance, REGISTRY_IMAGE, SERVICE)
         second_sha = repo.commit({"NOTES.md": "second release\n"}, "Add notes", author_email="ada@bank.example")
-        second = run_build_and_push(defs, instance, SERVICE, second_sha)
+        second = build_and_push(defs, instance, SERVICE, second_sha)
         yield {
             "config": config, "defs": defs, "instance": instance, "repo": repo,
             "first": first, "first_sha": first_sha, "first_push": first_push,
@@ -163,7 +164,7 @@ def test_failing_tests_stop_the_chain_before_the_jar(chain: dict) -> None:
     sha = repo.commit(
         {"src/test/java/DeliberatelyBrokenTest.java": FAILING_TEST}, "Break a test", author_email="bob@bank.example"
     )
-    result = run_build_and_push(chain["defs"], instance, SERVICE, sha)
+    result = build_and_push(chain["defs"], instance, SERVICE, sha)
     assert not result.success
     gate = _check(result, "tests_passed")
     assert not gate.passed
@@ -176,7 +177,7 @@ def test_failed_quality_gate_blocks_downstream_and_names_the_condition(chain: di
     repo, instance = chain["repo"], chain["instance"]
     (repo.work_path / "src/test/java/DeliberatelyBrokenTest.java").unlink(missing_ok=True)
     sha = repo.commit({"src/main/java/Sloppy.java": SLOPPY_CODE}, "Swallow an exception", "bob@bank.example")
-    result = run_build_and_push(chain["defs"], instance, SERVICE, sha)
+    result = build_and_push(chain["defs"], instance, SERVICE, sha)
     assert not result.success
     gate = _check(result, "quality_gate")
     assert not gate.passed

@@ -11,10 +11,10 @@ from dagster import DagsterInstance
 
 from fintech_release.assets.keys import REGISTRY_IMAGE
 from fintech_release.config import load_release_config
-from fintech_release.demo import run_demo
+from fintech_release.demo import build_and_push_all
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.conftest import EXAMPLES_DIR, REPO_ROOT
-from fintech_release_tests.release_setup import TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE
+from fintech_release_tests.release_setup import TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE, quiet_instance
 
 pytestmark = [
     pytest.mark.integration,
@@ -31,15 +31,15 @@ def test_demo_releases_every_example_service_once(tmp_path: Path, registry) -> N
     defs = build_definitions(config)
     said: list[str] = []
     (tmp_path / "home").mkdir()
-    with DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
-        pushed = run_demo(config, defs, instance, EXAMPLES_DIR, say=said.append)
+    with quiet_instance(tmp_path / "home") as instance:
+        pushed = build_and_push_all(config, defs, instance, EXAMPLES_DIR, say=said.append)
         assert list(pushed) == ["contact-us", "payments", "accounts"]
         for service, line in pushed.items():
             reference, digest = line.split()
             assert reference == f"{registry.host}/{service}:1.0.0-1" and digest.startswith("sha256:")
             assert (tmp_path / ".demo" / "git" / f"{service}.git").is_dir()
         runs_before = len(instance.get_runs())
-        again = run_demo(config, defs, instance, EXAMPLES_DIR, say=said.append)
+        again = build_and_push_all(config, defs, instance, EXAMPLES_DIR, say=said.append)
         assert again == pushed
         assert len(instance.get_runs()) == runs_before == 3
         assert instance.get_latest_materialization_event(REGISTRY_IMAGE) is not None

@@ -13,7 +13,7 @@ from fintech_release.assets.keys import SOURCE_COMMIT
 from fintech_release.assets.source import report_head_commits
 from fintech_release.errors import ExternalSystemError
 from fintech_release.resources.source import LocalGitSource
-from fintech_release_tests.release_setup import write_release_config
+from fintech_release_tests.release_setup import quiet_instance, write_release_config
 
 
 def test_head_commit_carries_sha_author_and_message(git_bare_repo_factory) -> None:  # noqa: ANN001
@@ -49,7 +49,7 @@ def test_missing_repository_and_branch_are_named(git_bare_repo_factory, tmp_path
 def test_observation_records_the_sha_as_data_version(git_bare_repo_factory, tmp_path: Path) -> None:  # noqa: ANN001
     repo = git_bare_repo_factory("payments", author_email="ada@bank.example")
     config = write_release_config(tmp_path, {"payments": repo.bare_path}, registry_host="127.0.0.1:5000")
-    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+    with quiet_instance(tmp_path) as instance:
         assert report_head_commits(instance, config, LocalGitSource()) == {"payments": repo.head()}
         observed = latest_observation_metadata(instance, SOURCE_COMMIT, "payments")
         record = instance.get_latest_data_version_record(SOURCE_COMMIT, is_source=True, partition_key="payments")

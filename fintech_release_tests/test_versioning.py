@@ -9,6 +9,7 @@ import pytest
 from dagster import AssetMaterialization, DagsterInstance
 
 from fintech_release.assets.keys import BUILD_JAR
+from fintech_release_tests.release_setup import quiet_instance
 from fintech_release.versioning import artifact_version, local_image_reference, next_build_number
 
 
@@ -23,7 +24,7 @@ def test_a_base_version_that_cannot_be_an_image_tag_is_refused() -> None:
 
 
 def test_build_numbers_grow_per_service_and_survive_an_instance_restart(tmp_path: Path) -> None:
-    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+    with quiet_instance(tmp_path) as instance:
         assert next_build_number(instance, "payments") == 1
         for number in (1, 2):
             instance.report_runless_asset_event(
@@ -31,5 +32,5 @@ def test_build_numbers_grow_per_service_and_survive_an_instance_restart(tmp_path
             )
         assert next_build_number(instance, "payments") == 3
         assert next_build_number(instance, "accounts") == 1
-    with DagsterInstance.local_temp(str(tmp_path)) as restarted:
+    with quiet_instance(tmp_path) as restarted:
         assert next_build_number(restarted, "payments") == 3

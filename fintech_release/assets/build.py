@@ -62,7 +62,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
     def analysis(
         context: AssetExecutionContext, source: SourceControl, analyzer: CodeAnalyzer
     ) -> MaterializeResult:
-        commit = resolve_commit(context, config)
+        commit = resolve_commit(context, config, source)
         workdir = checkout(context, source, commit, "analysis")
         report = analyzer.analyze(source_dir=workdir, report_dir=workdir / "build" / "reports" / "analysis")
         counts = report.counts()
@@ -101,7 +101,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         check_specs=[AssetCheckSpec(TESTS_PASSED, asset=BUILD_TESTS, blocking=True)],
     )
     def tests(context: AssetExecutionContext, source: SourceControl, build_tool: BuildTool) -> MaterializeResult:
-        commit = resolve_commit(context, config)
+        commit = resolve_commit(context, config, source)
         summary = build_tool.run_tests(project_dir=checkout(context, source, commit, "build"))
         counts = {
             "tests": summary.tests,
@@ -144,7 +144,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         description="The service jar, stamped with the artifact version <base>-<build number>.",
     )
     def jar(context: AssetExecutionContext, source: SourceControl, build_tool: BuildTool) -> MaterializeResult:
-        commit = resolve_commit(context, config)
+        commit = resolve_commit(context, config, source)
         workdir = checkout(context, source, commit, "build")
         build_number = next_build_number(context.instance, context.partition_key)
         version = artifact_version(build_tool.project_version(project_dir=workdir), build_number)
@@ -195,6 +195,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         return MaterializeResult(
             metadata={
                 "commit": sha,
+                "author_email": built_jar["author_email"],
                 "version": version,
                 "image_id": built.image_id,
                 "reference": built.reference,
@@ -209,7 +210,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
 
 
 def _commit_metadata(commit: CommitRef) -> dict[str, Any]:
-    return {"commit": commit.sha, "branch": commit.branch}
+    return {"commit": commit.sha, "branch": commit.branch, "author_email": commit.author_email}
 
 
 def _issues_table(report: AnalysisReport) -> str:

@@ -1,20 +1,36 @@
-"""Read what earlier runs recorded: Dagster's event log is the only store of build state."""
+"""Read what earlier runs recorded: Dagster's event log is the only store of release state."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, DagsterInstance, Failure
+from pydantic import BaseModel
+
+
+class Recorded(BaseModel, frozen=True):
+    """One materialization or observation as the event log holds it."""
+
+    metadata: dict[str, Any]
+    run_id: str
+    recorded_at: datetime
+
+
+def materializations(
+    instance: DagsterInstance, key: AssetKey, *, partition: str | None = None, limit: int = 1
+) -> list[Recorded]:
+    """The newest `limit` materializations of `key` (of `partition`, when given), newest first."""
+    records = instance.fetch_materializations(_filter(key, partition), limit=limit).records
+    return [_recorded(record, record.asset_materialization) for record in records]
 
 
 def latest_materialization_metadata(
-    instance: DagsterInstance, key: AssetKey, partition: str
+    instance: DagsterInstance, key: AssetKey, partition: str | None = None
 ) -> dict[str, Any] | None:
-    """Metadata values of the newest materialization of `key[partition]`, or None if there is none."""
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    ).records
-    return _values(records[0].asset_materialization.metadata) if records else None
+    """Metadata values of the newest materialization of `key` (`[partition]`), or None if there is none."""
+    newest = materializations(instance, key, partition=partition, limit=1)
+    return newest[0].metadata if newest else None
 
 
 def require_latest_materialization(context: AssetExecutionContext, key: AssetKey) -> dict[str, Any]:
@@ -27,11 +43,17 @@ def require_latest_materialization(context: AssetExecutionContext, key: AssetKey
 
 def latest_observation_metadata(instance: DagsterInstance, key: AssetKey, partition: str) -> dict[str, Any] | None:
     """Metadata values of the newest observation of `key[partition]`, or None if there is none."""
-    records = instance.fetch_observations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    ).records
-    return _values(records[0].asset_observation.metadata) if records else None
+    records = instance.fetch_observations(_filter(key, partition), limit=1).records
+    return _recorded(records[0], records[0].asset_observation).metadata if records else None
 
 
-def _values(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {name: getattr(entry, "value", entry) for name, entry in metadata.items()}
+def _filter(key: AssetKey, partition: str | None) -> AssetRecordsFilter:
+    return AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition is not None else None)
+
+
+def _recorded(record: Any, event: Any) -> Recorded:
+    return Recorded(
+        metadata={name: getattr(entry, "value", entry) for name, entry in event.metadata.items()},
+        run_id=record.run_id,
+        recorded_at=datetime.fromtimestamp(record.timestamp, tz=timezone.utc),
+    )

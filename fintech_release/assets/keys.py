@@ -12,3 +12,28 @@ REGISTRY_IMAGE = AssetKey(["registry", "image"])
 # Run tags that pin a run to one commit (set by sensors and the demo; the UI falls back to the last observation).
 COMMIT_TAG = "fintech-release/commit"
 BRANCH_TAG = "fintech-release/branch"
+
+
+def cluster_key(environment: str) -> AssetKey:
+    """<env>/cluster: the environment's runtime."""
+    return AssetKey([environment, "cluster"])
+
+
+def database_key(environment: str) -> AssetKey:
+    """<env>/database: the environment's databases and applied migrations."""
+    return AssetKey([environment, "database"])
+
+
+def ingress_key(environment: str) -> AssetKey:
+    """<env>/ingress: the environment's entry point."""
+    return AssetKey([environment, "ingress"])
+
+
+def approval_key(environment: str) -> AssetKey:
+    """<env>/approval: each materialization is one approval decision (the audit trail)."""
+    return AssetKey([environment, "approval"])
+
+
+def release_key(environment: str, service: str) -> AssetKey:
+    """<env>/release/<service>: what the service runs in the environment."""
+    return AssetKey([environment, "release", service])

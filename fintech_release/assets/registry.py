@@ -28,6 +28,7 @@ def registry_assets(services: PartitionsDefinition) -> list[AssetsDefinition]:
         return MaterializeResult(
             metadata={
                 "commit": built["commit"],
+                "author_email": built["author_email"],
                 "version": built["version"],
                 "reference": pushed.reference,
                 "digest": pushed.digest,

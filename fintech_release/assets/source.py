@@ -23,10 +23,11 @@ DATA_VERSION_TAG = "dagster/data_version"
 
 
 class CommitRef(BaseModel, frozen=True):
-    """The commit a run builds."""
+    """The commit a run builds, and who wrote it (four-eyes approvals need the author)."""
 
     sha: str
     branch: str
+    author_email: str
 
 
 def source_commit_spec(partitions_def: PartitionsDefinition) -> AssetSpec:
@@ -64,19 +65,23 @@ def commit_observation(service: str, commit: CommitInfo) -> AssetObservation:
     )
 
 
-def resolve_commit(context: AssetExecutionContext, config: ReleaseConfig) -> CommitRef:
+def resolve_commit(context: AssetExecutionContext, config: ReleaseConfig, source: SourceControl) -> CommitRef:
     """The commit this run builds: the run's commit tag, else the last observed head of the branch."""
-    service = context.partition_key
+    service = config.service(context.partition_key)
     tags = context.run.tags
     if COMMIT_TAG in tags:
-        return CommitRef(sha=tags[COMMIT_TAG], branch=tags.get(BRANCH_TAG, config.service(service).branch))
-    observed = latest_observation_metadata(context.instance, SOURCE_COMMIT, service)
+        branch = tags.get(BRANCH_TAG, service.branch)
+        commit = source.commit(repository=str(config.resolve_path(service.repository)), sha=tags[COMMIT_TAG], branch=branch)
+        return CommitRef(sha=commit.sha, branch=branch, author_email=commit.author_email)
+    observed = latest_observation_metadata(context.instance, SOURCE_COMMIT, service.name)
     if observed is None:
         raise Failure(
-            f"no commit of {service} has been observed yet: run `fintech-release observe` "
+            f"no commit of {service.name} has been observed yet: run `fintech-release observe` "
             f"(or the commit sensor), or launch the run with the tag {COMMIT_TAG}=<sha>"
         )
-    return CommitRef(sha=str(observed["sha"]), branch=str(observed["branch"]))
+    return CommitRef(
+        sha=str(observed["sha"]), branch=str(observed["branch"]), author_email=str(observed["author_email"])
+    )
 
 
 def report_head_commits(instance: DagsterInstance, config: ReleaseConfig, source: SourceControl) -> dict[str, str]:

@@ -80,6 +80,23 @@ class RegistrySettings(_Strict):
         return value
 
 
+class LocalDatabaseSettings(_Strict):
+    """The MariaDB/MySQL server the local platform's environments keep their databases on."""
+
+    host: str = "127.0.0.1"
+    port: Port = 3306
+    user: str = "fintech_release"
+    password_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "FINTECH_RELEASE_DB_PASSWORD"
+
+
+class LocalPlatformSettings(_Strict):
+    """Where the local platform keeps what it owns (ingress configuration) and its database server."""
+
+    scope: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")] = "fintech-release"
+    state_dir: Path = Path(".fintech-release/state")
+    database: LocalDatabaseSettings = LocalDatabaseSettings()
+
+
 class DeploymentValues(_Strict):
     """How a service runs in an environment (the Helm values, or the local containers)."""
 
@@ -156,6 +173,7 @@ class ReleaseConfig(_Strict):
     build: BuildSettings = BuildSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     registry: RegistrySettings = RegistrySettings()
+    local: LocalPlatformSettings = LocalPlatformSettings()
     services: tuple[Service, ...] = Field(min_length=1)
     environments: tuple[Environment, ...] = Field(min_length=1)
 

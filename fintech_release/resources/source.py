@@ -37,6 +37,10 @@ class SourceControl(ConfigurableResource):
         """The commit at the head of `branch`."""
 
     @abstractmethod
+    def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
+        """The commit `sha` (reached from `branch`)."""
+
+    @abstractmethod
     def checkout(self, *, repository: str, sha: str, destination: Path) -> Path:
         """A working tree of `sha` at `destination` (reused when it already holds that commit)."""
 
@@ -48,13 +52,19 @@ class LocalGitSource(SourceControl):
     timeout_seconds: float = 120
 
     def latest_commit(self, *, repository: str, branch: str) -> CommitInfo:
+        return self._describe(repository, branch, branch=branch, what="branch")
+
+    def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
+        return self._describe(repository, sha, branch=branch, what="commit")
+
+    def _describe(self, repository: str, revision: str, *, branch: str, what: str) -> CommitInfo:
         self._require_repository(repository)
         separator = "\x1f"
         fields = separator.join(["%H", "%an", "%ae", "%cI", "%s"])
         try:
-            completed = self._git("--git-dir", repository, "log", "-1", f"--format={fields}", branch, "--")
+            completed = self._git("--git-dir", repository, "log", "-1", f"--format={fields}", revision, "--")
         except ToolFailedError:
-            raise ExternalSystemError(f"repository {repository}: branch {branch!r} not found") from None
+            raise ExternalSystemError(f"repository {repository}: {what} {revision!r} not found") from None
         sha, name, email, when, subject = completed.stdout.rstrip("\n").split(separator, 4)
         return CommitInfo(
             sha=sha,

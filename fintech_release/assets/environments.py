@@ -1,0 +1,390 @@
+"""<env>/*: an environment's runtime, databases, ingress, approvals and the release of each service.
+
+Each environment is an asset-key prefix with its own gates. `<env>/release/<service>` is one
+asset per service (not a partition) so that one run is one deployment of the environment: it
+holds the environment's deployment pool, a teardown follows the whole CI run, and a rollback
+restores every service that run changed.
+"""
+
+import json
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Config,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from fintech_release.assets.keys import (
+    REGISTRY_IMAGE,
+    approval_key,
+    cluster_key,
+    database_key,
+    ingress_key,
+    release_key,
+)
+from fintech_release.config import Environment, ReleaseConfig, Service
+from fintech_release.errors import DeploymentRefusedError
+from fintech_release.health import ServiceHealth
+from fintech_release.promotion import (
+    ApprovalRecord,
+    CandidateImage,
+    Decision,
+    candidate_for,
+    four_eyes_violations,
+    require_approval,
+    rollback_target,
+)
+from fintech_release.resources.database import DatabaseAdmin
+from fintech_release.resources.ingress import Ingress
+from fintech_release.resources.runtime import DeployOutcome, DeploySpec, ServiceRuntime
+from fintech_release.resources.source import SourceControl
+
+POD_HEALTH = "pod_health"
+
+
+class ApprovalConfig(Config):
+    """An approver's decision on the environment's current candidate."""
+
+    decision: Decision
+    approver: str
+    reason: str
+
+
+class ReleaseMode(str, Enum):
+    """Deploy the candidate, or restore the last healthy release of what the last deployment changed."""
+
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+
+
+class ReleaseRunConfig(Config):
+    """How a run of the environment's releases behaves."""
+
+    mode: ReleaseMode = ReleaseMode.DEPLOY
+
+
+def database_name(environment: str, service: Service) -> str:
+    """The environment's database for `service`, e.g. staging_contact_us."""
+    return f"{environment}_{service.database}".replace("-", "_")
+
+
+def environment_assets(release_config: ReleaseConfig, environment: Environment) -> list[AssetsDefinition]:
+    """Every asset of one environment."""
+    env = environment.name
+    address = release_config.environment_address(env)
+    group = f"env_{env}"
+    promoted_from = (
+        [REGISTRY_IMAGE]
+        if environment.promotes_from is None
+        else [release_key(environment.promotes_from, name) for name in release_config.service_names]
+    )
+
+    @asset(key=cluster_key(env), group_name=group, kinds={"docker"}, description=f"The {env} runtime on {address}.")
+    def cluster(runtime: ServiceRuntime) -> MaterializeResult:
+        facts = runtime.ensure_environment(environment=env, address=address)
+        return MaterializeResult(metadata={"environment": env, "platform": environment.platform, **facts})
+
+    @asset(
+        key=database_key(env),
+        deps=[cluster_key(env), *promoted_from],
+        group_name=group,
+        kinds={"mysql"},
+        description=f"{env} databases, migrated to the candidate commits before any service starts.",
+    )
+    def database(context: AssetExecutionContext, database: DatabaseAdmin, source: SourceControl) -> MaterializeResult:
+        candidate, _ = _approved_candidate(context, release_config, environment, release_config.service_names)
+        applied: dict[str, list[str]] = {}
+        already: dict[str, list[str]] = {}
+        for service in release_config.services:
+            if service.database is None:
+                continue
+            migrations = None
+            if service.migrations and service.name in candidate:
+                tree = _checkout(release_config, source, service, candidate[service.name].commit)
+                migrations = tree / service.migrations
+            result = database.migrate(database=database_name(env, service), migrations_dir=migrations)
+            applied[result.database] = list(result.applied)
+            already[result.database] = list(result.already_applied)
+        newly = sum(len(files) for files in applied.values())
+        context.log.info(f"{env}: applied {newly} migrations" if newly else f"{env}: nothing to apply")
+        return MaterializeResult(
+            metadata={
+                "databases": MetadataValue.json(sorted(applied)),
+                "applied_now": MetadataValue.json(applied),
+                "already_applied": MetadataValue.json(already),
+                "migrations_applied_now": newly,
+            }
+        )
+
+    @asset(key=ingress_key(env), deps=[cluster_key(env)], group_name=group, kinds={"nginx"})
+    def ingress(ingress: Ingress) -> MaterializeResult:
+        """The environment's single HTTP entry point: /<service>/… routed to that service's replicas."""
+        info = ingress.ensure(
+            environment=env, address=address, port=environment.ingress_port, services=release_config.service_names
+        )
+        return MaterializeResult(
+            metadata={"url": MetadataValue.url(info.url), "routes": MetadataValue.json(info.routes)}
+        )
+
+    definitions: list[AssetsDefinition] = [cluster, database, ingress]
+    release_deps: list[AssetKey] = [cluster_key(env), database_key(env), ingress_key(env), *promoted_from]
+
+    if environment.approval.required:
+
+        @asset(key=approval_key(env), deps=promoted_from, group_name=group, kinds={"approval"})
+        def approval(context: AssetExecutionContext, config: ApprovalConfig) -> MaterializeResult:
+            """An approval decision on the environment's current candidate; the history is the audit trail."""
+            candidate = candidate_for(context.instance, release_config, env)
+            if not candidate:
+                raise Failure(f"{env}: there is nothing to approve (no candidate images yet)")
+            if environment.approval.four_eyes and (own := four_eyes_violations(candidate, config.approver)):
+                raise Failure(
+                    f"{env} requires four eyes: {config.approver} may not approve their own commits ({', '.join(own)})"
+                )
+            return MaterializeResult(
+                metadata={
+                    "decision": config.decision.value,
+                    "approver": config.approver,
+                    "reason": config.reason,
+                    "candidate_digests": json.dumps({s: c.digest for s, c in candidate.items()}, sort_keys=True),
+                    "candidate": MetadataValue.md(_candidate_table(candidate)),
+                    "four_eyes": environment.approval.four_eyes,
+                },
+                data_version=DataVersion(context.run.run_id),
+            )
+
+        definitions.append(approval)
+        release_deps.append(approval_key(env))
+
+    @multi_asset(
+        name=f"{env}_releases",
+        specs=[
+            AssetSpec(release_key(env, name), deps=release_deps, group_name=group, kinds={"docker"}, skippable=True)
+            for name in release_config.service_names
+        ],
+        check_specs=[
+            AssetCheckSpec(POD_HEALTH, asset=release_key(env, name), blocking=True) for name in release_config.service_names
+        ],
+        can_subset=True,
+        pool=f"deploy-{env}",
+        description=f"Roll the candidate images out in {env}; one run is one deployment.",
+    )
+    def releases(
+        context: AssetExecutionContext,
+        config: ReleaseRunConfig,
+        runtime: ServiceRuntime,
+        ingress: Ingress,
+    ) -> Iterator[MaterializeResult]:
+        services = [name for name in release_config.service_names if release_key(env, name) in context.selected_asset_keys]
+        if config.mode is ReleaseMode.ROLLBACK:
+            yield from _roll_back(context, release_config, environment, services, runtime, ingress)
+        else:
+            yield from _deploy(context, release_config, environment, services, runtime, ingress)
+
+    definitions.append(releases)
+    return definitions
+
+
+def _deploy(
+    context: AssetExecutionContext,
+    config: ReleaseConfig,
+    environment: Environment,
+    services: list[str],
+    runtime: ServiceRuntime,
+    ingress: Ingress,
+) -> Iterator[MaterializeResult]:
+    env = environment.name
+    candidate, approvals = _approved_candidate(context, config, environment, services)
+    missing = [name for name in services if name not in candidate]
+    if missing:
+        raise Failure(f"{env}: nothing to deploy for {', '.join(missing)} (no {_candidate_source(environment)} yet)")
+    for name in services:
+        image = candidate[name]
+        outcome, health = _roll_out(config, environment, name, image.reference, runtime, ingress)
+        status = outcome.status
+        if status == "deployed" and not health.healthy and environment.auto_rollback and outcome.previous_image:
+            context.log.warning(f"{env}/{name}: unhealthy after the upgrade, rolling back to {outcome.previous_image}")
+            _roll_out(config, environment, name, outcome.previous_image, runtime, ingress)
+            status = "auto_rolled_back"
+        approval = approvals.get(name)
+        yield _release_result(
+            environment,
+            name,
+            image,
+            status=status,
+            serving=outcome.image if status != "auto_rolled_back" else outcome.previous_image,
+            previous=outcome.previous_image,
+            health=health,
+            extra={"approved_by": approval.approver, "approval_run": approval.run_id} if approval else {},
+        )
+
+
+def _approved_candidate(
+    context: AssetExecutionContext, config: ReleaseConfig, environment: Environment, services: list[str]
+) -> tuple[dict[str, CandidateImage], dict[str, ApprovalRecord]]:
+    """The candidate and, where required, the approval of each of `services`.
+
+    A Failure before anything is touched when one of them is not approved: the databases are not
+    migrated and no replica changes for a candidate no one said yes to.
+    """
+    candidate = candidate_for(context.instance, config, environment.name)
+    if not environment.approval.required:
+        return candidate, {}
+    try:
+        approvals = {
+            name: require_approval(context.instance, environment.name, candidate[name])
+            for name in services
+            if name in candidate
+        }
+    except DeploymentRefusedError as refused:
+        raise Failure(str(refused)) from None
+    return candidate, approvals
+
+
+def _roll_back(
+    context: AssetExecutionContext,
+    config: ReleaseConfig,
+    environment: Environment,
+    services: list[str],
+    runtime: ServiceRuntime,
+    ingress: Ingress,
+) -> Iterator[MaterializeResult]:
+    env = environment.name
+    for name in services:
+        target = rollback_target(context.instance, env, name)
+        if target is None:
+            context.log.info(f"{env}/{name}: the last deployment changed nothing; not rolled back")
+            continue
+        image = CandidateImage(
+            service=name,
+            reference=str(target["pinned_reference"]),
+            digest=str(target["digest"]),
+            version=str(target["version"]),
+            commit=str(target["commit"]),
+            author_email=str(target["author_email"]),
+        )
+        outcome, health = _roll_out(config, environment, name, image.reference, runtime, ingress)
+        yield _release_result(
+            environment,
+            name,
+            image,
+            status="rolled_back",
+            serving=outcome.image,
+            previous=outcome.previous_image,
+            health=health,
+            extra={"rolled_back_to": image.version},
+        )
+
+
+def _roll_out(
+    config: ReleaseConfig,
+    environment: Environment,
+    name: str,
+    image: str,
+    runtime: ServiceRuntime,
+    ingress: Ingress,
+) -> tuple[DeployOutcome, ServiceHealth]:
+    env = environment.name
+    service = config.service(name)
+    values = service.deployment.environments.get(env, service.deployment)
+    spec = DeploySpec(
+        environment=env,
+        service=name,
+        image=image,
+        replicas=values.replicas,
+        address=config.environment_address(env),
+        health_path=service.health_path,
+        env={**service.deployment.env, **values.env, "APP_ENV": env},
+    )
+    outcome = runtime.deploy(
+        spec=spec,
+        on_backends_changed=lambda backends: ingress.set_backends(environment=env, service=name, backends=backends),
+    )
+    if outcome.status == "failed":
+        return outcome, outcome.health
+    window = environment.health_window_seconds if outcome.status == "deployed" else 0
+    health = runtime.health(
+        environment=env,
+        service=name,
+        desired_replicas=values.replicas,
+        expected_image=outcome.image,
+        window_seconds=window,
+    )
+    return outcome, health
+
+
+def _release_result(
+    environment: Environment,
+    name: str,
+    image: CandidateImage,
+    *,
+    status: str,
+    serving: str | None,
+    previous: str | None,
+    health: ServiceHealth,
+    extra: dict,
+) -> MaterializeResult:
+    healthy = health.healthy and serving == image.reference
+    serving_digest = serving.rsplit("@", 1)[-1] if serving else "none"
+    return MaterializeResult(
+        asset_key=release_key(environment.name, name),
+        metadata={
+            "status": status,
+            "healthy": healthy,
+            "pinned_reference": image.reference,
+            "digest": image.digest,
+            "version": image.version,
+            "commit": image.commit,
+            "author_email": image.author_email,
+            "serving": serving or "nothing",
+            "previous": previous or "nothing",
+            "ready_replicas": health.ready_replicas,
+            "desired_replicas": health.desired_replicas,
+            "endpoints": MetadataValue.json([r.endpoint for r in health.replicas if r.endpoint]),
+            "problems": MetadataValue.json(list(health.problems)),
+            **extra,
+        },
+        data_version=DataVersion(serving_digest),
+        check_results=[
+            AssetCheckResult(
+                asset_key=release_key(environment.name, name),
+                check_name=POD_HEALTH,
+                passed=healthy,
+                severity=AssetCheckSeverity.ERROR,
+                description="; ".join(health.problems) or f"{health.ready_replicas} replicas ready",
+                metadata={"problems": MetadataValue.json(list(health.problems))},
+            )
+        ],
+    )
+
+
+def _checkout(config: ReleaseConfig, source: SourceControl, service: Service, sha: str) -> Path:
+    workspace = config.resolve_path(config.build.workspace) / service.name / sha[:12] / "release"
+    return source.checkout(repository=str(config.resolve_path(service.repository)), sha=sha, destination=workspace)
+
+
+def _candidate_source(environment: Environment) -> str:
+    if environment.promotes_from is None:
+        return "pushed image"
+    return f"release that passed pod_health in {environment.promotes_from}"
+
+
+def _candidate_table(candidate: dict[str, CandidateImage]) -> str:
+    rows = [
+        f"| {c.service} | {c.version} | `{c.digest}` | {c.commit[:12]} | {c.author_email} |" for c in candidate.values()
+    ]
+    return "| service | version | digest | commit | author |\n|---|---|---|---|---|\n" + "\n".join(rows)

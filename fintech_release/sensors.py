@@ -1,0 +1,45 @@
+"""Sensors: an ephemeral environment is torn down after every deployment run, however it ended."""
+
+from typing import TYPE_CHECKING
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    JobDefinition,
+    RunRequest,
+    RunStatusSensorContext,
+    SensorDefinition,
+    run_status_sensor,
+)
+
+from fintech_release.jobs import deploy_job_name, teardown_job_name
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+
+
+def teardown_sensors(
+    environment: str, deploy_job: "UnresolvedAssetJobDefinition", teardown_job: JobDefinition
+) -> list[SensorDefinition]:
+    """One sensor per way a deployment run can end, each requesting the environment's teardown once."""
+    sensors = []
+    for status in ENDED:
+
+        @run_status_sensor(
+            name=f"teardown_{environment}_after_{status.value.lower()}",
+            run_status=status,
+            monitored_jobs=[deploy_job],
+            request_job=teardown_job,
+            default_status=DefaultSensorStatus.RUNNING,
+            description=f"Tear {environment} down when a {deploy_job_name(environment)} run ends in {status.value}.",
+        )
+        def teardown_after(context: RunStatusSensorContext) -> RunRequest:
+            return RunRequest(
+                run_key=f"{teardown_job_name(environment)}:{context.dagster_run.run_id}",
+                tags={"fintech-release/after-run": context.dagster_run.run_id},
+            )
+
+        sensors.append(teardown_after)
+    return sensors

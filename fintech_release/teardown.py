@@ -1,0 +1,44 @@
+"""Teardown of an ephemeral environment: containers, ingress routes and databases, whatever happened."""
+
+from dagster import AssetMaterialization, MetadataValue, OpDefinition, OpExecutionContext, op
+
+from fintech_release.assets.environments import database_name
+from fintech_release.assets.keys import cluster_key
+from fintech_release.config import ReleaseConfig
+from fintech_release.resources.database import DatabaseAdmin
+from fintech_release.resources.ingress import Ingress
+from fintech_release.resources.runtime import ServiceRuntime
+
+
+def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition:
+    """The op that removes everything `environment` holds, recorded as a materialization of its cluster."""
+
+    @op(name=f"remove_{environment}", pool=f"deploy-{environment}")
+    def teardown(
+        context: OpExecutionContext, runtime: ServiceRuntime, ingress: Ingress, database: DatabaseAdmin
+    ) -> None:
+        containers = runtime.teardown(environment=environment)
+        routes = ingress.remove(environment=environment)
+        dropped = [
+            name
+            for service in release_config.services
+            if service.database and database.drop(database=(name := database_name(environment, service)))
+        ]
+        context.log.info(
+            f"{environment} torn down: {len(containers)} containers, {len(routes)} ingress files, "
+            f"{len(dropped)} databases"
+        )
+        context.log_event(
+            AssetMaterialization(
+                asset_key=cluster_key(environment),
+                description=f"{environment} torn down",
+                metadata={
+                    "state": "torn down",
+                    "removed_containers": MetadataValue.json(containers),
+                    "removed_ingress": MetadataValue.json(routes),
+                    "dropped_databases": MetadataValue.json(dropped),
+                },
+            )
+        )
+
+    return teardown
