@@ -4,6 +4,9 @@ import com.sun.net.httpserver.HttpHandler;
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
+import java.util.Timer;
+import java.util.TimerTask;
+import java.util.concurrent.TimeUnit;
 
 /** Starts the accounts service with configuration from environment variables. */
 public final class Main {
@@ -14,6 +17,7 @@ public final class Main {
     private static final List<String> ENDPOINTS =
         List.of("GET /health", "GET /accounts");
     private static final int EXIT_FAILURE = 1;
+    private static final String CRASH_TIMER_THREAD = "crash-after-seconds";
 
     private Main() {
     }
@@ -35,6 +39,9 @@ public final class Main {
             Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "shutdown"));
             System.out.printf("%s %s (%s) listening on %s%n",
                 SERVICE, version, config.appEnv(), server.address());
+            if (config.crashAfterSeconds() != AppConfig.NEVER_CRASH) {
+                scheduleCrash(config.crashAfterSeconds());
+            }
         } catch (IllegalArgumentException | IOException e) {
             System.err.println(SERVICE + ": cannot start: " + e.getMessage());
             System.exit(EXIT_FAILURE);
@@ -54,6 +61,24 @@ public final class Main {
             "/", new InfoHandler(SERVICE, version, config.appEnv(), SUMMARY, ENDPOINTS),
             AccountsHandler.PATH, new AccountsHandler(AccountStore.withDemoData()));
         return ServiceServer.start(config, routes);
+    }
+
+    /**
+     * Demo flag {@code CRASH_AFTER_SECONDS}: once the delay has passed, reports the failure and
+     * ends the JVM with an error, although the service has been running and healthy until then.
+     *
+     * @param seconds delay after which the service fails
+     */
+    private static void scheduleCrash(int seconds) {
+        Timer timer = new Timer(CRASH_TIMER_THREAD, true);
+        timer.schedule(new TimerTask() {
+            @Override
+            public void run() {
+                System.err.println(
+                    SERVICE + ": CRASH_AFTER_SECONDS=" + seconds + ", failing on purpose");
+                System.exit(EXIT_FAILURE);
+            }
+        }, TimeUnit.SECONDS.toMillis(seconds));
     }
 
     private static String version() {

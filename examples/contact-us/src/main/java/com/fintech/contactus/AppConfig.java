@@ -6,15 +6,20 @@ import java.util.Set;
 /**
  * Runtime configuration, read from environment variables when the service starts:
  * {@code PORT} (default 8080; 0 picks a free port), {@code BIND_ADDRESS} (default 127.0.0.1),
- * {@code APP_ENV} (dev, ci, staging or production; default dev) and {@code CRASH_ON_START}
- * (a demo flag: "true" makes the service exit with an error at once).
+ * {@code APP_ENV} (dev, ci, staging or production; default dev), and two demo flags:
+ * {@code CRASH_ON_START} ("true" makes the service exit with an error at once) and
+ * {@code CRASH_AFTER_SECONDS} (a positive number n: the service starts normally and exits with an
+ * error n seconds later; absent or empty means never).
  */
-record AppConfig(int port, String bindAddress, String appEnv, boolean crashOnStart) {
+record AppConfig(
+    int port, String bindAddress, String appEnv, boolean crashOnStart, int crashAfterSeconds) {
 
     static final int DEFAULT_PORT = 8080;
     static final String DEFAULT_BIND_ADDRESS = "127.0.0.1";
     static final String DEFAULT_APP_ENV = "dev";
     static final Set<String> APP_ENVS = Set.of("dev", "ci", "staging", "production");
+    /** The {@link #crashAfterSeconds()} value when {@code CRASH_AFTER_SECONDS} is not set. */
+    static final int NEVER_CRASH = 0;
 
     private static final int MAX_PORT = 65_535;
 
@@ -45,7 +50,27 @@ record AppConfig(int port, String bindAddress, String appEnv, boolean crashOnSta
             port,
             valueOrDefault(env, "BIND_ADDRESS", DEFAULT_BIND_ADDRESS),
             appEnv,
-            "true".equalsIgnoreCase(env.get("CRASH_ON_START")));
+            "true".equalsIgnoreCase(env.get("CRASH_ON_START")),
+            crashAfterSeconds(env));
+    }
+
+    private static int crashAfterSeconds(Map<String, String> env) {
+        String text = valueOrDefault(env, "CRASH_AFTER_SECONDS", "");
+        if (text.isEmpty()) {
+            return NEVER_CRASH;
+        }
+        int seconds;
+        try {
+            seconds = Integer.parseInt(text);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(
+                "CRASH_AFTER_SECONDS must be a number, got '" + text + "'", e);
+        }
+        if (seconds <= 0) {
+            throw new IllegalArgumentException(
+                "CRASH_AFTER_SECONDS must be a positive number of seconds, got '" + text + "'");
+        }
+        return seconds;
     }
 
     private static String valueOrDefault(Map<String, String> env, String name, String fallback) {

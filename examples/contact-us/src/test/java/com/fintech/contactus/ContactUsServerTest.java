@@ -25,7 +25,8 @@ public class ContactUsServerTest {
 
     @BeforeClass
     public static void startServer() throws IOException {
-        server = Main.start(new AppConfig(0, "127.0.0.1", "ci", false), "1.0.0-test");
+        server = Main.start(
+            new AppConfig(0, "127.0.0.1", "ci", false, AppConfig.NEVER_CRASH), "1.0.0-test");
     }
 
     @AfterClass

@@ -25,7 +25,8 @@ public class PaymentsServerTest {
 
     @BeforeClass
     public static void startServer() throws IOException {
-        server = Main.start(new AppConfig(0, "127.0.0.1", "staging", false), "1.0.0-7");
+        server = Main.start(
+            new AppConfig(0, "127.0.0.1", "staging", false, AppConfig.NEVER_CRASH), "1.0.0-7");
     }
 
     @AfterClass
