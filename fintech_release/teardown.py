@@ -3,7 +3,7 @@
 from dagster import AssetMaterialization, MetadataValue, OpDefinition, OpExecutionContext, op
 
 from fintech_release.assets.environments import database_name
-from fintech_release.assets.keys import cluster_key
+from fintech_release.assets.keys import cluster_key, deployment_pool
 from fintech_release.config import ReleaseConfig
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.ingress import Ingress
@@ -13,7 +13,7 @@ from fintech_release.resources.runtime import ServiceRuntime
 def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition:
     """The op that removes everything `environment` holds, recorded as a materialization of its cluster."""
 
-    @op(name=f"remove_{environment}", pool=f"deploy-{environment}")
+    @op(name=f"remove_{environment}", pool=deployment_pool(environment))
     def teardown(
         context: OpExecutionContext, runtime: ServiceRuntime, ingress: Ingress, database: DatabaseAdmin
     ) -> None:

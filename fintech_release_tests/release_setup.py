@@ -11,6 +11,7 @@ from fintech_release.config import ReleaseConfig, load_release_config
 
 TEST_IMAGE_NAMESPACE = "fintech-release-test"
 TEST_BASE_IMAGE = f"{TEST_IMAGE_NAMESPACE}/jre:17"
+INSTANCE_SETTINGS = "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
 
 
 def write_release_config(
@@ -53,5 +54,11 @@ def write_release_config(
 
 
 def quiet_instance(home: Path) -> DagsterInstance:
-    """A persistent instance in `home` (an empty folder) with telemetry off, as a test's event log."""
-    return DagsterInstance.local_temp(str(home), overrides={"telemetry": {"enabled": False}})
+    """A persistent instance in `home` (an empty folder) as a test's event log.
+
+    Its dagster.yaml turns telemetry off and makes every concurrency pool one slot wide, as the
+    demo's has it, so two deployments of one environment queue instead of interleaving; other
+    processes (the CLI) open the same instance through DAGSTER_HOME.
+    """
+    (home / "dagster.yaml").write_text(INSTANCE_SETTINGS)
+    return DagsterInstance.local_temp(str(home))

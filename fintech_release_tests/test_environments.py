@@ -3,12 +3,16 @@
 One story, in order, on one service: an unapproved or rejected candidate is refused; four eyes
 are enforced; v1 deploys and answers through the ingress; v2 rolls out with zero failed requests;
 a crashing v3 fails pod_health within 30 s while v2 keeps answering, and a rollback restores v2;
-production gets exactly the digest that passed staging. A failed CI run is torn down by the
+production gets exactly the digest that passed staging; v4, which dies after it started, is
+rolled back automatically; two deployments at once queue; a failed CI run is torn down by the
 sensor, leaving nothing behind; the database password never reaches the event log.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -65,22 +69,26 @@ class Story:
         self.config = self.configure()
         self.defs = build_definitions(self.config)
         self.instance: DagsterInstance
+        self.home: Path
 
-    def configure(self, crash: bool = False) -> ReleaseConfig:
-        """release.yaml for the story; `crash` sets the demo flag that makes the service die at start."""
-        folder = self.root / ("crashing" if crash else "normal")
+    def configure(
+        self, variant: str = "normal", service_env: dict[str, str] | None = None, **staging: object
+    ) -> ReleaseConfig:
+        """release.yaml for the story: `service_env` sets demo flags, `staging` overrides staging's settings."""
+        folder = self.root / variant
         folder.mkdir(exist_ok=True)
+        environments = [{**e, **staging} if e["name"] == "staging" else e for e in ENVIRONMENTS]
         return write_release_config(
             folder,
             {SERVICE: self.repo.bare_path},
             registry_host=self.registry_host,
-            environments=ENVIRONMENTS,
+            environments=environments,
             local={
                 "scope": TEST_SCOPE,
                 "state_dir": str(self.root / "state"),
                 "database": {"host": "127.0.0.1", "port": self.mariadb.port, "user": self.mariadb.user},
             },
-            service_env={"CRASH_ON_START": "true"} if crash else None,
+            service_env=service_env,
         )
 
     def push(self, message: str) -> str:
@@ -116,7 +124,8 @@ def story(tmp_path_factory: pytest.TempPathFactory, registry, mariadb) -> Iterat
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FINTECH_RELEASE_DB_PASSWORD", mariadb.password)
         story = Story(root, repo, registry.host, mariadb)
-        with quiet_instance(tmp_path_factory.mktemp("dagster-home")) as instance:
+        story.home = tmp_path_factory.mktemp("dagster-home")
+        with quiet_instance(story.home) as instance:
             story.instance = instance
             try:
                 yield story
@@ -196,7 +205,7 @@ def test_rolling_upgrade_fails_no_request_through_the_ingress(story: Story) -> N
 def test_crashing_v3_fails_pod_health_fast_keeps_v2_and_rolls_back(story: Story) -> None:
     story.push("v3")
     assert story.approve("staging").success
-    crashing = story.configure(crash=True)
+    crashing = story.configure("crash-on-start", {"CRASH_ON_START": "true"})
     crash_defs = build_definitions(crashing)
     started = time.monotonic()
     result = launch.deploy(crashing, crash_defs, story.instance, "staging")
@@ -233,6 +242,49 @@ def test_production_gets_exactly_the_digest_that_passed_staging(story: Story) ->
     assert requests.get(story.url("production"), timeout=5).json()["version"] == "1.0.0-2"
 
 
+def test_an_upgrade_that_dies_after_starting_is_rolled_back_automatically(story: Story) -> None:
+    serving = story.release("staging")
+    assert (serving["version"], serving["healthy"]) == ("1.0.0-2", True)
+    story.push("v4: dies a few seconds after it starts")
+    assert story.approve("staging").success
+    dying = story.configure("late-crash", {"CRASH_AFTER_SECONDS": "3"}, auto_rollback=True, health_window_seconds=10)
+    result = launch.deploy(dying, build_definitions(dying), story.instance, "staging")
+    assert not result.success
+    release = story.release("staging")
+    assert (release["status"], release["version"], release["healthy"]) == ("auto_rolled_back", "1.0.0-4", False)
+    assert release["serving"] == serving["pinned_reference"]
+    response = requests.get(story.url("staging"), timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == "1.0.0-2"
+
+
+def test_two_deployments_of_one_environment_never_interleave(story: Story) -> None:
+    """Two `fintech-release deploy staging` processes at once: the second waits for the deploy-staging pool."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(story.home),
+        "FINTECH_RELEASE_CONFIG": str(story.config.source),
+        "FINTECH_RELEASE_DB_PASSWORD": story.mariadb.password,
+    }
+    command = [sys.executable, "-m", "fintech_release.cli", "deploy", "staging"]
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=180)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    run_ids = [output.split("(run ")[-1].rstrip(")\n") for output in outputs]
+    windows = sorted(_step_window(story.instance, run_id, "staging_releases") for run_id in run_ids)
+    assert windows[0][1] <= windows[1][0], f"the two deployments overlapped: {windows}"
+
+
+def _step_window(instance: DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
+    times = {
+        entry.dagster_event.event_type: entry.timestamp
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event and entry.dagster_event.step_key == step
+        and entry.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)
+    }
+    return times[DagsterEventType.STEP_START], times[DagsterEventType.STEP_SUCCESS]
+
+
 def test_database_is_migrated_once_per_environment(story: Story) -> None:
     history = materializations(story.instance, database_key("staging"), limit=20)
     first, latest = history[-1].metadata, history[0].metadata
@@ -245,8 +297,8 @@ def test_failed_ci_run_is_torn_down_by_the_sensor(story: Story, docker_client) -
     ci_containers = {"label": _labels("ci")}
     assert launch.deploy(story.config, story.defs, story.instance, "ci").success
     assert docker_client.containers.list(filters=ci_containers)
-    story.push("v4")
-    crashing = story.configure(crash=True)
+    story.push("v5")
+    crashing = story.configure("crash-on-start", {"CRASH_ON_START": "true"})
     crash_defs = build_definitions(crashing)
     result = launch.deploy(crashing, crash_defs, story.instance, "ci")
     assert not result.success

@@ -33,6 +33,7 @@ from fintech_release.assets.keys import (
     approval_key,
     cluster_key,
     database_key,
+    deployment_pool,
     ingress_key,
     release_key,
 )
@@ -93,7 +94,11 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         else [release_key(environment.promotes_from, name) for name in release_config.service_names]
     )
 
-    @asset(key=cluster_key(env), group_name=group, kinds={"docker"}, description=f"The {env} runtime on {address}.")
+    pool = deployment_pool(env)
+
+    @asset(
+        key=cluster_key(env), group_name=group, kinds={"docker"}, pool=pool, description=f"The {env} runtime on {address}."
+    )
     def cluster(runtime: ServiceRuntime) -> MaterializeResult:
         facts = runtime.ensure_environment(environment=env, address=address)
         return MaterializeResult(metadata={"environment": env, "platform": environment.platform, **facts})
@@ -103,6 +108,7 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         deps=[cluster_key(env), *promoted_from],
         group_name=group,
         kinds={"mysql"},
+        pool=pool,
         description=f"{env} databases, migrated to the candidate commits before any service starts.",
     )
     def database(context: AssetExecutionContext, database: DatabaseAdmin, source: SourceControl) -> MaterializeResult:
@@ -130,7 +136,7 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
             }
         )
 
-    @asset(key=ingress_key(env), deps=[cluster_key(env)], group_name=group, kinds={"nginx"})
+    @asset(key=ingress_key(env), deps=[cluster_key(env)], group_name=group, kinds={"nginx"}, pool=pool)
     def ingress(ingress: Ingress) -> MaterializeResult:
         """The environment's single HTTP entry point: /<service>/… routed to that service's replicas."""
         info = ingress.ensure(
@@ -180,7 +186,7 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
             AssetCheckSpec(POD_HEALTH, asset=release_key(env, name), blocking=True) for name in release_config.service_names
         ],
         can_subset=True,
-        pool=f"deploy-{env}",
+        pool=pool,
         description=f"Roll the candidate images out in {env}; one run is one deployment.",
     )
     def releases(
@@ -215,18 +221,19 @@ def _deploy(
     for name in services:
         image = candidate[name]
         outcome, health = _roll_out(config, environment, name, image.reference, runtime, ingress)
-        status = outcome.status
+        status, serving = outcome.status, outcome.image
         if status == "deployed" and not health.healthy and environment.auto_rollback and outcome.previous_image:
             context.log.warning(f"{env}/{name}: unhealthy after the upgrade, rolling back to {outcome.previous_image}")
-            _roll_out(config, environment, name, outcome.previous_image, runtime, ingress)
-            status = "auto_rolled_back"
+            restored, _ = _roll_out(config, environment, name, outcome.previous_image, runtime, ingress)
+            status = "auto_rolled_back" if restored.status != "failed" else "auto_rollback_failed"
+            serving = restored.image
         approval = approvals.get(name)
         yield _release_result(
             environment,
             name,
             image,
             status=status,
-            serving=outcome.image if status != "auto_rolled_back" else outcome.previous_image,
+            serving=serving,
             previous=outcome.previous_image,
             health=health,
             extra={"approved_by": approval.approver, "approval_run": approval.run_id} if approval else {},

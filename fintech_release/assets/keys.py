@@ -37,3 +37,8 @@ def approval_key(environment: str) -> AssetKey:
 def release_key(environment: str, service: str) -> AssetKey:
     """<env>/release/<service>: what the service runs in the environment."""
     return AssetKey([environment, "release", service])
+
+
+def deployment_pool(environment: str) -> str:
+    """The concurrency pool every step that changes `environment` holds (limit 1: one at a time)."""
+    return f"deploy-{environment}"
