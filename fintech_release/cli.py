@@ -1,13 +1,16 @@
 """`fintech-release`: the release from the command line, on the instance in $DAGSTER_HOME (default ./.dagster_home).
 
     fintech-release check                      validate release.yaml and print what it declares
-    fintech-release base-image                 build the JRE base image locally (jlink) and import it
+    fintech-release base-image                 rebuild the JRE base image (build/base_image)
     fintech-release observe                    record every service's head commit (source/commit)
     fintech-release approve ENV --decision yes|no --approver EMAIL --reason TEXT
     fintech-release approvals ENV              the environment's approval audit trail
     fintech-release deploy ENV [SERVICE ...]   prepare ENV and deploy its candidate
     fintech-release rollback ENV               restore what the last deployment to ENV changed
     fintech-release teardown ENV... | --all     remove everything the environments hold
+    fintech-release backfill --select KEYS [SERVICE ...] [--wait]   a real Dagster backfill on the running instance
+    fintech-release rebuild-images [SERVICE ...] [--wait]           backfill build/image + registry/image
+    fintech-release reanalyze [SERVICE ...] [--wait]                backfill build/analysis + build/tests
     fintech-release demo                       release the example services everywhere (`make demo`)
 """
 
@@ -21,12 +24,16 @@ from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
-from fintech_release.base_image import DEFAULT_JAVA_HOME
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
 from fintech_release.errors import FintechReleaseError
 from fintech_release.promotion import Decision
 
 DEMO_DAGSTER_HOME = Path(".dagster_home")
+DAGSTER_URL_ENV_VAR = "FINTECH_RELEASE_DAGSTER_URL"
+BACKFILL_PRESETS = {
+    "rebuild-images": ("build/image", "registry/image"),
+    "reanalyze": ("build/analysis", "build/tests"),
+}
 Command = Callable[[ReleaseConfig, argparse.Namespace], int]
 
 
@@ -48,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help=f"release.yaml to use (default: ${CONFIG_ENV_VAR} or ./release.yaml)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="validate release.yaml")
-    base = commands.add_parser("base-image", help="build the JRE base image and import it into Docker")
+    commands.add_parser("base-image", help="rebuild the JRE base image (build/base_image)")
     commands.add_parser("observe", help="record the head commit of every service")
     approve = commands.add_parser("approve", help="approve or reject an environment's candidate")
     approve.add_argument("environment")
@@ -64,10 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     teardown = commands.add_parser("teardown", help="remove environments (containers, ingress, databases)")
     teardown.add_argument("environments", nargs="*")
     teardown.add_argument("--all", action="store_true", help="every environment in release.yaml")
+    backfill = commands.add_parser("backfill", help="launch a Dagster backfill on the running webserver")
+    backfill.add_argument("--select", required=True, help="comma-separated asset keys, e.g. build/image,registry/image")
+    presets = [
+        commands.add_parser("rebuild-images", help="rebuild and push the images of these services (default: all)"),
+        commands.add_parser("reanalyze", help="re-run analysis and tests of these services (default: all)"),
+    ]
+    for command in (backfill, *presets):
+        command.add_argument("services", nargs="*", help="service partitions (default: all)")
+        command.add_argument(
+            "--url",
+            default=os.environ.get(DAGSTER_URL_ENV_VAR, "http://127.0.0.1:3000"),
+            help=f"the Dagster webserver (default: ${DAGSTER_URL_ENV_VAR} or http://127.0.0.1:3000, as `make ui`)",
+        )
+        command.add_argument("--wait", action="store_true", help="print progress until the backfill ends")
     demo = commands.add_parser("demo", help="release the example services everywhere")
     demo.add_argument("--examples", type=Path, default=Path("examples"), help="folder of example services")
-    for command in (base, demo):
-        command.add_argument("--java-home", type=Path, default=Path(os.environ.get("JAVA_HOME") or DEFAULT_JAVA_HOME))
     return parser
 
 
@@ -78,12 +97,10 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.base_image import build_base_image
+def _base_image(config: ReleaseConfig, _args: argparse.Namespace) -> int:
+    from fintech_release import launch
 
-    image_id, rootfs_sha = build_base_image(config.build.base_image, java_home=args.java_home, docker_host=_docker_host())
-    print(f"{config.build.base_image}: {image_id} (root filesystem sha256:{rootfs_sha})")
-    return 0
+    return _run(config, launch.build_base_image, f"{config.build.base_image}: rebuilt")
 
 
 def _observe(config: ReleaseConfig, _args: argparse.Namespace) -> int:
@@ -128,6 +145,7 @@ def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
 def _deploy(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release import launch
 
+    launch.check_environment(config, args.environment)
     launch.check_services(config, args.services)
     return _run(
         config,
@@ -162,14 +180,29 @@ def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.backfill import launch_backfill, wait_for_backfill
+    from fintech_release.launch import check_services, partitioned_asset_keys
+
+    keys = BACKFILL_PRESETS.get(args.command) or tuple(key for key in args.select.split(",") if key)
+    check_services(config, args.services)
+    asset_keys = partitioned_asset_keys(config, list(keys))
+    services = args.services or config.service_names
+    backfill_id = launch_backfill(
+        args.url, asset_keys=asset_keys, partitions=services, title=f"{args.command}: {', '.join(keys)}"
+    )
+    print(f"backfill {backfill_id}: {', '.join(keys)} for {', '.join(services)} — {args.url}/overview/backfills/{backfill_id}")
+    if not args.wait:
+        return 0
+    final = wait_for_backfill(args.url, backfill_id, on_progress=lambda progress: print(f"  {progress.summary()}"))
+    return 0 if final.succeeded else 1
+
+
 def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.base_image import ensure_base_image
     from fintech_release.demo import build_and_push_all, release_everywhere
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
-    if ensure_base_image(config.build.base_image, java_home=args.java_home, docker_host=_docker_host()):
-        print(f"built the base image {config.build.base_image}")
     with _instance() as instance:
         pushed = build_and_push_all(config, defs, instance, args.examples.resolve())
         urls = release_everywhere(config, defs, instance)
@@ -210,12 +243,6 @@ def _dagster_home() -> Path:
     return home
 
 
-def _docker_host() -> str:
-    from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
-
-    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
-
-
 def _instance() -> DagsterInstance:
     os.environ["DAGSTER_HOME"] = str(_dagster_home())
     return DagsterInstance.get()
@@ -230,6 +257,9 @@ COMMANDS: dict[str, Command] = {
     "deploy": _deploy,
     "rollback": _rollback,
     "teardown": _teardown,
+    "backfill": _backfill,
+    "rebuild-images": _backfill,
+    "reanalyze": _backfill,
     "demo": _demo,
 }
 

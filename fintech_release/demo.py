@@ -19,7 +19,7 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from fintech_release import launch
 from fintech_release.assets.event_log import latest_materialization_metadata
-from fintech_release.assets.keys import REGISTRY_IMAGE, release_key
+from fintech_release.assets.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import FintechReleaseError
@@ -67,6 +67,9 @@ def build_and_push_all(
             raise DemoFailedError(f"no example service at {example} for {service.name} in {config.source}")
         if seed_repository(example, config.resolve_path(service.repository), branch=service.branch):
             say(f"seeded {config.resolve_path(service.repository)} from {example}")
+    if latest_materialization_metadata(instance, BUILD_BASE_IMAGE) is None:
+        say(f"building the base image {config.build.base_image} …")
+        _require(launch.build_base_image(defs, instance), "the base image")
     heads = report_head_commits(instance, config, defs.resources["source"])
     pushed: dict[str, str] = {}
     for service, sha in heads.items():

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetSelection, JobDefinition, define_asset_job, job
 
 from fintech_release.assets.environments import ReleaseMode
-from fintech_release.assets.keys import approval_key, release_key
+from fintech_release.assets.keys import BUILD_BASE_IMAGE, approval_key, release_key
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.teardown import teardown_op
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # dagster does not export the type define_asset_job returns
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 BUILD_AND_PUSH = "build_and_push"
+BASE_IMAGE = "base_image"
 
 
 def deploy_job_name(environment: str) -> str:
@@ -46,6 +47,15 @@ def build_and_push_job() -> "UnresolvedAssetJobDefinition":
         BUILD_AND_PUSH,
         selection=AssetSelection.groups("build", "registry"),
         description="Take one service's commit to a pushed image. Partition = service.",
+    )
+
+
+def base_image_job() -> "UnresolvedAssetJobDefinition":
+    """Rebuild the JRE base image; every service image then shows as stale until it is rebuilt."""
+    return define_asset_job(
+        BASE_IMAGE,
+        selection=AssetSelection.assets(BUILD_BASE_IMAGE),
+        description="Rebuild the JRE base image (after a JDK update or a change of build.jre_modules).",
     )
 
 

@@ -11,8 +11,9 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 from fintech_release.assets.environments import ReleaseMode
 from fintech_release.assets.keys import COMMIT_TAG, approval_key, cluster_key, database_key, ingress_key, release_key
 from fintech_release.config import ReleaseConfig
-from fintech_release.errors import FintechReleaseError
+from fintech_release.errors import DeploymentRefusedError, FintechReleaseError
 from fintech_release.jobs import (
+    BASE_IMAGE,
     BUILD_AND_PUSH,
     approve_job_name,
     deploy_job_name,
@@ -20,7 +21,7 @@ from fintech_release.jobs import (
     rollback_job_name,
     teardown_job,
 )
-from fintech_release.promotion import Decision
+from fintech_release.promotion import Decision, candidate_for, require_approval
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -44,6 +45,39 @@ def check_services(config: ReleaseConfig, services: list[str]) -> None:
             config.service(service)
         except KeyError as unknown:
             raise SelectionError(unknown.args[0]) from None
+
+
+def build_base_image(defs: Definitions, instance: DagsterInstance) -> ExecuteInProcessResult:
+    """Rebuild the JRE base image, recorded as build/base_image."""
+    return defs.resolve_job_def(BASE_IMAGE).execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
+
+
+def partitioned_asset_keys(config: ReleaseConfig, keys: list[str]) -> list[list[str]]:
+    """`keys` ("build/image") as key paths; `SelectionError` unless each is a per-service asset of the graph."""
+    from fintech_release.release_graph import build_definitions
+
+    graph = build_definitions(config).resolve_asset_graph()
+    per_service = sorted(
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).partitions_def is not None and graph.get(key).is_materializable
+    )
+    if not keys:
+        raise SelectionError(f"select at least one asset (per-service assets: {', '.join(per_service)})")
+    for key in keys:
+        if key not in per_service:
+            raise SelectionError(f"{key!r} is not a per-service asset (choose from: {', '.join(per_service)})")
+    return [key.split("/") for key in keys]
+
+
+def check_approved(config: ReleaseConfig, instance: DagsterInstance, environment: str, services: list[str]) -> None:
+    """`DeploymentRefusedError` before any run when a service has nothing to deploy or no approval."""
+    candidate = candidate_for(instance, config, environment)
+    for service in services:
+        if service not in candidate:
+            raise DeploymentRefusedError(f"{environment}: nothing to deploy for {service} yet")
+        if config.environment(environment).approval.required:
+            require_approval(instance, environment, candidate[service])
 
 
 def build_and_push(defs: Definitions, instance: DagsterInstance, service: str, sha: str) -> ExecuteInProcessResult:
@@ -88,6 +122,7 @@ def deploy(
     check_environment(config, environment)
     check_services(config, services or [])
     chosen = services or config.service_names
+    check_approved(config, instance, environment, chosen)
     selection = [cluster_key(environment), database_key(environment), ingress_key(environment)]
     selection += [release_key(environment, service) for service in chosen]
     return defs.resolve_job_def(deploy_job_name(environment)).execute_in_process(

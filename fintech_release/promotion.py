@@ -44,6 +44,18 @@ class CandidateImage(BaseModel, frozen=True):
     commit: str
     author_email: str
 
+    @classmethod
+    def from_metadata(cls, service: str, metadata: dict) -> CandidateImage:
+        """The image a registry/image or <env>/release materialization recorded."""
+        return cls(
+            service=service,
+            reference=str(metadata["pinned_reference"]),
+            digest=str(metadata["digest"]),
+            version=str(metadata["version"]),
+            commit=str(metadata["commit"]),
+            author_email=str(metadata["author_email"]),
+        )
+
 
 class ApprovalRecord(BaseModel, frozen=True):
     """One approval decision, as recorded on `<env>/approval`."""
@@ -67,14 +79,7 @@ def candidate_for(instance: DagsterInstance, config: ReleaseConfig, environment:
         else:
             record = last_healthy_release(instance, source, service)
         if record is not None:
-            candidates[service] = CandidateImage(
-                service=service,
-                reference=str(record["pinned_reference"]),
-                digest=str(record["digest"]),
-                version=str(record["version"]),
-                commit=str(record["commit"]),
-                author_email=str(record["author_email"]),
-            )
+            candidates[service] = CandidateImage.from_metadata(service, record)
     return candidates
 
 
@@ -131,7 +136,7 @@ def four_eyes_violations(candidate: dict[str, CandidateImage], approver: str) ->
 
 
 def rollback_target(instance: DagsterInstance, environment: str, service: str) -> dict | None:
-    """The healthy release to restore when the newest one changed (or tried to change) the service.
+    """Metadata of the healthy release to restore when the newest one changed (or tried to) the service.
 
     None when the newest release changed nothing (unchanged, or already a rollback) or when no
     healthy release precedes it.

@@ -2,12 +2,18 @@
 
 from dagster import Definitions, StaticPartitionsDefinition
 
-from fintech_release.assets.build import build_assets
+from fintech_release.assets.build import base_image_asset, build_assets
 from fintech_release.assets.environments import environment_assets
 from fintech_release.assets.registry import registry_assets
 from fintech_release.assets.source import source_commit_spec
 from fintech_release.config import ReleaseConfig
-from fintech_release.jobs import build_and_push_job, deploy_job_name, environment_jobs, teardown_job_name
+from fintech_release.jobs import (
+    base_image_job,
+    build_and_push_job,
+    deploy_job_name,
+    environment_jobs,
+    teardown_job_name,
+)
 from fintech_release.resources import platform_resources
 from fintech_release.sensors import teardown_sensors
 
@@ -15,8 +21,13 @@ from fintech_release.sensors import teardown_sensors
 def build_definitions(config: ReleaseConfig) -> Definitions:
     """Every asset, check, job, sensor and resource for `config`."""
     services = StaticPartitionsDefinition(config.service_names)
-    assets = [source_commit_spec(services), *build_assets(config, services), *registry_assets(services)]
-    jobs = [build_and_push_job()]
+    assets = [
+        source_commit_spec(services),
+        base_image_asset(config),
+        *build_assets(config, services),
+        *registry_assets(services),
+    ]
+    jobs = [base_image_job(), build_and_push_job()]
     sensors = []
     for environment in config.environments:
         assets += environment_assets(config, environment)

@@ -30,10 +30,14 @@ from fintech_release_tests.components import (
 )
 from fintech_release_tests.release_setup import TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE
 
-from fintech_release.base_image import DEFAULT_JAVA_HOME, build_base_image
+from fintech_release.resources.base_image import JlinkBaseImageBuilder
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 
-pytest_plugins = ["fintech_release_tests.fixtures_servers", "fintech_release_tests.fixtures_runtime"]
+pytest_plugins = [
+    "fintech_release_tests.fixtures_servers",
+    "fintech_release_tests.fixtures_runtime",
+    "fintech_release_tests.fixtures_dagster",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -135,7 +139,7 @@ def gradle_user_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def base_image(docker_client: docker.DockerClient) -> Iterator[str]:
     """The JRE base image under the suite's own name, built with the product's own command; removed at the end."""
-    build_base_image(TEST_BASE_IMAGE, java_home=DEFAULT_JAVA_HOME, docker_host=DOCKER_HOST)
+    JlinkBaseImageBuilder(docker_host=DOCKER_HOST).build(reference=TEST_BASE_IMAGE)
     try:
         yield TEST_BASE_IMAGE
     finally:

@@ -23,6 +23,7 @@ def write_release_config(
     environments: list[dict] | None = None,
     local: dict | None = None,
     service_env: dict[str, str] | None = None,
+    jre_modules: list[str] | None = None,
 ) -> ReleaseConfig:
     """A release.yaml in `folder` releasing `repositories` (service name -> bare repo) to `registry_host`."""
     document = {
@@ -30,6 +31,7 @@ def write_release_config(
             "workspace": str(folder / "workspaces"),
             "base_image": TEST_BASE_IMAGE,
             "image_namespace": TEST_IMAGE_NAMESPACE,
+            "jre_modules": jre_modules,
         },
         "analysis": {"quality_gate": quality_gate or {"blocker": 0, "critical": 0}},
         "registry": {"host": registry_host},

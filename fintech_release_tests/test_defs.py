@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from dagster import AssetKey, Definitions
 
-from fintech_release.assets.keys import BUILD_ANALYSIS, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, REGISTRY_IMAGE, SOURCE_COMMIT
+from fintech_release.assets.keys import BUILD_ANALYSIS, BUILD_BASE_IMAGE, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, REGISTRY_IMAGE, SOURCE_COMMIT
 from fintech_release.config import load_release_config
 from fintech_release.definitions import defs
 from fintech_release.jobs import BUILD_AND_PUSH
@@ -27,7 +27,8 @@ def test_assets_form_the_commit_to_registry_lineage() -> None:
     assert parents[BUILD_ANALYSIS] == {SOURCE_COMMIT}
     assert parents[BUILD_TESTS] == {SOURCE_COMMIT}
     assert parents[BUILD_JAR] == {BUILD_TESTS, BUILD_ANALYSIS}
-    assert parents[BUILD_IMAGE] == {BUILD_JAR}
+    assert parents[BUILD_IMAGE] == {BUILD_JAR, BUILD_BASE_IMAGE}
+    assert parents[BUILD_BASE_IMAGE] == set()
     assert parents[REGISTRY_IMAGE] == {BUILD_IMAGE}
     assert not graph.get(SOURCE_COMMIT).is_materializable
 

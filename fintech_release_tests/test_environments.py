@@ -27,6 +27,7 @@ from fintech_release.assets.event_log import latest_materialization_metadata, ma
 from fintech_release.assets.keys import REGISTRY_IMAGE, database_key, release_key
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
+from fintech_release.errors import DeploymentRefusedError
 from fintech_release.promotion import Decision, approval_history
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo
@@ -136,17 +137,25 @@ def story(tmp_path_factory: pytest.TempPathFactory, registry, mariadb) -> Iterat
 
 def test_unapproved_candidate_is_refused_and_nothing_runs(story: Story, docker_client) -> None:  # noqa: ANN001
     story.push("v1")
-    result = launch.deploy(story.config, story.defs, story.instance, "staging")
+    runs_before = len(story.instance.get_runs())
+    with pytest.raises(DeploymentRefusedError, match=r"staging: no one approved contact-us 1\.0\.0-1"):
+        launch.deploy(story.config, story.defs, story.instance, "staging")
+    assert len(story.instance.get_runs()) == runs_before  # the CLI refuses before launching a run
+    # Launched as the UI would, the job refuses in its first step that touches the environment.
+    result = story.defs.resolve_job_def("deploy_staging").execute_in_process(
+        instance=story.instance, raise_on_error=False
+    )
     assert not result.success
     assert "staging: no one approved contact-us 1.0.0-1" in launch.failure_message(result)
     assert story.release("staging") is None
+    assert latest_materialization_metadata(story.instance, database_key("staging")) is None
     assert not docker_client.containers.list(all=True, filters={"label": _labels("staging")})
 
 
 def test_rejected_candidate_is_recorded_and_not_deployed(story: Story) -> None:
     assert story.approve("staging", Decision.NO).success
-    result = launch.deploy(story.config, story.defs, story.instance, "staging")
-    assert "was rejected by carol@bank.example" in launch.failure_message(result)
+    with pytest.raises(DeploymentRefusedError, match="was rejected by carol@bank.example"):
+        launch.deploy(story.config, story.defs, story.instance, "staging")
     assert story.release("staging") is None
     latest = approval_history(story.instance, "staging")[0]
     assert (latest.decision, latest.approver, latest.reason) == (Decision.NO, APPROVER, "test")
@@ -253,6 +262,8 @@ def test_an_upgrade_that_dies_after_starting_is_rolled_back_automatically(story:
     release = story.release("staging")
     assert (release["status"], release["version"], release["healthy"]) == ("auto_rolled_back", "1.0.0-4", False)
     assert release["serving"] == serving["pinned_reference"]
+    assert release["runtime_env"] == {"APP_ENV": "staging"}  # restored with v2's own settings, not v4's flag
+    time.sleep(4)  # longer than CRASH_AFTER_SECONDS: the restored replicas must not have inherited it
     response = requests.get(story.url("staging"), timeout=5)
     assert response.status_code == 200, response.text
     assert response.json()["version"] == "1.0.0-2"

@@ -17,12 +17,20 @@ from dagster import (
     asset,
 )
 
-from fintech_release.assets.event_log import require_latest_materialization
-from fintech_release.assets.keys import BUILD_ANALYSIS, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, SOURCE_COMMIT
+from fintech_release.assets.event_log import latest_materialization_metadata, require_latest_materialization
+from fintech_release.assets.keys import (
+    BUILD_ANALYSIS,
+    BUILD_BASE_IMAGE,
+    BUILD_IMAGE,
+    BUILD_JAR,
+    BUILD_TESTS,
+    SOURCE_COMMIT,
+)
 from fintech_release.assets.source import CommitRef, resolve_commit
 from fintech_release.config import ReleaseConfig
 from fintech_release.config.models import SONAR_SEVERITIES
 from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer
+from fintech_release.resources.base_image import BaseImageBuilder
 from fintech_release.resources.build_tool import BuildTool
 from fintech_release.resources.images import ImageBuilder
 from fintech_release.resources.source import SourceControl
@@ -31,6 +39,30 @@ from fintech_release.versioning import artifact_version, local_image_reference, 
 QUALITY_GATE = "quality_gate"
 TESTS_PASSED = "tests_passed"
 ISSUES_SHOWN = 20
+
+
+def base_image_asset(config: ReleaseConfig) -> AssetsDefinition:
+    """build/base_image: the JRE every service image starts from; its content digest is the data version."""
+
+    @asset(
+        key=BUILD_BASE_IMAGE,
+        group_name="base_image",
+        kinds={"docker"},
+        description="The JRE base image (jlink of the local JDK). A new one makes every service image stale.",
+    )
+    def base_image(base_image_builder: BaseImageBuilder) -> MaterializeResult:
+        built = base_image_builder.build(reference=config.build.base_image, modules=config.build.jre_modules)
+        return MaterializeResult(
+            metadata={
+                "reference": built.reference,
+                "image_id": built.image_id,
+                "content_digest": built.content_digest,
+                "modules": MetadataValue.json(list(built.modules)),
+            },
+            data_version=DataVersion(built.content_digest),
+        )
+
+    return base_image
 
 
 def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[AssetsDefinition]:
@@ -164,7 +196,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
 
     @asset(
         key=BUILD_IMAGE,
-        deps=[BUILD_JAR],
+        deps=[BUILD_JAR, BUILD_BASE_IMAGE],
         partitions_def=services,
         group_name="build",
         kinds={"docker"},
@@ -177,6 +209,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         if not jar_path.is_file():
             raise Failure(f"the jar {jar_path} recorded by build/jar[{service.name}] is gone: rebuild build/jar")
         version, sha = str(built_jar["version"]), str(built_jar["commit"])
+        base = latest_materialization_metadata(context.instance, BUILD_BASE_IMAGE) or {}
         built = image_builder.build(
             context_dir=workdir,
             dockerfile=service.dockerfile,
@@ -202,6 +235,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
                 "size_bytes": built.size_bytes,
                 "labels": MetadataValue.json(built.labels),
                 "base_image": config.build.base_image,
+                "base_image_digest": str(base.get("content_digest", "not recorded")),
             },
             data_version=DataVersion(built.image_id),
         )

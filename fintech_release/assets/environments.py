@@ -27,6 +27,7 @@ from dagster import (
     asset,
     multi_asset,
 )
+from pydantic import BaseModel
 
 from fintech_release.assets.keys import (
     REGISTRY_IMAGE,
@@ -46,6 +47,7 @@ from fintech_release.promotion import (
     Decision,
     candidate_for,
     four_eyes_violations,
+    last_healthy_release,
     require_approval,
     rollback_target,
 )
@@ -220,11 +222,14 @@ def _deploy(
         raise Failure(f"{env}: nothing to deploy for {', '.join(missing)} (no {_candidate_source(environment)} yet)")
     for name in services:
         image = candidate[name]
-        outcome, health = _roll_out(config, environment, name, image.reference, runtime, ingress)
+        settings = _configured_settings(config, environment, name)
+        serving_before = last_healthy_release(context.instance, env, name)
+        outcome, health = _roll_out(config, environment, name, image.reference, settings, runtime, ingress)
         status, serving = outcome.status, outcome.image
         if status == "deployed" and not health.healthy and environment.auto_rollback and outcome.previous_image:
             context.log.warning(f"{env}/{name}: unhealthy after the upgrade, rolling back to {outcome.previous_image}")
-            restored, _ = _roll_out(config, environment, name, outcome.previous_image, runtime, ingress)
+            settings = _recorded_settings(serving_before) or settings  # what ran before comes back whole
+            restored, _ = _roll_out(config, environment, name, outcome.previous_image, settings, runtime, ingress)
             status = "auto_rolled_back" if restored.status != "failed" else "auto_rollback_failed"
             serving = restored.image
         approval = approvals.get(name)
@@ -236,6 +241,7 @@ def _deploy(
             serving=serving,
             previous=outcome.previous_image,
             health=health,
+            settings=settings,
             extra={"approved_by": approval.approver, "approval_run": approval.run_id} if approval else {},
         )
 
@@ -276,15 +282,9 @@ def _roll_back(
         if target is None:
             context.log.info(f"{env}/{name}: the last deployment changed nothing; not rolled back")
             continue
-        image = CandidateImage(
-            service=name,
-            reference=str(target["pinned_reference"]),
-            digest=str(target["digest"]),
-            version=str(target["version"]),
-            commit=str(target["commit"]),
-            author_email=str(target["author_email"]),
-        )
-        outcome, health = _roll_out(config, environment, name, image.reference, runtime, ingress)
+        image = CandidateImage.from_metadata(name, target)
+        settings = _recorded_settings(target) or _configured_settings(config, environment, name)
+        outcome, health = _roll_out(config, environment, name, image.reference, settings, runtime, ingress)
         yield _release_result(
             environment,
             name,
@@ -293,8 +293,32 @@ def _roll_back(
             serving=outcome.image,
             previous=outcome.previous_image,
             health=health,
+            settings=settings,
             extra={"rolled_back_to": image.version},
         )
+
+
+class RuntimeSettings(BaseModel, frozen=True):
+    """How a release runs besides its image; recorded with it so a rollback restores both."""
+
+    replicas: int
+    env: dict[str, str]
+
+
+def _configured_settings(config: ReleaseConfig, environment: Environment, name: str) -> RuntimeSettings:
+    """The settings release.yaml gives `name` in `environment` now."""
+    service = config.service(name)
+    values = service.deployment.environments.get(environment.name, service.deployment)
+    return RuntimeSettings(
+        replicas=values.replicas, env={**service.deployment.env, **values.env, "APP_ENV": environment.name}
+    )
+
+
+def _recorded_settings(metadata: dict | None) -> RuntimeSettings | None:
+    """The settings a release materialization recorded (None for records that predate them)."""
+    if not metadata or "runtime_env" not in metadata:
+        return None
+    return RuntimeSettings(replicas=int(metadata["desired_replicas"]), env=dict(metadata["runtime_env"]))
 
 
 def _roll_out(
@@ -302,20 +326,19 @@ def _roll_out(
     environment: Environment,
     name: str,
     image: str,
+    settings: RuntimeSettings,
     runtime: ServiceRuntime,
     ingress: Ingress,
 ) -> tuple[DeployOutcome, ServiceHealth]:
     env = environment.name
-    service = config.service(name)
-    values = service.deployment.environments.get(env, service.deployment)
     spec = DeploySpec(
         environment=env,
         service=name,
         image=image,
-        replicas=values.replicas,
+        replicas=settings.replicas,
         address=config.environment_address(env),
-        health_path=service.health_path,
-        env={**service.deployment.env, **values.env, "APP_ENV": env},
+        health_path=config.service(name).health_path,
+        env=settings.env,
     )
     outcome = runtime.deploy(
         spec=spec,
@@ -327,7 +350,7 @@ def _roll_out(
     health = runtime.health(
         environment=env,
         service=name,
-        desired_replicas=values.replicas,
+        desired_replicas=settings.replicas,
         expected_image=outcome.image,
         window_seconds=window,
     )
@@ -343,6 +366,7 @@ def _release_result(
     serving: str | None,
     previous: str | None,
     health: ServiceHealth,
+    settings: RuntimeSettings,
     extra: dict,
 ) -> MaterializeResult:
     healthy = health.healthy and serving == image.reference
@@ -360,7 +384,8 @@ def _release_result(
             "serving": serving or "nothing",
             "previous": previous or "nothing",
             "ready_replicas": health.ready_replicas,
-            "desired_replicas": health.desired_replicas,
+            "desired_replicas": settings.replicas,
+            "runtime_env": MetadataValue.json(settings.env),
             "endpoints": MetadataValue.json([r.endpoint for r in health.replicas if r.endpoint]),
             "problems": MetadataValue.json(list(health.problems)),
             **extra,

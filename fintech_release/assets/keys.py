@@ -3,6 +3,7 @@
 from dagster import AssetKey
 
 SOURCE_COMMIT = AssetKey(["source", "commit"])
+BUILD_BASE_IMAGE = AssetKey(["build", "base_image"])
 BUILD_ANALYSIS = AssetKey(["build", "analysis"])
 BUILD_TESTS = AssetKey(["build", "tests"])
 BUILD_JAR = AssetKey(["build", "jar"])

@@ -62,6 +62,7 @@ class BuildSettings(_Strict):
     gradle_executable: str = "gradle"
     java_home: Path | None = None
     base_image: str = "fintech-release/jre:17"
+    jre_modules: tuple[str, ...] | None = None  # the Java modules in the base image (None: the default set)
     image_namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]*$")] = "fintech-release"
     timeout_seconds: int = Field(default=1200, ge=10)
 

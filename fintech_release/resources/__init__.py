@@ -1,7 +1,7 @@
 """Resources: one interface per outside system, with the implementation each platform uses.
 
 Assets depend on the interfaces (`SourceControl`, `CodeAnalyzer`, `BuildTool`, `ImageBuilder`,
-`ImageRegistry`, `ServiceRuntime`, `Ingress`, `DatabaseAdmin`); `platform_resources` picks the
+`ImageRegistry`, `BaseImageBuilder`, `ServiceRuntime`, `Ingress`, `DatabaseAdmin`); `platform_resources` picks the
 implementations from release.yaml in this one place. Secrets come from the environment through
 `EnvVar`, so run config and the event log only ever hold the variable's name.
 """
@@ -15,6 +15,7 @@ from dagster import ConfigurableResource, EnvVar
 from fintech_release.config import ReleaseConfig
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
+from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.images import DockerImageBuilder, ImageBuilder
@@ -27,6 +28,7 @@ from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.source import LocalGitSource, SourceControl
 
 __all__ = [
+    "BaseImageBuilder",
     "BuildTool",
     "CodeAnalyzer",
     "DatabaseAdmin",
@@ -55,6 +57,9 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
             timeout_seconds=config.build.timeout_seconds,
         ),
         "image_builder": DockerImageBuilder(docker_host=docker_host),
+        "base_image_builder": JlinkBaseImageBuilder(
+            java_home=str(config.build.java_home or DEFAULT_JAVA_HOME), docker_host=docker_host
+        ),
         "registry": LocalRegistry(host=config.registry.host, docker_host=docker_host),
         "runtime": LocalDockerRuntime(docker_host=docker_host, scope=config.local.scope),
         "ingress": LocalNginxIngress(state_dir=str(config.resolve_path(config.local.state_dir) / "ingress")),

@@ -141,7 +141,13 @@ class LocalDockerRuntime(ServiceRuntime):
         self._ensure_image(client, spec.image)
         started: list[Container] = []
         try:
-            for port in _free_ports(spec.address, count):
+            # A replica between two restarts listens on nothing, but its port is taken all the same.
+            claimed = {
+                int(container.labels[ENDPOINT_LABEL].rsplit(":", 1)[1])
+                for container in client.containers.list(all=True, filters={"label": ENDPOINT_LABEL})
+                if container.labels[ENDPOINT_LABEL].rsplit(":", 1)[0] == spec.address
+            }
+            for port in _free_ports(spec.address, count, avoid=claimed):
                 container = client.containers.create(
                     spec.image,
                     name=f"fr-{spec.environment}-{spec.service}-{secrets.token_hex(3)}",
@@ -263,13 +269,17 @@ def _failing(status: ReplicaStatus) -> bool:
     return status.state in ("restarting", "exited", "missing") or status.restart_count > 0
 
 
-def _free_ports(address: str, count: int) -> list[int]:
-    """`count` distinct ports nothing listens on at `address` (all held open while picking)."""
+def _free_ports(address: str, count: int, *, avoid: set[int]) -> list[int]:
+    """`count` distinct ports nothing listens on at `address` and not in `avoid` (held open while picking)."""
     with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
-        for sock in sockets:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind((address, 0))
-        return [sock.getsockname()[1] for sock in sockets]
+            port = sock.getsockname()[1]
+            if port not in avoid:
+                ports.append(port)
+        return ports
 
 
 def _remove_all(containers: list[Container]) -> None:
