@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fintech-release", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--config", type=Path, help=f"release.yaml to use (default: ${CONFIG_ENV_VAR} or ./release.yaml)")
+    parser.add_argument(
+        "--config", type=Path, help=f"release.yaml to use (default: ${CONFIG_ENV_VAR} or ./release.yaml)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="validate release.yaml")
     commands.add_parser("base-image", help="rebuild the JRE base image (build/base_image)")
@@ -138,7 +140,8 @@ def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
         print(f"{args.environment}: no approval decisions yet")
     for record in history:
         digests = ", ".join(f"{service}@{digest[7:19]}" for service, digest in sorted(record.candidate.items()))
-        print(f"{record.decided_at:%Y-%m-%d %H:%M:%S} {record.decision.value:3} {record.approver} — {record.reason} [{digests}]")
+        when = f"{record.decided_at:%Y-%m-%d %H:%M:%S}"
+        print(f"{when} {record.decision.value:3} {record.approver} — {record.reason} [{digests}]")
     return 0
 
 
@@ -191,7 +194,8 @@ def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
     backfill_id = launch_backfill(
         args.url, asset_keys=asset_keys, partitions=services, title=f"{args.command}: {', '.join(keys)}"
     )
-    print(f"backfill {backfill_id}: {', '.join(keys)} for {', '.join(services)} — {args.url}/overview/backfills/{backfill_id}")
+    print(f"backfill {backfill_id}: {', '.join(keys)} for {', '.join(services)}")
+    print(f"  {args.url}/overview/backfills/{backfill_id}")
     if not args.wait:
         return 0
     final = wait_for_backfill(args.url, backfill_id, on_progress=lambda progress: print(f"  {progress.summary()}"))
@@ -213,7 +217,8 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     for env, url in urls.items():
         for service in config.service_names:
             print(f"  {env:11} {service:12} {url}/{service}/health")
-    print(f"\nSee the lineage in the Dagster UI: make ui, then open http://127.0.0.1:3000 (DAGSTER_HOME={_dagster_home()})")
+    print("\nSee the lineage in the Dagster UI: make ui, then open http://127.0.0.1:3000")
+    print(f"(DAGSTER_HOME={_dagster_home()})")
     return 0
 
 

@@ -49,7 +49,9 @@ def check_services(config: ReleaseConfig, services: list[str]) -> None:
 
 def build_base_image(defs: Definitions, instance: DagsterInstance) -> ExecuteInProcessResult:
     """Rebuild the JRE base image, recorded as build/base_image."""
-    return defs.resolve_job_def(BASE_IMAGE).execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
+    return defs.resolve_job_def(BASE_IMAGE).execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
 
 
 def partitioned_asset_keys(config: ReleaseConfig, keys: list[str]) -> list[list[str]]:
@@ -130,7 +132,9 @@ def deploy(
     )
 
 
-def rollback(config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str) -> ExecuteInProcessResult:
+def rollback(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str
+) -> ExecuteInProcessResult:
     """Restore the last healthy release of every service the environment's last deployment changed."""
     check_environment(config, environment)
     run_config = {**QUIET, "ops": {releases_op_name(environment): {"config": {"mode": ReleaseMode.ROLLBACK.name}}}}
@@ -139,7 +143,9 @@ def rollback(config: ReleaseConfig, defs: Definitions, instance: DagsterInstance
     )
 
 
-def teardown(config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str) -> ExecuteInProcessResult:
+def teardown(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str
+) -> ExecuteInProcessResult:
     """Remove everything the environment holds (the CLI may do this to any environment, on purpose)."""
     check_environment(config, environment)
     return teardown_job(config, environment).execute_in_process(

@@ -35,7 +35,6 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
         jobs += env_jobs
         if environment.ephemeral:
             by_name = {job.name: job for job in env_jobs}
-            sensors += teardown_sensors(
-                environment.name, by_name[deploy_job_name(environment.name)], by_name[teardown_job_name(environment.name)]
-            )
+            deploy, teardown = by_name[deploy_job_name(environment.name)], by_name[teardown_job_name(environment.name)]
+            sensors += teardown_sensors(environment.name, deploy, teardown)
     return Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=platform_resources(config))

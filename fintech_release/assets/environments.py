@@ -99,7 +99,11 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
     pool = deployment_pool(env)
 
     @asset(
-        key=cluster_key(env), group_name=group, kinds={"docker"}, pool=pool, description=f"The {env} runtime on {address}."
+        key=cluster_key(env),
+        group_name=group,
+        kinds={"docker"},
+        pool=pool,
+        description=f"The {env} runtime on {address}.",
     )
     def cluster(runtime: ServiceRuntime) -> MaterializeResult:
         facts = runtime.ensure_environment(environment=env, address=address)
@@ -185,7 +189,8 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
             for name in release_config.service_names
         ],
         check_specs=[
-            AssetCheckSpec(POD_HEALTH, asset=release_key(env, name), blocking=True) for name in release_config.service_names
+            AssetCheckSpec(POD_HEALTH, asset=release_key(env, name), blocking=True)
+            for name in release_config.service_names
         ],
         can_subset=True,
         pool=pool,
@@ -197,7 +202,8 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         runtime: ServiceRuntime,
         ingress: Ingress,
     ) -> Iterator[MaterializeResult]:
-        services = [name for name in release_config.service_names if release_key(env, name) in context.selected_asset_keys]
+        selected = context.selected_asset_keys
+        services = [name for name in release_config.service_names if release_key(env, name) in selected]
         if config.mode is ReleaseMode.ROLLBACK:
             yield from _roll_back(context, release_config, environment, services, runtime, ingress)
         else:

@@ -71,7 +71,8 @@ def resolve_commit(context: AssetExecutionContext, config: ReleaseConfig, source
     tags = context.run.tags
     if COMMIT_TAG in tags:
         branch = tags.get(BRANCH_TAG, service.branch)
-        commit = source.commit(repository=str(config.resolve_path(service.repository)), sha=tags[COMMIT_TAG], branch=branch)
+        repository = str(config.resolve_path(service.repository))
+        commit = source.commit(repository=repository, sha=tags[COMMIT_TAG], branch=branch)
         return CommitRef(sha=commit.sha, branch=branch, author_email=commit.author_email)
     observed = latest_observation_metadata(context.instance, SOURCE_COMMIT, service.name)
     if observed is None:
