@@ -101,8 +101,10 @@ class GradleBuildTool(BuildTool):
         if len(jars) != 1:
             raise ToolFailedError(f"expected one jar for version {version} in {project_dir}/build/libs, found {jars}")
         jar = jars[0]
+        with jar.open("rb") as handle:
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
         return JarArtifact(
-            path=str(jar), size_bytes=jar.stat().st_size, sha256=_sha256(jar), version=version
+            path=str(jar), size_bytes=jar.stat().st_size, sha256=sha256, version=version
         )
 
     def _gradle(self, project_dir: Path, *tasks: str, check: bool = True) -> CompletedProcess[str]:
@@ -150,11 +152,3 @@ def summarize_junit(reports: list[Path], *, report_dir: Path) -> TestSummary:
         failed_tests=tuple(failed),
         report_dir=str(report_dir),
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
