@@ -28,7 +28,7 @@ from fintech_release_tests.components import (
     free_port,
     remove_images,
 )
-from fintech_release_tests.release_setup import TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE
+from fintech_release_tests.release_setup import EXAMPLES_DIR, REPO_ROOT, TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE
 
 from fintech_release.resources.base_image import JlinkBaseImageBuilder
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
@@ -39,8 +39,6 @@ pytest_plugins = [
     "fintech_release_tests.fixtures_dagster",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES_DIR = REPO_ROOT / "examples"
 DOCKER_HOST = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
 
 

@@ -8,6 +8,10 @@ import yaml
 from dagster import DagsterInstance
 
 from fintech_release.config import ReleaseConfig, load_release_config
+from fintech_release_tests.components import GitBareRepo
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = REPO_ROOT / "examples"
 
 TEST_IMAGE_NAMESPACE = "fintech-release-test"
 TEST_BASE_IMAGE = f"{TEST_IMAGE_NAMESPACE}/jre:17"
@@ -64,3 +68,14 @@ def quiet_instance(home: Path) -> DagsterInstance:
     """
     (home / "dagster.yaml").write_text(INSTANCE_SETTINGS)
     return DagsterInstance.local_temp(str(home))
+
+
+def example_repositories(root: Path, services: tuple[str, ...]) -> dict[str, Path]:
+    """A bare repository under `root` for each example service, one commit each: service -> bare path."""
+    return {
+        name: GitBareRepo.create(
+            root, EXAMPLES_DIR / name, author_name="Dev Eloper", author_email="dev@bank.example",
+            message=f"Import {name}", name=name,
+        ).bare_path
+        for name in services
+    }

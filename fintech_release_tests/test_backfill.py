@@ -16,9 +16,8 @@ from fintech_release.assets.source import report_head_commits
 from fintech_release.backfill import BackfillError, backfill_status, launch_backfill
 from fintech_release.cli import main as cli_main
 from fintech_release.resources.source import LocalGitSource
-from fintech_release_tests.components import GitBareRepo, free_port
-from fintech_release_tests.conftest import EXAMPLES_DIR
-from fintech_release_tests.release_setup import quiet_instance, write_release_config
+from fintech_release_tests.components import free_port
+from fintech_release_tests.release_setup import example_repositories, quiet_instance, write_release_config
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +36,7 @@ def _materialized_partitions(instance: DagsterInstance, asset_key: AssetKey) -> 
 def test_cli_backfill_materializes_exactly_the_selected_services(
     tmp_path: Path, registry, dagster_dev_factory, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
 ) -> None:
-    repositories = {
-        name: GitBareRepo.create(
-            tmp_path / "git", EXAMPLES_DIR / name, author_name="Dev Eloper", author_email="dev@bank.example",
-            message=f"Import {name}", name=name,
-        ).bare_path
-        for name in SERVICES
-    }
+    repositories = example_repositories(tmp_path / "git", SERVICES)
     config = write_release_config(tmp_path, repositories, registry_host=registry.host)
     home = tmp_path / "dagster-home"
     home.mkdir()

@@ -18,9 +18,7 @@ from fintech_release.cli import main as cli_main
 from fintech_release.config import ReleaseConfig
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources.jre_base import JRE_MODULES
-from fintech_release_tests.components import GitBareRepo
-from fintech_release_tests.conftest import EXAMPLES_DIR
-from fintech_release_tests.release_setup import quiet_instance, write_release_config
+from fintech_release_tests.release_setup import example_repositories, quiet_instance, write_release_config
 
 pytestmark = [
     pytest.mark.integration,
@@ -46,13 +44,7 @@ def _statuses(config: ReleaseConfig, home: Path, key: AssetKey) -> dict[str, Sta
 def test_new_base_image_makes_every_image_stale_until_one_backfill_rebuilds_them(
     tmp_path: Path, registry, dagster_dev_factory  # noqa: ANN001
 ) -> None:
-    repositories = {
-        name: GitBareRepo.create(
-            tmp_path / "git", EXAMPLES_DIR / name, author_name="Dev", author_email="dev@bank.example",
-            message=f"Import {name}", name=name,
-        ).bare_path
-        for name in SERVICES
-    }
+    repositories = example_repositories(tmp_path / "git", SERVICES)
     for folder in ("before", "after"):
         (tmp_path / folder).mkdir()
     config = write_release_config(tmp_path / "before", repositories, registry_host=registry.host)
