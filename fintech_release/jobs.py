@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # dagster does not export the type define_asset_job returns
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 BUILD_AND_PUSH = "build_and_push"
+BRANCH_CI = "branch_ci"
 BASE_IMAGE = "base_image"
 
 

@@ -5,6 +5,7 @@ from dagster import AssetMaterialization, MetadataValue, OpDefinition, OpExecuti
 from fintech_release.assets.environments import database_name
 from fintech_release.assets.keys import cluster_key, deployment_pool
 from fintech_release.config import ReleaseConfig
+from fintech_release.platforms import platform_keys
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.ingress import Ingress
 from fintech_release.resources.runtime import ServiceRuntime
@@ -13,10 +14,17 @@ from fintech_release.resources.runtime import ServiceRuntime
 def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition:
     """The op that removes everything `environment` holds, recorded as a materialization of its cluster."""
 
-    @op(name=f"remove_{environment}", pool=deployment_pool(environment))
-    def teardown(
-        context: OpExecutionContext, runtime: ServiceRuntime, ingress: Ingress, database: DatabaseAdmin
-    ) -> None:
+    keys = platform_keys(release_config.environment(environment))
+
+    @op(
+        name=f"remove_{environment}",
+        pool=deployment_pool(environment),
+        required_resource_keys={keys.runtime, keys.ingress, keys.database},
+    )
+    def teardown(context: OpExecutionContext) -> None:
+        runtime: ServiceRuntime = getattr(context.resources, keys.runtime)
+        ingress: Ingress = getattr(context.resources, keys.ingress)
+        database: DatabaseAdmin = getattr(context.resources, keys.database)
         containers = runtime.teardown(environment=environment)
         routes = ingress.remove(environment=environment)
         dropped = [

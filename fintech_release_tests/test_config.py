@@ -63,6 +63,30 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_doc
         ),
         (lambda d: d["services"][0].update(name="Contact_Us"), r"services\[0\]\.name: .*\(got 'Contact_Us'\)"),
         (lambda d: d["analysis"]["quality_gate"].update(critical=-1), r"analysis\.quality_gate\.critical"),
+        (
+            lambda d: d["environments"][1].update(platform="gke"),
+            r"environments\[1\]: .*gke: required when platform is gke",
+        ),
+        (
+            lambda d: d["environments"][1].update(
+                platform="gke", gke={"project": "acme-prod", "region": "europe-west2", "cloudsql_instance": "db"}
+            ),
+            r"environments\[1\]\.gke\.cloudsql_instance: .*\(got 'db'\)",
+        ),
+        (
+            lambda d: d.update(source_control={"platform": "bitbucket"}),
+            r"source_control: .*bitbucket: required when platform is bitbucket",
+        ),
+        (
+            lambda d: d.update(
+                source_control={"platform": "bitbucket", "bitbucket": {"flavor": "server", "owner": "PAY"}}
+            ),
+            r"source_control\.bitbucket: .*base_url: required for Bitbucket Server",
+        ),
+        (
+            lambda d: d.update(notifications={"email": {"password_env": "smtp-password"}}),
+            r"notifications\.email\.password_env: .*\(got 'smtp-password'\)",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -74,6 +98,11 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_doc
         "unknown-promotion-source",
         "bad-service-name",
         "negative-gate-limit",
+        "gke-without-settings",
+        "bad-cloudsql-instance",
+        "bitbucket-without-settings",
+        "bitbucket-server-without-url",
+        "secret-env-not-a-variable-name",
     ],
 )
 def test_bad_file_fails_with_one_line_naming_file_field_and_value(

@@ -40,6 +40,7 @@ from fintech_release.assets.keys import (
 )
 from fintech_release.config import Environment, ReleaseConfig, Service
 from fintech_release.errors import DeploymentRefusedError
+from fintech_release.platforms import platform_keys
 from fintech_release.health import ServiceHealth
 from fintech_release.promotion import (
     ApprovalRecord,
@@ -97,15 +98,19 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
     )
 
     pool = deployment_pool(env)
+    keys = platform_keys(environment)
+    where = f"on {address}" if environment.platform == "local" else f"on {environment.platform}"
 
     @asset(
         key=cluster_key(env),
         group_name=group,
-        kinds={"docker"},
+        kinds=set(keys.cluster_kinds),
         pool=pool,
-        description=f"The {env} runtime on {address}.",
+        required_resource_keys={keys.runtime},
+        description=f"The {env} runtime {where}.",
     )
-    def cluster(runtime: ServiceRuntime) -> MaterializeResult:
+    def cluster(context: AssetExecutionContext) -> MaterializeResult:
+        runtime: ServiceRuntime = getattr(context.resources, keys.runtime)
         facts = runtime.ensure_environment(environment=env, address=address)
         return MaterializeResult(metadata={"environment": env, "platform": environment.platform, **facts})
 
@@ -113,11 +118,14 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         key=database_key(env),
         deps=[cluster_key(env), *promoted_from],
         group_name=group,
-        kinds={"mysql"},
+        kinds=set(keys.database_kinds),
         pool=pool,
+        required_resource_keys={keys.database, "source"},
         description=f"{env} databases, migrated to the candidate commits before any service starts.",
     )
-    def database(context: AssetExecutionContext, database: DatabaseAdmin, source: SourceControl) -> MaterializeResult:
+    def database(context: AssetExecutionContext) -> MaterializeResult:
+        database: DatabaseAdmin = getattr(context.resources, keys.database)
+        source: SourceControl = context.resources.source
         candidate, _ = _approved_candidate(context, release_config, environment, release_config.service_names)
         applied: dict[str, list[str]] = {}
         already: dict[str, list[str]] = {}
@@ -142,9 +150,17 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
             }
         )
 
-    @asset(key=ingress_key(env), deps=[cluster_key(env)], group_name=group, kinds={"nginx"}, pool=pool)
-    def ingress(ingress: Ingress) -> MaterializeResult:
+    @asset(
+        key=ingress_key(env),
+        deps=[cluster_key(env)],
+        group_name=group,
+        kinds=set(keys.ingress_kinds),
+        pool=pool,
+        required_resource_keys={keys.ingress},
+    )
+    def ingress(context: AssetExecutionContext) -> MaterializeResult:
         """The environment's single HTTP entry point: /<service>/… routed to that service's replicas."""
+        ingress: Ingress = getattr(context.resources, keys.ingress)
         info = ingress.ensure(
             environment=env, address=address, port=environment.ingress_port, services=release_config.service_names
         )
@@ -185,7 +201,10 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
     @multi_asset(
         name=f"{env}_releases",
         specs=[
-            AssetSpec(release_key(env, name), deps=release_deps, group_name=group, kinds={"docker"}, skippable=True)
+            AssetSpec(
+                release_key(env, name), deps=release_deps, group_name=group, kinds=set(keys.release_kinds),
+                skippable=True,
+            )
             for name in release_config.service_names
         ],
         check_specs=[
@@ -194,14 +213,12 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         ],
         can_subset=True,
         pool=pool,
+        required_resource_keys={keys.runtime, keys.ingress},
         description=f"Roll the candidate images out in {env}; one run is one deployment.",
     )
-    def releases(
-        context: AssetExecutionContext,
-        config: ReleaseRunConfig,
-        runtime: ServiceRuntime,
-        ingress: Ingress,
-    ) -> Iterator[MaterializeResult]:
+    def releases(context: AssetExecutionContext, config: ReleaseRunConfig) -> Iterator[MaterializeResult]:
+        runtime: ServiceRuntime = getattr(context.resources, keys.runtime)
+        ingress: Ingress = getattr(context.resources, keys.ingress)
         selected = context.selected_asset_keys
         services = [name for name in release_config.service_names if release_key(env, name) in selected]
         if config.mode is ReleaseMode.ROLLBACK:

@@ -13,6 +13,9 @@ REGISTRY_IMAGE = AssetKey(["registry", "image"])
 # Run tags that pin a run to one commit (set by sensors and the demo; the UI falls back to the last observation).
 COMMIT_TAG = "fintech-release/commit"
 BRANCH_TAG = "fintech-release/branch"
+SERVICE_TAG = "fintech-release/service"
+# Deployment runs carry their environment, so a run queue can admit one deployment per environment at a time.
+DEPLOYMENT_TAG = "fintech-release/deployment"
 
 
 def cluster_key(environment: str) -> AssetKey:

@@ -19,6 +19,9 @@ EnvironmentName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,2
 Port = Annotated[int, Field(ge=1024, le=65535)]
 SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+
 SONAR_SEVERITIES = ("blocker", "critical", "major", "minor", "info")
 
 
@@ -87,7 +90,7 @@ class LocalDatabaseSettings(_Strict):
     host: str = "127.0.0.1"
     port: Port = 3306
     user: str = "fintech_release"
-    password_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "FINTECH_RELEASE_DB_PASSWORD"
+    password_env: EnvVarName = "FINTECH_RELEASE_DB_PASSWORD"
 
 
 class LocalPlatformSettings(_Strict):
@@ -98,6 +101,14 @@ class LocalPlatformSettings(_Strict):
     database: LocalDatabaseSettings = LocalDatabaseSettings()
 
 
+class Autoscaling(_Strict):
+    """Pod autoscaling on gke (HorizontalPodAutoscaler); `replicas` is the minimum."""
+
+    max_replicas: int | None = Field(default=None, ge=1, le=100)  # None: twice `replicas`
+    cpu_percent: int = Field(default=70, ge=10, le=100)
+    memory_percent: int = Field(default=80, ge=10, le=100)
+
+
 class DeploymentValues(_Strict):
     """How a service runs in an environment (the Helm values, or the local containers)."""
 
@@ -105,6 +116,7 @@ class DeploymentValues(_Strict):
     cpu: str = "250m"
     memory: str = "256Mi"
     env: dict[str, str] = Field(default_factory=dict)
+    autoscaling: Autoscaling = Autoscaling()
 
 
 class ServiceDeployment(DeploymentValues):
@@ -142,6 +154,18 @@ class Approval(_Strict):
     four_eyes: bool = False
 
 
+class GkeEnvironmentSettings(_Strict):
+    """Where a gke environment lives in Google Cloud, and how to reach its cluster and database."""
+
+    project: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+    kube_context: str | None = None  # a context in KUBECONFIG; None: the current context
+    namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "fintech"
+    cloudsql_instance: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]*$")]
+    terraform_root: Path | None = None  # None: <gke.terraform_dir>/environments/<name>
+    require_backups_and_failover: bool = False  # checked through the Cloud SQL Admin API before deploying
+
+
 class Environment(_Strict):
     """A place services run: ci (ephemeral), staging, production.
 
@@ -158,6 +182,15 @@ class Environment(_Strict):
     ingress_port: Port = 8000
     auto_rollback: bool = False
     health_window_seconds: float = Field(default=10, ge=1, le=300)
+    gke: GkeEnvironmentSettings | None = None
+
+    @model_validator(mode="after")
+    def _gke_settings_match_platform(self) -> Environment:
+        if self.platform == "gke" and self.gke is None:
+            raise ValueError("gke: required when platform is gke (project, region, cloudsql_instance)")
+        if self.platform == "local" and self.gke is not None:
+            raise ValueError("gke: only allowed when platform is gke")
+        return self
 
     @field_validator("address")
     @classmethod
@@ -165,6 +198,84 @@ class Environment(_Strict):
         if value is not None and not value.is_loopback:
             raise ValueError("must be a loopback address (127.0.0.0/8): local environments never leave the machine")
         return value
+
+
+class GkePlatformSettings(_Strict):
+    """Tools and shared settings of every gke environment."""
+
+    terraform_dir: Path = Path("deploy/terraform")
+    charts_dir: Path = Path("deploy/charts")
+    terraform_executable: str = "terraform"
+    helm_executable: str = "helm"
+    helm_timeout_seconds: int = Field(default=600, ge=30)
+    ingress_nginx_chart: str = "ingress-nginx"
+    ingress_nginx_repo: HttpUrl = "https://kubernetes.github.io/ingress-nginx"
+    ingress_nginx_version: str = "4.11.3"
+    database_user: str = "proxy"
+    database_password_env: EnvVarName = "FINTECH_RELEASE_CLOUDSQL_PASSWORD"
+
+
+class BitbucketSettings(_Strict):
+    """A Bitbucket Cloud workspace (REST 2.0) or a Bitbucket Server / Data Center project (REST 1.0)."""
+
+    flavor: Literal["cloud", "server"]
+    base_url: HttpUrl | None = None  # None: https://api.bitbucket.org/2.0 for cloud; required for server
+    owner: str  # cloud: the workspace; server: the project key
+    username_env: EnvVarName | None = None  # app passwords (cloud) need a username; tokens do not
+    token_env: EnvVarName = "FINTECH_RELEASE_BITBUCKET_TOKEN"
+    timeout_seconds: float = Field(default=15, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _server_needs_base_url(self) -> BitbucketSettings:
+        if self.flavor == "server" and self.base_url is None:
+            raise ValueError("base_url: required for Bitbucket Server (e.g. https://bitbucket.example.com)")
+        return self
+
+
+class SourceSettings(_Strict):
+    """Where commits come from and which branches the commit sensor watches."""
+
+    platform: Literal["local", "bitbucket"] = "local"
+    bitbucket: BitbucketSettings | None = None
+    branch_patterns: tuple[str, ...] = ()  # fnmatch patterns of other branches to build, e.g. "feature/*"
+    poll_interval_seconds: int = Field(default=60, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _bitbucket_settings_match_platform(self) -> SourceSettings:
+        if self.platform == "bitbucket" and self.bitbucket is None:
+            raise ValueError("bitbucket: required when platform is bitbucket")
+        return self
+
+
+class EmailSettings(_Strict):
+    """SMTP delivery of CI results: master to a group, other branches to the commit author."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username_env: EnvVarName | None = None
+    password_env: EnvVarName | None = None
+    sender: str = "fintech-release@localhost"
+    master_recipients: tuple[str, ...] = ()
+    attempts: int = Field(default=3, ge=1, le=10)
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+
+class NotificationSettings(_Strict):
+    """Who hears about CI results, and where run links point."""
+
+    dagster_url: HttpUrl = "http://127.0.0.1:3000"
+    email: EmailSettings | None = None
+    bitbucket_build_status: bool = True  # publish INPROGRESS/SUCCESSFUL/FAILED when the source is Bitbucket
+
+
+class WebhookSettings(_Strict):
+    """The endpoint Bitbucket push events arrive at; runs are launched on the Dagster webserver."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8089
+    secret_env: EnvVarName = "FINTECH_RELEASE_WEBHOOK_SECRET"
+    dagster_graphql_url: HttpUrl = "http://127.0.0.1:3000/graphql"
 
 
 class ReleaseConfig(_Strict):
@@ -175,6 +286,10 @@ class ReleaseConfig(_Strict):
     analysis: AnalysisSettings = AnalysisSettings()
     registry: RegistrySettings = RegistrySettings()
     local: LocalPlatformSettings = LocalPlatformSettings()
+    gke: GkePlatformSettings = GkePlatformSettings()
+    source_control: SourceSettings = SourceSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    webhook: WebhookSettings = WebhookSettings()
     services: tuple[Service, ...] = Field(min_length=1)
     environments: tuple[Environment, ...] = Field(min_length=1)
 
