@@ -1,0 +1,3 @@
+project_id  = "fintech-release-admin"
+bucket_name = "fintech-release-terraform-state"
+location    = "EU"

@@ -1,0 +1,44 @@
+# ci: a throw-away environment, built and destroyed by every CI run: small, zonal, no backups, no replica.
+# No secrets here: the MySQL root password is read from Secret Manager (cloudsql_root_password_secret
+# names the secret) and the proxy user's password comes from TF_VAR_cloudsql_proxy_password.
+
+project_id  = "fintech-release-ci"
+region      = "europe-west1"
+environment = "ci"
+
+deletion_protection = false
+
+nodes_cidr    = "10.10.0.0/20"
+pods_cidr     = "10.12.0.0/16"
+services_cidr = "10.13.0.0/20"
+master_cidr   = "172.16.0.0/28"
+
+gke_location     = "europe-west1-b"
+gke_min_nodes    = 1
+gke_max_nodes    = 3
+gke_machine_type = "e2-standard-2"
+
+k8s_namespace       = "fintech"
+k8s_service_account = "fintech-services"
+
+cloudsql_tier                  = "db-g1-small"
+cloudsql_high_availability     = false
+cloudsql_backups_enabled       = false
+cloudsql_backup_start_time     = "02:00"
+cloudsql_retained_backups      = 14
+cloudsql_failover_replica      = false
+cloudsql_failover_replica_zone = null
+cloudsql_root_password_secret  = "fintech-ci-mysql-root-password"
+cloudsql_proxy_user            = "proxy"
+
+redis_tier           = "BASIC"
+redis_memory_size_gb = 1
+
+pubsub_topics = {
+  payment-events = {
+    subscriptions = ["accounts-payment-events"]
+  }
+  notifications = {
+    subscriptions = ["contact-us-notifications"]
+  }
+}
