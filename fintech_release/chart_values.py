@@ -1,0 +1,70 @@
+"""Helm values for the charts under deploy/charts, computed from release.yaml.
+
+`service_values` gives the `microservice` chart's values for one service in one environment;
+`ingress_values` gives the `ingress-rules` chart's values for an environment. The charts'
+values.schema.json files are the contract: everything returned here must validate against them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fintech_release.config.models import Environment, ReleaseConfig
+from fintech_release.errors import ReleaseConfigError
+
+# registry[:port]/path@sha256:<64 hex>: the only form of image reference a release may deploy.
+PINNED_IMAGE = re.compile(r"^(?P<repository>[a-z0-9][a-z0-9._\-/:]*[a-z0-9])@(?P<digest>sha256:[a-f0-9]{64})$")
+
+
+def service_values(
+    config: ReleaseConfig, environment: Environment, service: str, image: str, env: dict[str, str]
+) -> dict:
+    """Values of the `microservice` chart for `service` in `environment`, running the pinned `image`.
+
+    `image` must be `registry/path@sha256:<digest>`; `env` is the runtime settings to run with
+    (APP_ENV defaults to the environment's name). Raises `ReleaseConfigError` naming the service
+    and environment when the image is not pinned or autoscaling cannot reach `replicas`.
+    """
+    where = f"service {service!r} in environment {environment.name!r}"
+    pinned = PINNED_IMAGE.match(image)
+    if pinned is None or re.search(r":[^/]*$", pinned["repository"]):
+        raise ReleaseConfigError(
+            f"{where}: image {image!r} is not pinned by digest; deploy registry/path@sha256:<64 hex digits>"
+        )
+    definition = config.service(service)
+    values = definition.deployment_in(environment.name)
+    autoscaling = values.autoscaling
+    max_replicas = autoscaling.max_replicas if autoscaling.max_replicas is not None else 2 * values.replicas
+    if max_replicas < values.replicas:
+        raise ReleaseConfigError(
+            f"{where}: deployment.autoscaling.max_replicas ({max_replicas}) is below replicas ({values.replicas});"
+            " raise max_replicas or lower replicas in release.yaml"
+        )
+    resources = {"cpu": values.cpu, "memory": values.memory}
+    chart_values: dict = {
+        "environment": environment.name,
+        "service": service,
+        "image": {"repository": pinned["repository"], "digest": pinned["digest"]},
+        "port": definition.port,
+        "healthPath": definition.health_path,
+        "replicas": values.replicas,
+        # Requests equal to limits: the Guaranteed QoS class, so a busy node never evicts these pods first.
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "autoscaling": {
+            "enabled": True,
+            "maxReplicas": max_replicas,
+            "cpuPercent": autoscaling.cpu_percent,
+            "memoryPercent": autoscaling.memory_percent,
+        },
+        "env": {"APP_ENV": environment.name, **env},
+    }
+    return chart_values
+
+
+def ingress_values(config: ReleaseConfig, environment: Environment) -> dict:
+    """Values of the `ingress-rules` chart: a route /<service>/… to each service of release.yaml."""
+    return {
+        "environment": environment.name,
+        "ingressClassName": "nginx",
+        "services": [{"name": service.name, "port": service.port} for service in config.services],
+    }
