@@ -1,0 +1,261 @@
+"""`GkeRuntime`: the gke platform's `ServiceRuntime` - Terraform for environments, Helm for releases,
+the Kubernetes API for health.
+
+* `ensure_environment` converges the environment's Terraform root and reports the plan summary
+  and the non-sensitive outputs.
+* `deploy` upgrades a service only when the digest it runs differs from the candidate's. helm
+  applies the upgrade without waiting; the rollout is watched through the Kubernetes API and
+  rolled back (`helm rollback`) at the first back-off or at helm's timeout, so a failed rollout
+  returns `failed` with the previous image still serving; it never raises for that.
+* `health` watches the pods, Deployment, autoscaler and ingress and stops at the first back-off;
+  only restarts during the watch count (a pod on GKE may have restarted once weeks ago).
+* `teardown` destroys an ephemeral environment's Terraform root and refuses any other.
+
+`on_backends_changed` is never called: a Kubernetes Service routes to the pods its endpoints
+list, and those follow pod readiness by themselves; there is no list of backends to hand to
+the ingress as on the local platform.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster import Config
+from pydantic import Field
+
+from fintech_release.chart_values import service_values
+from fintech_release.config.loader import load_release_config
+from fintech_release.errors import DeploymentRefusedError, ExternalSystemError, ReleaseConfigError, ToolFailedError
+from fintech_release.health import ServiceHealth
+from fintech_release.kubernetes_health import image_digest, judge, running_image
+from fintech_release.resources.helm import (
+    RESTORABLE_STATUSES,
+    ChartValuesError,
+    ClusterUnreachableError,
+    HelmRelease,
+    HelmRunner,
+)
+from fintech_release.resources.kubernetes_cluster import KubernetesCluster
+from fintech_release.resources.runtime import BackendsChanged, DeployOutcome, DeploySpec, ServiceRuntime
+from fintech_release.resources.terraform import SENSITIVE, ApplyResult, PlanSummary, TerraformRunner
+
+SERVICE_CHART = "microservice"
+DETAIL_LINES = 6  # lines of helm's output kept in a failed outcome's detail
+
+
+class GkeTarget(Config):
+    """Where one gke environment lives: built from its `Environment.gke` settings in release.yaml."""
+
+    project: str
+    region: str
+    kube_context: str | None = None  # None: the kubeconfig's current context
+    namespace: str = "fintech"
+    terraform_root: str  # absolute: Environment.gke.terraform_root or <gke.terraform_dir>/environments/<name>
+    ephemeral: bool = False  # only ephemeral environments (ci) may be torn down
+
+
+class GkeRuntime(ServiceRuntime):
+    """Services as Helm releases of the `microservice` chart on GKE; environments as Terraform roots."""
+
+    release_config: str  # absolute path of release.yaml: the chart values come from it
+    charts_dir: str  # absolute: <gke.charts_dir>
+    environments: dict[str, GkeTarget] = Field(default_factory=dict)
+    cluster: KubernetesCluster
+    helm: HelmRunner  # its kube_context is replaced by each environment's
+    terraform: TerraformRunner
+
+    def ensure_environment(self, *, environment: str, address: str) -> dict[str, str]:
+        """Converge the environment's Terraform root (create what is missing, repair drift); report what it did.
+
+        `address` is the local platform's loopback address and means nothing here.
+        """
+        target = self._target(environment)
+        result = self.terraform.apply(environment=environment, root=Path(target.terraform_root))
+        return {
+            "project": target.project,
+            "region": target.region,
+            "namespace": target.namespace,
+            "kube_context": target.kube_context or "(current)",
+            "terraform_root": target.terraform_root,
+            **_apply_facts(result),
+        }
+
+    def running_image(self, *, environment: str, service: str) -> str | None:
+        """The image the service's Deployment runs (its pod template), or None when it is not deployed."""
+        target = self._target(environment)
+        deployment = self.cluster.read_deployment(
+            environment=environment, kube_context=target.kube_context, namespace=target.namespace, service=service
+        )
+        return running_image(deployment, service)
+
+    def deploy(self, *, spec: DeploySpec, on_backends_changed: BackendsChanged) -> DeployOutcome:
+        """Upgrade the service's Helm release to `spec.image` unless it already runs that digest; fail fast.
+
+        Unchanged compares digests only (on gke the autoscaler owns the replica count, and the
+        chart's settings go out with the next image) and reports `spec.image`, whatever registry
+        path the Deployment names. Otherwise helm applies the upgrade without waiting and the
+        rollout is watched here for at most helm's timeout, stopping at the first back-off
+        (CrashLoopBackOff, an image that cannot be pulled, a restart, the progress deadline)
+        instead of waiting for the timeout. A rollout that fails or times out is rolled back to
+        the revision deployed before (`helm rollback <revision> --wait`; a first install is
+        uninstalled) and the outcome is `failed`. The previous version serves throughout: the
+        chart's RollingUpdate has maxUnavailable 0, so no old pod goes before a new one is ready.
+        """
+        target = self._target(spec.environment)
+        since = datetime.now(UTC)
+        previous = self.running_image(environment=spec.environment, service=spec.service)
+        wanted = image_digest(spec.image)
+        if previous is not None and wanted is not None and image_digest(previous) == wanted:
+            return DeployOutcome(
+                status="unchanged", image=spec.image, previous_image=previous,
+                health=self._look(target, spec, expected_image=spec.image, since=since),
+                detail=f"{spec.service} already runs {wanted}: not upgraded",
+            )
+        helm = self.helm.model_copy(update={"kube_context": target.kube_context})
+        release = {"environment": spec.environment, "service": spec.service, "release": spec.service,
+                   "namespace": target.namespace}
+        restorable = [entry for entry in helm.history(**release) if entry.status in RESTORABLE_STATUSES]
+        restore_to = restorable[-1] if restorable else None
+        try:
+            upgraded = helm.upgrade_install(
+                **release, chart=Path(self.charts_dir) / SERVICE_CHART, values=self._values(spec), wait=False,
+            )
+        except (ChartValuesError, ClusterUnreachableError):
+            raise
+        except ToolFailedError as exc:  # helm may have applied part of the release before it failed
+            output = "\n".join(str(exc).splitlines()[-DETAIL_LINES:])
+            return self._roll_back(helm, target, spec, restore_to, previous, since, f"helm upgrade failed:\n{output}")
+        window = helm.timeout_seconds
+        watch_started = time.monotonic()
+        try:
+            health = self.cluster.watch_health(
+                environment=spec.environment, kube_context=target.kube_context, namespace=target.namespace,
+                service=spec.service, desired_replicas=spec.replicas, expected_image=spec.image,
+                window_seconds=window, stop_when_healthy=True, since=since,
+            )
+        except ExternalSystemError as exc:
+            return self._roll_back(
+                helm, target, spec, restore_to, previous, since, f"the rollout could not be watched: {exc}"
+            )
+        if health.healthy:
+            return DeployOutcome(
+                status="deployed", image=spec.image, previous_image=previous, health=health,
+                detail=f"Helm release {upgraded.name} revision {upgraded.revision} runs {spec.image},"
+                f" {health.ready_replicas} replicas ready",
+            )
+        timed_out = time.monotonic() - watch_started >= window
+        cause = f"not healthy within helm's timeout of {window} s" if timed_out else "failing"
+        return self._roll_back(
+            helm, target, spec, restore_to, previous, since, f"{cause}: " + "; ".join(health.problems), health
+        )
+
+    def health(
+        self, *, environment: str, service: str, desired_replicas: int, expected_image: str | None,
+        window_seconds: float,
+    ) -> ServiceHealth:
+        """Watch for the whole window (a pod dying after it got ready is caught); stop at the first back-off.
+
+        Only restarts from the start of the watch count, or a pod waiting in CrashLoopBackOff.
+        """
+        target = self._target(environment)
+        return self.cluster.watch_health(
+            environment=environment, kube_context=target.kube_context, namespace=target.namespace, service=service,
+            desired_replicas=desired_replicas, expected_image=expected_image, window_seconds=window_seconds,
+            stop_when_healthy=False, since=datetime.now(UTC),
+        )
+
+    def teardown(self, *, environment: str) -> list[str]:
+        """Destroy an ephemeral environment's Terraform root; refuse a permanent environment untouched."""
+        target = self._target(environment)
+        if not target.ephemeral:
+            raise DeploymentRefusedError(
+                f"environment {environment!r} is not ephemeral: teardown destroys only throw-away environments"
+                f" (ci). Nothing was destroyed. To remove it on purpose, run `terraform destroy` in"
+                f" {target.terraform_root} yourself."
+            )
+        summary = self.terraform.destroy(environment=environment, root=Path(target.terraform_root))
+        return _destroyed(summary)
+
+    def _target(self, environment: str) -> GkeTarget:
+        if environment not in self.environments:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ReleaseConfigError(
+                f"environment {environment!r} is not a gke environment of this runtime (gke environments: {known});"
+                " set `platform: gke` and its `gke:` settings in release.yaml"
+            )
+        return self.environments[environment]
+
+    def _values(self, spec: DeploySpec) -> dict:
+        """The chart values from release.yaml, with the spec's replica count (a rollback restores its own)."""
+        config = load_release_config(self.release_config)
+        values = service_values(config, config.environment(spec.environment), spec.service, spec.image, spec.env)
+        values["replicas"] = spec.replicas
+        autoscaling = values["autoscaling"]
+        autoscaling["maxReplicas"] = max(autoscaling["maxReplicas"], spec.replicas)
+        return values
+
+    def _roll_back(
+        self, helm: HelmRunner, target: GkeTarget, spec: DeploySpec, restore_to: HelmRelease | None,
+        previous: str | None, since: datetime, cause: str, health: ServiceHealth | None = None,
+    ) -> DeployOutcome:
+        """Restore the release as it was before the upgrade; a `failed` outcome with what serves now.
+
+        `health` is the last look at the failed rollout (None: look now, after restoring). Raises
+        when the restore itself fails: the release then needs a person.
+        """
+        release = {"environment": spec.environment, "service": spec.service, "release": spec.service,
+                   "namespace": target.namespace}
+        try:
+            if restore_to is None:
+                helm.uninstall(**release)
+                restored = "the first install was uninstalled"
+            else:
+                helm.rollback(**release, revision=restore_to.revision)
+                restored = f"rolled back to revision {restore_to.revision}"
+        except ExternalSystemError as exc:
+            recovery = f"rollback {spec.service} {restore_to.revision}" if restore_to else f"uninstall {spec.service}"
+            context = f" --kube-context {target.kube_context}" if target.kube_context else ""
+            raise ToolFailedError(
+                f"environment {spec.environment!r}, service {spec.service!r}: {spec.image} did not roll out"
+                f" ({cause.splitlines()[0]}) and restoring the Helm release failed too. Recover with"
+                f" `helm {recovery} --namespace {target.namespace}{context}`. {exc}"
+            ) from None
+        serving = self.running_image(environment=spec.environment, service=spec.service)
+        if health is None:
+            health = self._look(target, spec, expected_image=spec.image, since=since)
+        return DeployOutcome(
+            status="failed", image=serving, previous_image=previous, health=health,
+            detail=f"{spec.image} did not roll out ({cause}); {restored}, the Deployment runs {serving or 'nothing'}",
+        )
+
+    def _look(
+        self, target: GkeTarget, spec: DeploySpec, *, expected_image: str | None, since: datetime | None
+    ) -> ServiceHealth:
+        """The service's health right now, without waiting; restarts before `since` do not count."""
+        objects = self.cluster.read_service(
+            environment=spec.environment, kube_context=target.kube_context, namespace=target.namespace,
+            service=spec.service,
+        )
+        return judge(
+            objects, environment=spec.environment, service=spec.service, desired_replicas=spec.replicas,
+            expected_image=expected_image, since=since,
+        )
+
+
+def _apply_facts(result: ApplyResult) -> dict[str, str]:
+    """The plan summary and every non-sensitive output, as text for materialization metadata."""
+    facts = {"terraform_applied": str(result.applied).lower()}
+    for key, value in result.plan.as_metadata().items():
+        facts[key] = ", ".join(value) if isinstance(value, list) else str(value)
+    for name, value in sorted(result.outputs.items()):
+        if value != SENSITIVE:
+            facts[f"output_{name}"] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return facts
+
+
+def _destroyed(summary: PlanSummary) -> list[str]:
+    """The Terraform addresses the destroy plan removed."""
+    return sorted({*summary.addresses.get("delete", ()), *summary.addresses.get("replace", ())})
