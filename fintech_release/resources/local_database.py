@@ -1,285 +1,36 @@
 """`LocalMariaDB`: the local platform's databases on a MariaDB/MySQL server on loopback.
 
-Migrations are applied with **yoyo-migrations** (Apache-2.0, PyMySQL), plus a Flyway-style
-checksum check that yoyo itself lacks.
-
-Why yoyo, and what we add
--------------------------
-Two libraries were evaluated by reading the released wheels:
-
-* ``pyway`` 0.3.33 (Flyway-inspired, GPL-3) records a CRC32 of every applied file, but it
-  rejects our file names: its pattern wants a minor version (``V1_0__x.sql``), so
-  ``V1__create_accounts.sql`` fails with "invalid format name". It also drives MySQL through
-  mysql-connector-python (not PyMySQL), installs psycopg2-binary and duckdb for every user, pins
-  ``tabulate==0.9.0`` (Dagster's is newer), lets ``PYWAY_*`` environment variables override the
-  values passed in code, and only checks checksums in a separate ``validate`` step.
-* ``yoyo-migrations`` 9.0 speaks to MariaDB through PyMySQL, applies plain ``.sql`` files
-  statement by statement, keeps its own history (``_yoyo_migration``) and audit log
-  (``_yoyo_log``), takes a database-level lock against concurrent runs, undoes the executed
-  steps of a failing migration when a ``<name>.rollback.sql`` exists, and has a Python API (no
-  CLI, no config file, so the password never reaches a command line). But its "hash" is a
-  hash of the file *name*: an edited file goes unnoticed, and it orders files by name
-  (``V10`` before ``V2``).
-
-So yoyo does the applying and the record keeping, and this module adds only what Flyway
-semantics need on top:
-
-* the files are ``V<version>__<description>.sql`` and are ordered by the numeric version;
-* when yoyo logs an ``apply`` (after the file's statements succeeded, just before it marks the
-  migration applied) it writes the file's SHA-256 into the ``comment`` column of its own
-  ``_yoyo_log`` row; no table of ours. Every later ``migrate`` compares each applied file with
-  that checksum before applying anything: an edited, deleted or out-of-order migration stops
-  the run with `MigrationError`, under yoyo's lock so two runs cannot interleave.
+All of migrate / drop / databases (yoyo-migrations plus SHA-256 checksums of the applied files)
+lives in `fintech_release.resources.migrations`, shared with CloudSQL on the gke platform; this
+module only says how a connection to the loopback server is opened.
 
 The password comes from the resource's `password` field (``EnvVar("FINTECH_RELEASE_DB_PASSWORD")``
-in the definitions). It is never logged, never part of a message or result, and is hidden
-from the resource's ``repr``; every message is also scrubbed of it as a last line of defence.
+in the definitions); see the migrations module for how it is kept out of logs and messages.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, nullcontext
 
 import pymysql
-from dagster import EnvVar, get_dagster_logger
-from pydantic import Field
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-from yoyo import exceptions as yoyo_exceptions
-from yoyo.backends.core.mysql import MySQLBackend
-from yoyo.connections import DatabaseURI
-from yoyo.migrations import Migration
 
-from fintech_release.errors import MigrationError
-from fintech_release.resources.database import DatabaseAdmin, MigrationResult
-
-T = TypeVar("T")
-
-DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MIGRATION_FILE = re.compile(r"^V(?P<version>\d+(?:[._]\d+)*)__(?P<description>\w+)\.sql$")
-ROLLBACK_SUFFIX = ".rollback.sql"  # yoyo's undo steps for a migration that fails half-way
-SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
-CHECKSUM_PREFIX = "sha256:"
-MIGRATION_TABLE = "_yoyo_migration"  # yoyo's default name for its history table
-# Client errors that mean "no connection" (worth retrying), as opposed to e.g. 1045 access denied.
-CONNECTION_ERRORS = frozenset({1040, 2002, 2003, 2006, 2013})
+from fintech_release.resources.migrations import MySqlDatabaseAdmin, OpenConnection
 
 
-@dataclass(frozen=True)
-class MigrationFile:
-    """One `V<version>__<description>.sql` file."""
-
-    path: Path
-    version: tuple[int, ...]
-    checksum: str  # "sha256:<hex>" of the text with line endings normalised
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def id(self) -> str:
-        """yoyo's migration id: the file name without `.sql`."""
-        return self.path.stem
-
-
-def read_migration_files(directory: Path, database: str) -> list[MigrationFile]:
-    """The migration files in `directory`, in version order; `MigrationError` for a misnamed or duplicate one."""
-    if not directory.is_dir():
-        raise MigrationError(f"database {database!r}: migrations directory {directory} does not exist")
-    files: list[MigrationFile] = []
-    for path in sorted(directory.iterdir()):
-        if not path.is_file() or not path.name.endswith(".sql") or path.name.endswith(ROLLBACK_SUFFIX):
-            continue
-        match = MIGRATION_FILE.match(path.name)
-        if match is None:
-            raise MigrationError(
-                f"database {database!r}: {path.name} in {directory} is not named V<version>__<description>.sql"
-            )
-        version = tuple(int(part) for part in re.split(r"[._]", match["version"]))
-        files.append(MigrationFile(path=path, version=version, checksum=file_checksum(path)))
-    files.sort(key=lambda f: f.version)
-    for earlier, later in zip(files, files[1:]):
-        if _normalised(earlier.version) == _normalised(later.version):
-            raise MigrationError(
-                f"database {database!r}: {earlier.name} and {later.name} have the same version"
-            )
-    return files
-
-
-def file_checksum(path: Path) -> str:
-    """SHA-256 of a migration file, insensitive to CRLF/LF (a checkout may convert them)."""
-    text = path.read_bytes().replace(b"\r\n", b"\n")
-    return CHECKSUM_PREFIX + hashlib.sha256(text).hexdigest()
-
-
-def _normalised(version: tuple[int, ...]) -> tuple[int, ...]:
-    """1.0 and 1 are the same version."""
-    trimmed = list(version)
-    while len(trimmed) > 1 and trimmed[-1] == 0:
-        trimmed.pop()
-    return tuple(trimmed)
-
-
-def _short(checksum: str | None) -> str:
-    return "none" if not checksum else checksum[: len(CHECKSUM_PREFIX) + 12] + "…"
-
-
-def describe_mysql_error(error: BaseException) -> str:
-    """`message (MariaDB error N)` for a driver error; the exception text otherwise."""
-    if isinstance(error, pymysql.MySQLError) and len(error.args) >= 2 and isinstance(error.args[0], int):
-        return f"{error.args[1]} (MariaDB error {error.args[0]})"
-    return f"{type(error).__name__}: {error}"
-
-
-def _is_connection_error(error: BaseException) -> bool:
-    return isinstance(error, pymysql.OperationalError) and bool(error.args) and error.args[0] in CONNECTION_ERRORS
-
-
-class _ChecksumLoggingBackend(MySQLBackend):
-    """yoyo's MySQL backend that writes each applied file's checksum into its own `_yoyo_log.comment`.
-
-    `connect` is supplied by `LocalMariaDB` (a subclass per call), so the password lives in the
-    resource only: the `DatabaseURI` yoyo keeps and may print carries none.
-    """
-
-    log_migration_sql = (
-        "INSERT INTO {0.log_table_quoted} "
-        "({quoted.id}, {quoted.migration_hash}, {quoted.migration_id}, "
-        "{quoted.operation}, {quoted.username}, {quoted.hostname}, "
-        "{quoted.comment}, {quoted.created_at_utc}) "
-        "VALUES (:id, :migration_hash, :migration_id, "
-        ":operation, :username, :hostname, :comment, :created_at_utc)"
-    )
-
-    def get_log_data(self, migration: Migration | None = None, operation: str = "apply") -> dict[str, Any]:
-        data = super().get_log_data(migration, operation)
-        data["comment"] = getattr(migration, "checksum", None)
-        return data
-
-
-class LocalMariaDB(DatabaseAdmin):
+class LocalMariaDB(MySqlDatabaseAdmin):
     """Creates, migrates and drops databases on a MariaDB/MySQL server on loopback (PyMySQL, yoyo)."""
 
     host: str = "127.0.0.1"
     port: int = 3306
-    user: str
-    password: str = Field(repr=False, description="The admin user's password; pass EnvVar(...), never a literal.")
     connect_timeout_seconds: float = 5
-    connect_attempts: int = 4
-    retry_wait_seconds: float = 0.5
-    lock_timeout_seconds: float = 60
 
-    # ------------------------------------------------------------------ interface
+    def _server(self) -> str:
+        return f"MariaDB {self.host}:{self.port}"
 
-    def migrate(self, *, database: str, migrations_dir: Path | None) -> MigrationResult:
-        _require_database_name(database)
-        directory = Path(migrations_dir) if migrations_dir is not None else None
-        files = read_migration_files(directory, database) if directory is not None else []
-        with self._errors_as_migration_error(f"database {database!r}"):
-            created = self._create_database(database)
-            if directory is None or not files:
-                already = self._recorded_migrations(database)
-                return MigrationResult(database=database, created=created, applied=(), already_applied=already)
-            applied, already = self._apply(database, directory, files)
-        log = get_dagster_logger()
-        if applied:
-            log.info(f"{database}: applied {', '.join(applied)} ({len(already)} already applied)")
-        else:
-            log.info(f"{database}: nothing to apply ({len(already)} migrations already applied)")
-        return MigrationResult(database=database, created=created, applied=applied, already_applied=already)
+    def _connections(self) -> AbstractContextManager[OpenConnection]:
+        return nullcontext(self._connect)
 
-    def drop(self, *, database: str) -> bool:
-        _require_database_name(database)
-        if database.lower() in SYSTEM_SCHEMAS:
-            raise MigrationError(f"refusing to drop the system schema {database!r}")
-        with self._errors_as_migration_error(f"dropping database {database!r}"):
-            with self._admin_connection() as connection, connection.cursor() as cursor:
-                existed = _schema_exists(cursor, database)
-                cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        if existed:
-            get_dagster_logger().info(f"dropped database {database}")
-        return existed
-
-    def databases(self, *, prefix: str) -> list[str]:
-        with self._errors_as_migration_error(f"listing databases starting with {prefix!r}"):
-            with self._admin_connection() as connection, connection.cursor() as cursor:
-                cursor.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
-                names = [row[0] for row in cursor.fetchall()]
-        # Filtered here rather than with LIKE, where "_" in a prefix such as "ci_" is a wildcard.
-        return sorted(n for n in names if n.startswith(prefix) and n.lower() not in SYSTEM_SCHEMAS)
-
-    # ------------------------------------------------------------------ migrations
-
-    def _apply(
-        self, database: str, directory: Path, files: list[MigrationFile]
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Check applied files against their checksums, then apply the pending ones in version order."""
-        backend = self._retrying(lambda: self._backend(database))
-        try:
-            with backend.lock(timeout=self.lock_timeout_seconds):
-                backend.ensure_internal_schema_updated()
-                recorded = _applied_checksums(backend)
-                pending = _pending(database, directory, files, recorded)
-                already = tuple(f.name for f in files if f.id in recorded)
-                applied: list[str] = []
-                for migration_file in pending:
-                    self._apply_one(backend, database, migration_file, applied)
-                    applied.append(migration_file.name)
-                return tuple(applied), already
-        except yoyo_exceptions.LockTimeout as error:
-            raise MigrationError(
-                f"database {database!r} is locked by another migration run ({error}); "
-                "if no run is active, delete the row in its yoyo_lock table"
-            ) from None
-        finally:
-            backend.connection.close()
-
-    @staticmethod
-    def _apply_one(backend: MySQLBackend, database: str, migration_file: MigrationFile, applied: list[str]) -> None:
-        migration = Migration(migration_file.id, str(migration_file.path), str(migration_file.path.parent))
-        migration.checksum = migration_file.checksum  # read by _ChecksumLoggingBackend.get_log_data
-        try:
-            backend.apply_one(migration)
-        except (pymysql.MySQLError, yoyo_exceptions.BadMigration) as error:
-            before = f" Applied before it in this run: {', '.join(applied)}." if applied else ""
-            raise MigrationError(
-                f"database {database!r}: {migration_file.name} failed: {describe_mysql_error(error)}. "
-                "It was not recorded as applied; MariaDB cannot roll back DDL, so statements before the "
-                f"failing one stay applied unless {migration_file.id}{ROLLBACK_SUFFIX} undoes them.{before}"
-            ) from None
-
-    def _recorded_migrations(self, database: str) -> tuple[str, ...]:
-        """File names of the migrations yoyo has recorded in `database` (none if it never ran there)."""
-        with self._admin_connection(database) as connection, connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (database, MIGRATION_TABLE),
-            )
-            if cursor.fetchone()[0] == 0:
-                return ()
-            cursor.execute(f"SELECT migration_id FROM `{MIGRATION_TABLE}` ORDER BY applied_at_utc, migration_id")
-            return tuple(f"{row[0]}.sql" for row in cursor.fetchall())
-
-    # ------------------------------------------------------------------ connections
-
-    def _create_database(self, database: str) -> bool:
-        """`CREATE DATABASE IF NOT EXISTS`; True when it did not exist before."""
-        with self._admin_connection() as connection, connection.cursor() as cursor:
-            existed = _schema_exists(cursor, database)
-            cursor.execute(
-                f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-        if not existed:
-            get_dagster_logger().info(f"created database {database}")
-        return not existed
-
-    def _connect(self, database: str | None = None, *, autocommit: bool = True) -> pymysql.connections.Connection:
+    def _connect(self, database: str | None, *, autocommit: bool) -> pymysql.connections.Connection:
         return pymysql.connect(
             host=self.host,
             port=self.port,
@@ -291,130 +42,5 @@ class LocalMariaDB(DatabaseAdmin):
             autocommit=autocommit,
         )
 
-    @contextmanager
-    def _admin_connection(self, database: str | None = None) -> Iterator[pymysql.connections.Connection]:
-        with closing(self._retrying(lambda: self._connect(database))) as connection:
-            yield connection
 
-    def _backend(self, database: str) -> MySQLBackend:
-        """A yoyo backend for `database` whose connections come from this resource (retried)."""
-        resource = self
-
-        class Backend(_ChecksumLoggingBackend):
-            def connect(self, dburi: DatabaseURI) -> pymysql.connections.Connection:
-                return resource._retrying(lambda: resource._connect(dburi.database, autocommit=False))
-
-        uri = DatabaseURI("mysql", self.user, None, self.host, self.port, database, {})
-        backend = Backend(uri, MIGRATION_TABLE)
-        backend.init_database()
-        return backend
-
-    def _retrying(self, action: Callable[[], T]) -> T:
-        """Run `action`, retrying connection errors with exponential back-off (the last error is re-raised)."""
-        retrying = Retrying(
-            stop=stop_after_attempt(max(1, self.connect_attempts)),
-            wait=wait_exponential(multiplier=self.retry_wait_seconds, max=5),
-            retry=retry_if_exception(_is_connection_error),
-            reraise=True,
-        )
-        return retrying(action)
-
-    @contextmanager
-    def _errors_as_migration_error(self, what: str) -> Iterator[None]:
-        """Turn driver errors into `MigrationError`, and scrub the password from every message that leaves."""
-        try:
-            yield
-        except MigrationError as error:
-            raise MigrationError(self._redact(str(error))) from None
-        except pymysql.MySQLError as error:
-            attempts = f" after {self.connect_attempts} attempts" if _is_connection_error(error) else ""
-            raise MigrationError(
-                self._redact(
-                    f"{what} on MariaDB {self.host}:{self.port} as {self.user!r} failed{attempts}: "
-                    f"{describe_mysql_error(error)}"
-                )
-            ) from None
-
-    def _password(self) -> str:
-        """The password, also when a method is called outside a run with the `EnvVar` still unresolved."""
-        value = self.password
-        if isinstance(value, EnvVar):
-            resolved = value.get_value()
-            if resolved is None:
-                raise MigrationError(f"environment variable {value.env_var_name} (the database password) is not set")
-            return resolved
-        return value
-
-    def _redact(self, text: str) -> str:
-        try:
-            secret = self._password()
-        except MigrationError:
-            return text
-        return text.replace(secret, "***") if len(secret) >= 4 else text
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _require_database_name(database: str) -> None:
-    if not DATABASE_NAME.match(database):
-        raise MigrationError(
-            f"invalid database name {database!r}: use letters, digits and _ (not first a digit), at most 64"
-        )
-
-
-def _schema_exists(cursor: pymysql.cursors.Cursor, database: str) -> bool:
-    cursor.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
-    return cursor.fetchone() is not None
-
-
-def _applied_checksums(backend: MySQLBackend) -> dict[str, str | None]:
-    """Applied migration id -> checksum recorded with its latest `apply` (None if it has none)."""
-    applied = [row[0] for row in backend.execute(
-        f"SELECT migration_id FROM {backend.migration_table_quoted} ORDER BY applied_at_utc"
-    ).fetchall()]
-    checksums: dict[str, str | None] = {}
-    for migration_id, comment in backend.execute(
-        f"SELECT migration_id, comment FROM {backend.log_table_quoted} "
-        "WHERE operation = 'apply' ORDER BY created_at_utc"
-    ).fetchall():
-        checksums[migration_id] = comment
-    return {migration_id: checksums.get(migration_id) for migration_id in applied}
-
-
-def _pending(
-    database: str, directory: Path, files: list[MigrationFile], recorded: dict[str, str | None]
-) -> list[MigrationFile]:
-    """The files still to apply; `MigrationError` if an applied one changed, vanished or a new one is out of order."""
-    local = {f.id: f for f in files}
-    for migration_id, checksum in recorded.items():
-        migration_file = local.get(migration_id)
-        if migration_file is None:
-            raise MigrationError(
-                f"database {database!r}: {migration_id}.sql was applied but is missing from {directory}"
-            )
-        if checksum is None or not checksum.startswith(CHECKSUM_PREFIX):
-            raise MigrationError(
-                f"database {database!r}: {migration_file.name} was applied without a recorded checksum "
-                f"(outside fintech-release?); check it matches the file, whose checksum is {migration_file.checksum}"
-            )
-        if checksum != migration_file.checksum:
-            raise MigrationError(
-                f"database {database!r}: {migration_file.name} was changed after it was applied "
-                f"(checksum {_short(checksum)} when applied, {_short(migration_file.checksum)} now); "
-                "restore the file and put the change in a new migration"
-            )
-    pending = [f for f in files if f.id not in recorded]
-    applied_files = [f for f in files if f.id in recorded]
-    if pending and applied_files:
-        newest = max(applied_files, key=lambda f: f.version)
-        for migration_file in pending:
-            if migration_file.version < newest.version:
-                raise MigrationError(
-                    f"database {database!r}: {migration_file.name} is older than the applied {newest.name}; "
-                    "give it a version above the newest applied one"
-                )
-    return pending
-
-
-__all__ = ["LocalMariaDB", "MigrationFile", "read_migration_files"]
+__all__ = ["LocalMariaDB"]
