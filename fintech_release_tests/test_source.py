@@ -1,18 +1,20 @@
-"""The local git source: it reads the head commit of a bare repository (sha, author, message) and
-checks a commit out for a build; a missing repository or branch is a clear error."""
+"""The local git source, on real bare repositories: it reads the head commit (sha, author, message), the
+branches and the newest commits of a branch, checks a commit out for a build, and says it has no build
+statuses; a missing repository or branch is a clear error."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from pydantic import ValidationError
 
 from fintech_release.assets.event_log import latest_observation_metadata
 from fintech_release.assets.keys import SOURCE_COMMIT
 from fintech_release.assets.source import report_head_commits
 from fintech_release.errors import ExternalSystemError
-from fintech_release.resources.source import LocalGitSource
+from fintech_release.resources.source import BuildStatus, LocalGitSource
 from fintech_release_tests.release_setup import quiet_instance, write_release_config
 
 
@@ -55,3 +57,41 @@ def test_observation_records_the_sha_as_data_version(git_bare_repo_factory, tmp_
         record = instance.get_latest_data_version_record(SOURCE_COMMIT, is_source=True, partition_key="payments")
     assert observed["sha"] == repo.head() and observed["author_email"] == "ada@bank.example"
     assert record.asset_observation.data_version == repo.head()
+
+
+def test_branches_are_listed_from_the_bare_repository(git_bare_repo_factory) -> None:  # noqa: ANN001
+    repo = git_bare_repo_factory("contact-us")
+    first = repo.head()
+    repo.commit({"NOTES.md": "later\n"}, "Later change", author_email="dev@example.com")
+    for branch in ("feature/login", "release/1.0"):
+        subprocess.run(["git", "--git-dir", str(repo.bare_path), "branch", branch, first], check=True)
+    assert LocalGitSource().branches(repository=str(repo.bare_path)) == ["feature/login", "master", "release/1.0"]
+
+
+def test_recent_commits_are_newest_first_and_limited(git_bare_repo_factory) -> None:  # noqa: ANN001
+    repo = git_bare_repo_factory(None, author_email="grace@bank.example")
+    shas = [repo.head()]
+    for number, email in enumerate(["alan@bank.example", "ada@bank.example", "edsger@bank.example"], start=1):
+        shas.append(repo.commit({f"{number}.txt": "x\n"}, f"Change {number}\n\nBody.", author_email=email))
+    source = LocalGitSource()
+    recent = source.recent_commits(repository=str(repo.bare_path), branch="master", limit=3)
+    assert [c.sha for c in recent] == shas[::-1][:3]
+    assert [c.author_email for c in recent] == ["edsger@bank.example", "ada@bank.example", "alan@bank.example"]
+    assert recent[0].message == "Change 3" and {c.branch for c in recent} == {"master"}
+    assert len(source.recent_commits(repository=str(repo.bare_path), branch="master")) == 4
+    with pytest.raises(ExternalSystemError, match=r"branch 'nope' not found"):
+        source.recent_commits(repository=str(repo.bare_path), branch="nope")
+
+
+def test_a_bare_repository_has_no_build_status(git_bare_repo_factory) -> None:  # noqa: ANN001
+    repo = git_bare_repo_factory("contact-us")
+    status = BuildStatus(sha=repo.head(), state="SUCCESSFUL", key="fintech-release-ci", name="CI",
+                         url="http://127.0.0.1:3000/runs/1")
+    assert LocalGitSource().publish_build_status(repository=str(repo.bare_path), status=status) is False
+
+
+def test_build_status_accepts_only_the_three_states() -> None:
+    with pytest.raises(ValidationError, match="state"):
+        BuildStatus(
+            sha="a" * 40, state="STOPPED", key="ci", name="CI", url="http://127.0.0.1/runs/1"  # type: ignore[arg-type]
+        )

@@ -1,25 +1,36 @@
-"""Source control: where commits come from. `LocalGitSource` reads bare git repositories on disk."""
+"""Source control: where commits come from, and where build results go back to.
+
+`SourceControl` is the interface assets use; `LocalGitSource` reads bare git repositories on disk.
+The Bitbucket implementations live in `fintech_release.resources.bitbucket`. Checking a commit out
+is one piece of code (`checkout_commit`) for every implementation: a local path and an HTTPS remote
+differ only in the remote and in the environment git runs with.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Literal
 
 from dagster import ConfigurableResource
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fintech_release.errors import ExternalSystemError, ToolFailedError
 from fintech_release.resources._process import run_tool
 
 GIT_HINT = "Install git (apt-get install git)."
+# git log fields, separated by the ASCII unit separator; commits are NUL-separated (`git log -z`).
+_FIELD_SEPARATOR = "\x1f"
+_LOG_FORMAT = _FIELD_SEPARATOR.join(["%H", "%an", "%ae", "%cI", "%s"])
 
 
 class CommitInfo(BaseModel, frozen=True):
-    """One commit at the head of a branch."""
+    """One commit of a branch."""
 
     sha: str
     branch: str
@@ -29,8 +40,23 @@ class CommitInfo(BaseModel, frozen=True):
     message: str
 
 
+class BuildStatus(BaseModel, frozen=True):
+    """The result of one pipeline for one commit, as the source platform shows it next to the commit.
+
+    `key` names the pipeline (one key per pipeline, e.g. "fintech-release-ci"): publishing again with
+    the same key replaces the earlier status of that commit, so INPROGRESS later becomes SUCCESSFUL.
+    """
+
+    sha: str = Field(min_length=7, max_length=64, pattern=r"^[0-9a-f]+$")
+    state: Literal["INPROGRESS", "SUCCESSFUL", "FAILED"]
+    key: str = Field(min_length=1, max_length=40)  # Bitbucket Cloud rejects longer keys (HTTP 400)
+    name: str = Field(min_length=1, max_length=255)
+    url: str = Field(pattern=r"^https?://", max_length=450)  # the Dagster run
+    description: str = Field(default="", max_length=255)
+
+
 class SourceControl(ConfigurableResource):
-    """Reads commits from a service's repository and checks them out for a build."""
+    """Reads commits from a service's repository, checks them out for a build and reports build results."""
 
     @abstractmethod
     def latest_commit(self, *, repository: str, branch: str) -> CommitInfo:
@@ -44,6 +70,18 @@ class SourceControl(ConfigurableResource):
     def checkout(self, *, repository: str, sha: str, destination: Path) -> Path:
         """A working tree of `sha` at `destination` (reused when it already holds that commit)."""
 
+    @abstractmethod
+    def branches(self, *, repository: str) -> list[str]:
+        """The names of the repository's branches, sorted."""
+
+    @abstractmethod
+    def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
+        """Up to `limit` commits reachable from `branch`, newest first."""
+
+    @abstractmethod
+    def publish_build_status(self, *, repository: str, status: BuildStatus) -> bool:
+        """Show `status` next to its commit; False when the platform has no build statuses."""
+
 
 class LocalGitSource(SourceControl):
     """Bare git repositories on disk, as a Bitbucket project would hold them."""
@@ -52,54 +90,41 @@ class LocalGitSource(SourceControl):
     timeout_seconds: float = 120
 
     def latest_commit(self, *, repository: str, branch: str) -> CommitInfo:
-        return self._describe(repository, branch, branch=branch, what="branch")
+        return self._log(repository, branch, branch=branch, what="branch", limit=1)[0]
 
     def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
-        return self._describe(repository, sha, branch=branch, what="commit")
+        return self._log(repository, sha, branch=branch, what="commit", limit=1)[0]
 
-    def _describe(self, repository: str, revision: str, *, branch: str, what: str) -> CommitInfo:
+    def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
+        return self._log(repository, branch, branch=branch, what="branch", limit=limit)
+
+    def branches(self, *, repository: str) -> list[str]:
         self._require_repository(repository)
-        separator = "\x1f"
-        fields = separator.join(["%H", "%an", "%ae", "%cI", "%s"])
-        try:
-            completed = self._git("--git-dir", repository, "log", "-1", f"--format={fields}", revision, "--")
-        except ToolFailedError:
-            raise ExternalSystemError(f"repository {repository}: {what} {revision!r} not found") from None
-        sha, name, email, when, subject = completed.stdout.rstrip("\n").split(separator, 4)
-        return CommitInfo(
-            sha=sha,
-            branch=branch,
-            author_name=name,
-            author_email=email,
-            committed_at=datetime.fromisoformat(when),
-            message=subject,
-        )
+        completed = self._git("--git-dir", repository, "for-each-ref", "--format=%(refname:short)", "refs/heads/")
+        return sorted(completed.stdout.split())
+
+    def publish_build_status(self, *, repository: str, status: BuildStatus) -> bool:
+        return False  # a bare repository has nowhere to show a build status
 
     def checkout(self, *, repository: str, sha: str, destination: Path) -> Path:
         self._require_repository(repository)
-        if self._head_of(destination) == sha:
-            return destination
-        if destination.exists():
-            shutil.rmtree(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        # Clone beside the destination and rename, so a concurrent step never sees half a tree.
-        staging = destination.with_name(f"{destination.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        self._git("clone", "--quiet", "--no-checkout", repository, str(staging))
-        self._git("-C", str(staging), "checkout", "--quiet", "--detach", sha)
-        try:
-            staging.rename(destination)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-            if self._head_of(destination) != sha:
-                raise
-        return destination
+        return checkout_commit(
+            remote=repository,
+            sha=sha,
+            destination=destination,
+            git_executable=self.git_executable,
+            timeout_seconds=self.timeout_seconds,
+        )
 
-    def _head_of(self, worktree: Path) -> str | None:
-        if not (worktree / ".git").exists():
-            return None
-        completed = self._git("-C", str(worktree), "rev-parse", "HEAD", check=False)
-        return completed.stdout.strip() if completed.returncode == 0 else None
+    def _log(self, repository: str, revision: str, *, branch: str, what: str, limit: int) -> list[CommitInfo]:
+        self._require_repository(repository)
+        try:
+            completed = self._git(
+                "--git-dir", repository, "log", "-z", f"--max-count={limit}", f"--format={_LOG_FORMAT}", revision, "--"
+            )
+        except ToolFailedError:
+            raise ExternalSystemError(f"repository {repository}: {what} {revision!r} not found") from None
+        return [_parse_log_entry(entry, branch) for entry in completed.stdout.split("\0") if entry.strip()]
 
     def _require_repository(self, repository: str) -> None:
         completed = self._git("--git-dir", repository, "rev-parse", "--git-dir", check=False)
@@ -107,11 +132,79 @@ class LocalGitSource(SourceControl):
             raise ExternalSystemError(f"repository {repository} does not exist or is not a git repository")
 
     def _git(self, *args: str, check: bool = True) -> CompletedProcess[str]:
-        return run_tool(
-            [self.git_executable, *args],
-            tool="git",
-            install_hint=GIT_HINT,
-            timeout_seconds=self.timeout_seconds,
-            check=check,
-            env={"GIT_TERMINAL_PROMPT": "0"},
-        )
+        return run_git(*args, git_executable=self.git_executable, timeout_seconds=self.timeout_seconds, check=check)
+
+
+def _parse_log_entry(entry: str, branch: str) -> CommitInfo:
+    sha, name, email, when, subject = entry.strip("\n").split(_FIELD_SEPARATOR, 4)
+    return CommitInfo(
+        sha=sha,
+        branch=branch,
+        author_name=name,
+        author_email=email,
+        committed_at=datetime.fromisoformat(when),
+        message=subject,
+    )
+
+
+def run_git(
+    *args: str,
+    git_executable: str,
+    timeout_seconds: float,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> CompletedProcess[str]:
+    """Run git non-interactively (it never prompts for credentials); `env` adds to the environment."""
+    return run_tool(
+        [git_executable, *args],
+        tool="git",
+        install_hint=GIT_HINT,
+        timeout_seconds=timeout_seconds,
+        check=check,
+        env={"GIT_TERMINAL_PROMPT": "0", **(env or {})},
+    )
+
+
+def checkout_commit(
+    *,
+    remote: str,
+    sha: str,
+    destination: Path,
+    git_executable: str,
+    timeout_seconds: float,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """Clone `remote` and check `sha` out at `destination`; reuse `destination` when it already holds `sha`.
+
+    `env` is passed to the clone only (e.g. credentials as GIT_CONFIG_* variables), so nothing of it is
+    written into the working tree's configuration.
+    """
+
+    def git(*args: str, check: bool = True, extra_env: Mapping[str, str] | None = None) -> CompletedProcess[str]:
+        return run_git(*args, git_executable=git_executable, timeout_seconds=timeout_seconds, env=extra_env,
+                       check=check)
+
+    def head_of(worktree: Path) -> str | None:
+        if not (worktree / ".git").exists():
+            return None
+        completed = git("-C", str(worktree), "rev-parse", "HEAD", check=False)
+        return completed.stdout.strip() if completed.returncode == 0 else None
+
+    if head_of(destination) == sha:
+        return destination
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Clone beside the destination and rename, so a concurrent step never sees half a tree.
+    staging = destination.with_name(f"{destination.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        git("clone", "--quiet", "--no-checkout", remote, str(staging), extra_env=env)
+        git("-C", str(staging), "checkout", "--quiet", "--detach", sha)
+        staging.rename(destination)
+    except OSError:
+        if head_of(destination) != sha:
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
