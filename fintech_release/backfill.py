@@ -14,14 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-import urllib3
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from fintech_release.dagster_graphql import DagsterGraphQLError, describe, post_graphql, session
 from fintech_release.errors import FintechReleaseError
-
-# (connect, read) seconds for every request to the webserver.
-REQUEST_TIMEOUT = (3.05, 30.0)
-CONNECT_ATTEMPTS = 4
 
 # BulkActionStatus values (dagster_graphql schema) after which a backfill no longer changes.
 TERMINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"})
@@ -111,18 +106,18 @@ def launch_backfill(
     }
     if title is not None:
         params["title"] = title
-    with _session() as http:
+    with session() as http:
         result = _graphql(http, url, LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
     if result["__typename"] == "LaunchBackfillSuccess":
         return str(result["backfillId"])
     raise BackfillError(
-        f"the Dagster webserver at {url} refused the backfill ({result['__typename']}): {_describe(result)}"
+        f"the Dagster webserver at {url} refused the backfill ({result['__typename']}): {describe(result)}"
     )
 
 
 def backfill_status(url: str, backfill_id: str) -> BackfillProgress:
     """The current status and partition counts of backfill `backfill_id`."""
-    with _session() as http:
+    with session() as http:
         return _status(http, url, backfill_id)
 
 
@@ -137,7 +132,7 @@ def wait_for_backfill(
     """Poll until the backfill reaches a terminal status and return it; `on_progress` sees every change."""
     deadline = time.monotonic() + timeout_seconds
     last: BackfillProgress | None = None
-    with _session() as http:
+    with session() as http:
         while True:
             progress = _status(http, url, backfill_id)
             if progress != last:
@@ -156,7 +151,7 @@ def wait_for_backfill(
 def _status(http: requests.Session, url: str, backfill_id: str) -> BackfillProgress:
     result = _graphql(http, url, BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
     if result["__typename"] != "PartitionBackfill":
-        raise BackfillError(f"backfill {backfill_id} ({result['__typename']}): {_describe(result)}")
+        raise BackfillError(f"backfill {backfill_id} ({result['__typename']}): {describe(result)}")
     counts = [status for status in (result["assetBackfillData"] or {}).get("assetBackfillStatuses", []) if status]
     return BackfillProgress(
         backfill_id=backfill_id,
@@ -170,64 +165,9 @@ def _status(http: requests.Session, url: str, backfill_id: str) -> BackfillProgr
     )
 
 
-def _session() -> requests.Session:
-    """A session that ignores proxy settings: the webserver is a local service."""
-    http = requests.Session()
-    http.trust_env = False
-    return http
-
-
-def _not_connected(error: BaseException) -> bool:
-    """True when a request never reached the server (refused or connect timeout), so sending it again is safe."""
-    if not isinstance(error, requests.ConnectionError) or not error.args:
-        return False
-    return isinstance(getattr(error.args[0], "reason", None), urllib3.exceptions.ConnectTimeoutError)
-
-
 def _graphql(http: requests.Session, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     """POST one GraphQL operation to `url`/graphql and return its `data`; every failure is a BackfillError."""
-    endpoint = f"{url.rstrip('/')}/graphql"
-    retrying = Retrying(
-        retry=retry_if_exception(_not_connected),
-        stop=stop_after_attempt(CONNECT_ATTEMPTS),
-        wait=wait_exponential(multiplier=0.25, max=2),
-        reraise=True,
-    )
     try:
-        response = retrying(
-            http.post, endpoint, json={"query": query, "variables": variables}, timeout=REQUEST_TIMEOUT
-        )
-    except requests.ConnectionError as error:
-        if _not_connected(error):
-            raise BackfillError(f"no Dagster webserver answers at {url} (start it with `make ui`)") from error
-        raise BackfillError(f"the connection to the Dagster webserver at {url} failed: {error}") from error
-    except requests.Timeout as error:
-        raise BackfillError(
-            f"the Dagster webserver at {url} did not answer within {REQUEST_TIMEOUT[1]:.0f}s"
-        ) from error
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("errors"):
-        messages = "; ".join(str(item.get("message", item)) for item in body["errors"])
-        raise BackfillError(f"the Dagster webserver at {url} rejected the request: {messages}")
-    # The webserver answers HTTP 500 with a `data` result when a resolver raised (a PythonError).
-    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        raise BackfillError(
-            f"{endpoint} answered HTTP {response.status_code} without a GraphQL result: {response.text[:300]!r}"
-        )
-    return body["data"]
-
-
-def _describe(result: dict[str, Any]) -> str:
-    """The message of a GraphQL error result, whatever its type."""
-    if result.get("message"):
-        return str(result["message"]).strip()
-    if result.get("errors"):
-        return "; ".join(str(item["message"]) for item in result["errors"])
-    if result.get("invalidStepKey"):
-        return f"invalid step {result['invalidStepKey']}"
-    if result.get("stepKey"):
-        return f"invalid output {result['invalidOutputName']} of step {result['stepKey']}"
-    return "no message"
+        return post_graphql(http, f"{url.rstrip('/')}/graphql", query, variables)
+    except DagsterGraphQLError as error:
+        raise BackfillError(str(error)) from error

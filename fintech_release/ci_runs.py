@@ -16,6 +16,8 @@ from fintech_release.assets.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
 
+PARTITION_TAG = "dagster/partition"  # the tag Dagster gives every partitioned run
+
 
 class CiRun(BaseModel, frozen=True):
     """The run one commit of one service should start."""
@@ -35,6 +37,17 @@ class CiRun(BaseModel, frozen=True):
     def tags(self) -> dict[str, str]:
         """Tags every CI run carries; the build assets read the commit from them."""
         return {COMMIT_TAG: self.sha, BRANCH_TAG: self.branch, SERVICE_TAG: self.service}
+
+    @property
+    def identity_tags(self) -> dict[str, str]:
+        """Tags that say a run of this job already builds this commit, however it was launched.
+
+        Runs the CLI and the demo launch carry the commit and their partition but no service tag, so
+        build_and_push is matched on (commit, partition) and branch_ci on (commit, service).
+        """
+        if self.partition_key is not None:
+            return {COMMIT_TAG: self.sha, PARTITION_TAG: self.partition_key}
+        return {COMMIT_TAG: self.sha, SERVICE_TAG: self.service}
 
 
 def ci_run_for(config: ReleaseConfig, service: str, branch: str, sha: str) -> CiRun | None:

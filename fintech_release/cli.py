@@ -11,6 +11,7 @@
     fintech-release backfill --select KEYS [SERVICE ...] [--wait]   a real Dagster backfill on the running instance
     fintech-release rebuild-images [SERVICE ...] [--wait]           backfill build/image + registry/image
     fintech-release reanalyze [SERVICE ...] [--wait]                backfill build/analysis + build/tests
+    fintech-release webhook [--location NAME]  receive Bitbucket push events and launch CI runs (next to dagster dev)
     fintech-release demo                       release the example services everywhere (`make demo`)
 """
 
@@ -87,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
             help=f"the Dagster webserver (default: ${DAGSTER_URL_ENV_VAR} or http://127.0.0.1:3000, as `make ui`)",
         )
         command.add_argument("--wait", action="store_true", help="print progress until the backfill ends")
+    webhook = commands.add_parser("webhook", help="serve the Bitbucket push webhook (next to dagster dev)")
+    webhook.add_argument("--location", default="fintech_release", help="code location name (workspace.yaml)")
     demo = commands.add_parser("demo", help="release the example services everywhere")
     demo.add_argument("--examples", type=Path, default=Path("examples"), help="folder of example services")
     return parser
@@ -202,6 +205,13 @@ def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
     return 0 if final.succeeded else 1
 
 
+def _webhook(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.webhook import serve
+
+    serve(config, location_name=args.location)
+    return 0
+
+
 def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.demo import build_and_push_all, release_everywhere
     from fintech_release.release_graph import build_definitions
@@ -265,6 +275,7 @@ COMMANDS: dict[str, Command] = {
     "backfill": _backfill,
     "rebuild-images": _backfill,
     "reanalyze": _backfill,
+    "webhook": _webhook,
     "demo": _demo,
 }
 

@@ -65,7 +65,7 @@ def test_cli_backfill_materializes_exactly_the_selected_services(
 def test_unreachable_webserver_is_named_quickly() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with pytest.raises(BackfillError, match=rf"no Dagster webserver answers at {url} \(start it with `make ui`\)"):
+    with pytest.raises(BackfillError, match=rf"no Dagster webserver answers at {url}/graphql \(start it with `make ui`"):
         launch_backfill(url, asset_keys=[ANALYSIS], partitions=SELECTED)
     assert time.monotonic() - started < 10
 

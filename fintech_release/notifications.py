@@ -1,0 +1,74 @@
+"""The CI result email: who hears about a commit's run, and what the message says.
+
+A result on the service's release branch (master) goes to `notifications.email.master_recipients`;
+a result on any other branch goes to the commit's author. Subject and body carry the service, branch,
+commit, result, failing step, test summary and a link to the run in the Dagster UI.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from enum import Enum
+
+from pydantic import BaseModel
+
+from fintech_release.config.models import EmailSettings
+
+
+class Outcome(str, Enum):
+    """How a CI run ended."""
+
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCELED = "CANCELED"
+
+
+class CiResult(BaseModel, frozen=True):
+    """What one CI run of one commit produced, as far as people need to hear about it."""
+
+    service: str
+    branch: str
+    commit_sha: str
+    author_email: str | None
+    result: Outcome
+    failing_step: str | None = None
+    test_summary: str | None = None  # e.g. "42 passed, 1 failed"
+    run_url: str
+    job_name: str
+
+
+def recipients_for(result: CiResult, settings: EmailSettings, release_branch: str) -> tuple[str, ...]:
+    """The group for the release branch, the commit author for any other branch (empty when unknown)."""
+    if result.branch == release_branch:
+        return settings.master_recipients
+    return (result.author_email,) if result.author_email else ()
+
+
+def compose_email(result: CiResult, settings: EmailSettings, release_branch: str) -> EmailMessage:
+    """The message for `result`; it has no To header when there is no one to send it to."""
+    short_sha = result.commit_sha[:12]
+    subject = f"[fintech-release] {result.result.value}: {result.service} {result.branch} @ {short_sha}"
+    if result.failing_step:
+        subject += f" (failed at {result.failing_step})"
+    lines = [
+        f"{result.job_name} for {result.service} ended: {result.result.value}",
+        "",
+        f"Service:      {result.service}",
+        f"Branch:       {result.branch}",
+        f"Commit:       {result.commit_sha}",
+        f"Result:       {result.result.value}",
+        f"Failing step: {result.failing_step or '-'}",
+        f"Tests:        {result.test_summary or 'not run'}",
+        f"Run:          {result.run_url}",
+    ]
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = settings.sender
+    recipients = recipients_for(result, settings, release_branch)
+    if recipients:
+        message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="fintech-release")
+    message.set_content("\n".join(lines) + "\n")
+    return message

@@ -1,0 +1,136 @@
+"""Bitbucket push events: checking their signature and reading the pushed branch heads out of them.
+
+Two payloads say "a branch moved" (Atlassian's documented event payloads):
+
+- Bitbucket Cloud, `X-Event-Key: repo:push`: `repository.full_name` ("workspace/slug") and
+  `push.changes[].new` = `{type: "branch", name, target: {hash}}` (`new` is null when a branch was deleted).
+- Bitbucket Server / Data Center, `X-Event-Key: repo:refs_changed`: `repository.slug` and
+  `changes[]` = `{ref: {displayId, type: "BRANCH"}, toHash, type: ADD|UPDATE|DELETE}`.
+
+Both sign the raw body with HMAC-SHA256 of the webhook's secret: `X-Hub-Signature: sha256=<hex>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from fintech_release.errors import FintechReleaseError
+
+CLOUD_PUSH = "repo:push"
+SERVER_PUSH = "repo:refs_changed"
+SERVER_PING = "diagnostics:ping"
+PUSH_EVENTS = frozenset({CLOUD_PUSH, SERVER_PUSH})
+SIGNATURE_PREFIX = "sha256="
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 object names
+
+
+class MalformedEventError(FintechReleaseError):
+    """A push event's body is not JSON or lacks a field the documented payload has; the message names it."""
+
+
+class BranchHead(BaseModel, frozen=True):
+    """A branch that now points at `sha`."""
+
+    branch: str
+    sha: str
+
+
+class PushEvent(BaseModel, frozen=True):
+    """What one push delivery says: the repository (by each name it gives) and the branches that moved."""
+
+    repository_names: tuple[str, ...]  # most specific first, e.g. ("workspace/slug", "slug")
+    heads: tuple[BranchHead, ...]
+    skipped: int  # deleted branches and tags, which start no run
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The `X-Hub-Signature` value Bitbucket sends for `body`."""
+    return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def signature_is_valid(secret: bytes, body: bytes, header: str | None) -> bool:
+    """True when `header` is the HMAC-SHA256 of `body` under `secret` (constant-time comparison)."""
+    if not header or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
+
+
+def parse_push(event_key: str, body: bytes) -> PushEvent:
+    """Read a `repo:push` (Cloud) or `repo:refs_changed` (Server) body; MalformedEventError says what is missing."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedEventError(f"body is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise MalformedEventError("body is not a JSON object")
+    if event_key == CLOUD_PUSH:
+        return _cloud_push(payload)
+    if event_key == SERVER_PUSH:
+        return _server_push(payload)
+    raise MalformedEventError(f"not a push event: {event_key!r}")
+
+
+def _cloud_push(payload: dict[str, Any]) -> PushEvent:
+    repository = _field(payload, "repository", dict)
+    full_name = _field(repository, "full_name", str, "repository.")
+    changes = _field(_field(payload, "push", dict), "changes", list, "push.")
+    heads: list[BranchHead] = []
+    skipped = 0
+    for index, change in enumerate(changes):
+        where = f"push.changes[{index}]."
+        _require_object(change, where)
+        new = _field(change, "new", (dict, type(None)), where)
+        if new is None or new.get("type") != "branch":
+            skipped += 1
+            continue
+        target = _field(new, "target", dict, f"{where}new.")
+        branch = _field(new, "name", str, f"{where}new.")
+        heads.append(BranchHead(branch=branch, sha=_sha(target, "hash", f"{where}new.target.")))
+    slug = full_name.rsplit("/", 1)[-1]
+    return PushEvent(repository_names=tuple(dict.fromkeys((full_name, slug))), heads=tuple(heads), skipped=skipped)
+
+
+def _server_push(payload: dict[str, Any]) -> PushEvent:
+    repository = _field(payload, "repository", dict)
+    slug = _field(repository, "slug", str, "repository.")
+    project = repository.get("project")
+    names = (f"{project['key']}/{slug}", slug) if isinstance(project, dict) and project.get("key") else (slug,)
+    heads: list[BranchHead] = []
+    skipped = 0
+    for index, change in enumerate(_field(payload, "changes", list)):
+        where = f"changes[{index}]."
+        _require_object(change, where)
+        ref = _field(change, "ref", dict, where)
+        if change.get("type") == "DELETE" or ref.get("type", "BRANCH") != "BRANCH":
+            skipped += 1
+            continue
+        branch = _field(ref, "displayId", str, f"{where}ref.")
+        heads.append(BranchHead(branch=branch, sha=_sha(change, "toHash", where)))
+    return PushEvent(repository_names=names, heads=tuple(heads), skipped=skipped)
+
+
+def _field(container: dict[str, Any], name: str, kind: type | tuple[type, ...], prefix: str = "") -> Any:
+    if name not in container:
+        raise MalformedEventError(f"{prefix}{name} is missing")
+    value = container[name]
+    if not isinstance(value, kind) or value == "":
+        raise MalformedEventError(f"{prefix}{name} has the wrong type or is empty")
+    return value
+
+
+def _sha(container: dict[str, Any], name: str, prefix: str) -> str:
+    value = _field(container, name, str, prefix)
+    if not COMMIT_SHA.fullmatch(value):
+        raise MalformedEventError(f"{prefix}{name} is not a commit hash")
+    return value
+
+
+def _require_object(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise MalformedEventError(f"{where.rstrip('.')} is not an object")
