@@ -1,8 +1,8 @@
 """Which resources serve an environment: its platform picks them, by resource key.
 
 Local environments use `runtime`, `ingress` and `database` (Docker engine, nginx, MariaDB on
-loopback); gke environments use `gke_runtime`, `gke_ingress` and `gke_database` (Terraform + Helm
-+ the Kubernetes API, ingress-nginx, CloudSQL). One release.yaml may mix both, e.g. a local ci in
+loopback); gke environments use `gke_runtime`, `gke_ingress` and `gke_database_<env>` (Terraform +
+Helm + the Kubernetes API, ingress-nginx, and each environment's own CloudSQL instance). One release.yaml may mix both, e.g. a local ci in
 front of gke staging and production. The keys show in the UI next to every asset that uses them.
 """
 
@@ -35,7 +35,7 @@ LOCAL = PlatformKeys(
 GKE = PlatformKeys(
     runtime="gke_runtime",
     ingress="gke_ingress",
-    database="gke_database",
+    database="gke_database_<env>",  # replaced per environment by platform_keys
     cluster_kinds=frozenset({"terraform", "gke"}),
     database_kinds=frozenset({"cloudsql", "mysql"}),
     ingress_kinds=frozenset({"helm", "nginx"}),
@@ -47,4 +47,11 @@ CLOUDSQL_ADMIN_KEY = "gke_cloudsql_admin"
 
 def platform_keys(environment: Environment) -> PlatformKeys:
     """The resource keys serving `environment`."""
-    return GKE if environment.platform == "gke" else LOCAL
+    if environment.platform == "gke":
+        return GKE._replace(database=gke_database_key(environment.name))
+    return LOCAL
+
+
+def gke_database_key(environment: str) -> str:
+    """The resource key of a gke environment's CloudSQL instance (one instance per environment)."""
+    return f"gke_database_{environment.replace('-', '_')}"

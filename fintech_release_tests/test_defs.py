@@ -50,3 +50,24 @@ def test_partitions_are_the_services_of_release_yaml(tmp_path: Path) -> None:
     assert partitions.get_partition_keys() == ["contact-us", "payments", "ledger"]
     job = other.resolve_job_def(BUILD_AND_PUSH)
     assert job.partitions_def.get_partition_keys() == ["contact-us", "payments", "ledger"]
+
+
+def test_each_environment_uses_the_resources_of_its_platform() -> None:
+    """examples/release.gke.yaml: a local ci in front of gke staging and production, Bitbucket, email."""
+    gke_defs = build_definitions(load_release_config(REPO_ROOT / "examples" / "release.gke.yaml"))
+    Definitions.validate_loadable(gke_defs)
+    graph = gke_defs.resolve_asset_graph()
+
+    def required(key: AssetKey) -> set[str]:
+        return set(gke_defs.resolve_assets_def(key).required_resource_keys) - {"io_manager"}
+
+    assert {"runtime"} <= required(AssetKey(["ci", "cluster"]))
+    assert {"gke_runtime"} <= required(AssetKey(["staging", "cluster"]))
+    assert {"gke_database_staging", "source"} == required(AssetKey(["staging", "database"]))
+    assert {"gke_database_production", "source", "gke_cloudsql_admin"} == required(AssetKey(["production", "database"]))
+    assert {"gke_runtime", "gke_ingress"} <= required(AssetKey(["production", "release", "payments"]))
+    assert type(gke_defs.resources["source"]).__name__ == "BitbucketCloudSource"
+    assert type(gke_defs.resources["notifier"]).__name__ == "EmailNotifier"
+    ready = [key for key in graph.asset_check_keys if key.name == "cloudsql_backups_and_failover"]
+    assert [key.asset_key for key in ready] == [AssetKey(["production", "database"])]
+    assert graph.get_check_spec(ready[0]).blocking

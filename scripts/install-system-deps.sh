@@ -24,6 +24,8 @@ wanted=(
   nginx-light:nginx
   ca-certificates:/etc/ssl/certs/ca-certificates.crt
   curl:curl
+  unzip:unzip
+  postgresql:/usr/lib/postgresql
 )
 
 python_is_311() {

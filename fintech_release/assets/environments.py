@@ -40,7 +40,7 @@ from fintech_release.assets.keys import (
 )
 from fintech_release.config import Environment, ReleaseConfig, Service
 from fintech_release.errors import DeploymentRefusedError
-from fintech_release.platforms import platform_keys
+from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, platform_keys
 from fintech_release.health import ServiceHealth
 from fintech_release.promotion import (
     ApprovalRecord,
@@ -52,12 +52,14 @@ from fintech_release.promotion import (
     require_approval,
     rollback_target,
 )
+from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.ingress import Ingress
 from fintech_release.resources.runtime import DeployOutcome, DeploySpec, ServiceRuntime
 from fintech_release.resources.source import SourceControl
 
 POD_HEALTH = "pod_health"
+CLOUDSQL_READY = "cloudsql_backups_and_failover"
 
 
 class ApprovalConfig(Config):
@@ -99,6 +101,7 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
 
     pool = deployment_pool(env)
     keys = platform_keys(environment)
+    check_cloudsql = environment.gke is not None and environment.gke.require_backups_and_failover
     where = f"on {address}" if environment.platform == "local" else f"on {environment.platform}"
 
     @asset(
@@ -120,12 +123,23 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         group_name=group,
         kinds=set(keys.database_kinds),
         pool=pool,
-        required_resource_keys={keys.database, "source"},
+        required_resource_keys={keys.database, "source", *([CLOUDSQL_ADMIN_KEY] if check_cloudsql else [])},
+        check_specs=[
+            AssetCheckSpec(
+                CLOUDSQL_READY,
+                asset=database_key(env),
+                blocking=True,
+                description="Cloud SQL Admin API: automated backups with a window, and high availability.",
+            )
+        ]
+        if check_cloudsql
+        else None,
         description=f"{env} databases, migrated to the candidate commits before any service starts.",
     )
     def database(context: AssetExecutionContext) -> MaterializeResult:
         database: DatabaseAdmin = getattr(context.resources, keys.database)
         source: SourceControl = context.resources.source
+        readiness = [_cloudsql_readiness(context.resources.gke_cloudsql_admin, environment)] if check_cloudsql else []
         candidate, _ = _approved_candidate(context, release_config, environment, release_config.service_names)
         applied: dict[str, list[str]] = {}
         already: dict[str, list[str]] = {}
@@ -147,7 +161,8 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
                 "applied_now": MetadataValue.json(applied),
                 "already_applied": MetadataValue.json(already),
                 "migrations_applied_now": newly,
-            }
+            },
+            check_results=readiness,
         )
 
     @asset(
@@ -269,6 +284,25 @@ def _deploy(
         )
 
 
+def _cloudsql_readiness(admin: CloudSqlAdmin, environment: Environment) -> AssetCheckResult:
+    """Whether the environment's Cloud SQL instance has backups and a failover, as the Admin API reports it."""
+    assert environment.gke is not None
+    readiness = admin.production_readiness(environment.gke.cloudsql_instance)
+    return AssetCheckResult(
+        asset_key=database_key(environment.name),
+        check_name=CLOUDSQL_READY,
+        passed=readiness.passed,
+        severity=AssetCheckSeverity.ERROR,
+        description="; ".join(readiness.findings) or f"{readiness.instance}: backups and failover are on",
+        metadata={
+            "findings": MetadataValue.json(list(readiness.findings)),
+            "availability_type": readiness.availability_type,
+            "backup_start_time": readiness.backup_start_time or "none",
+            "failover_replica": readiness.failover_replica or "none",
+        },
+    )
+
+
 def _approved_candidate(
     context: AssetExecutionContext, config: ReleaseConfig, environment: Environment, services: list[str]
 ) -> tuple[dict[str, CandidateImage], dict[str, ApprovalRecord]]:
@@ -330,11 +364,8 @@ class RuntimeSettings(BaseModel, frozen=True):
 
 def _configured_settings(config: ReleaseConfig, environment: Environment, name: str) -> RuntimeSettings:
     """The settings release.yaml gives `name` in `environment` now."""
-    service = config.service(name)
-    values = service.deployment.environments.get(environment.name, service.deployment)
-    return RuntimeSettings(
-        replicas=values.replicas, env={**service.deployment.env, **values.env, "APP_ENV": environment.name}
-    )
+    values = config.service(name).deployment_in(environment.name)
+    return RuntimeSettings(replicas=values.replicas, env={**values.env, "APP_ENV": environment.name})
 
 
 def _recorded_settings(metadata: dict | None) -> RuntimeSettings | None:
@@ -429,7 +460,7 @@ def _release_result(
 
 def _checkout(config: ReleaseConfig, source: SourceControl, service: Service, sha: str) -> Path:
     workspace = config.resolve_path(config.build.workspace) / service.name / sha[:12] / "release"
-    return source.checkout(repository=str(config.resolve_path(service.repository)), sha=sha, destination=workspace)
+    return source.checkout(repository=config.repository_ref(service), sha=sha, destination=workspace)
 
 
 def _candidate_source(environment: Environment) -> str:

@@ -44,7 +44,7 @@ def source_commit_spec(partitions_def: PartitionsDefinition) -> AssetSpec:
 def observe_head_commit(config: ReleaseConfig, source: SourceControl, service: str) -> AssetObservation:
     """Read the head of `service`'s branch and describe it as an observation of source/commit."""
     settings = config.service(service)
-    commit = source.latest_commit(repository=str(config.resolve_path(settings.repository)), branch=settings.branch)
+    commit = source.latest_commit(repository=config.repository_ref(settings), branch=settings.branch)
     return commit_observation(service, commit)
 
 
@@ -71,7 +71,7 @@ def resolve_commit(context: AssetExecutionContext, config: ReleaseConfig, source
     tags = context.run.tags
     if COMMIT_TAG in tags:
         branch = tags.get(BRANCH_TAG, service.branch)
-        repository = str(config.resolve_path(service.repository))
+        repository = config.repository_ref(service)
         commit = source.commit(repository=repository, sha=tags[COMMIT_TAG], branch=branch)
         return CommitRef(sha=commit.sha, branch=branch, author_email=commit.author_email)
     observed = latest_observation_metadata(context.instance, SOURCE_COMMIT, service.name)

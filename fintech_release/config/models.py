@@ -146,6 +146,22 @@ class Service(_Strict):
             raise ValueError("must start with '/'")
         return value
 
+    def deployment_in(self, environment: str) -> DeploymentValues:
+        """The service's deployment values in `environment`: the environment's override wins field by field.
+
+        Only the fields an override sets replace the service-wide ones (e.g. `production: {replicas: 3}`
+        keeps the service's cpu and memory); `env` is merged, the override's variables winning.
+        """
+        base = self.deployment
+        merged = DeploymentValues(
+            replicas=base.replicas, cpu=base.cpu, memory=base.memory, env=base.env, autoscaling=base.autoscaling
+        )
+        override = base.environments.get(environment)
+        if override is None:
+            return merged
+        changes = {name: getattr(override, name) for name in override.model_fields_set if name != "env"}
+        return merged.model_copy(update={**changes, "env": {**base.env, **override.env}})
+
 
 class Approval(_Strict):
     """Who must say yes before a deployment to an environment."""
@@ -204,6 +220,7 @@ class GkePlatformSettings(_Strict):
     """Tools and shared settings of every gke environment."""
 
     terraform_dir: Path = Path("deploy/terraform")
+    terraform_state_bucket: str | None = None  # the GCS bucket deploy/terraform/bootstrap creates
     charts_dir: Path = Path("deploy/charts")
     terraform_executable: str = "terraform"
     helm_executable: str = "helm"
@@ -213,6 +230,7 @@ class GkePlatformSettings(_Strict):
     ingress_nginx_version: str = "4.11.3"
     database_user: str = "proxy"
     database_password_env: EnvVarName = "FINTECH_RELEASE_CLOUDSQL_PASSWORD"
+    database_ip_type: Literal["PRIVATE", "PUBLIC", "PSC"] = "PRIVATE"
 
 
 class BitbucketSettings(_Strict):
@@ -340,6 +358,12 @@ class ReleaseConfig(_Strict):
         if environment.address is not None:
             return str(environment.address)
         return f"127.0.{self.environments.index(environment) + 1}.1"
+
+    def repository_ref(self, service: Service) -> str:
+        """What the source control takes for `service`: the Bitbucket slug as written, or an absolute local path."""
+        if self.source_control.platform == "bitbucket":
+            return service.repository
+        return str(self.resolve_path(service.repository))
 
     def resolve_path(self, path: str | Path) -> Path:
         """A path from release.yaml, made absolute against the folder holding the file."""

@@ -2,8 +2,11 @@
 
 Assets depend on the interfaces (`SourceControl`, `CodeAnalyzer`, `BuildTool`, `ImageBuilder`,
 `ImageRegistry`, `BaseImageBuilder`, `ServiceRuntime`, `Ingress`, `DatabaseAdmin`); `platform_resources` picks the
-implementations from release.yaml in this one place. Secrets come from the environment through
-`EnvVar`, so run config and the event log only ever hold the variable's name.
+implementations from release.yaml in this one place: the source (local git or Bitbucket), the local
+platform's runtime/ingress/database, and, when an environment runs on gke, `gke_runtime`, `gke_ingress`,
+one `gke_database_<env>` per environment and `gke_cloudsql_admin` (see fintech_release/platforms.py).
+Secrets come from the environment through `EnvVar`, so run config and the event log only ever hold
+the variable's name.
 """
 
 from __future__ import annotations
@@ -12,20 +15,31 @@ import os
 
 from dagster import ConfigurableResource, EnvVar
 
-from fintech_release.config import ReleaseConfig
+from fintech_release.config import Environment, ReleaseConfig
+from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, GKE, gke_database_key
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
 from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
+from fintech_release.resources.bitbucket import BitbucketCloudSource, BitbucketServerSource
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
+from fintech_release.resources.cloudsql import CloudSqlDatabase
+from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
+from fintech_release.resources.email import EmailNotifier
+from fintech_release.resources.gke_ingress import GkeIngress, GkeIngressTarget
+from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
+from fintech_release.resources.helm import HelmRunner
 from fintech_release.resources.images import DockerImageBuilder, ImageBuilder
 from fintech_release.resources.ingress import Ingress
+from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.local_database import LocalMariaDB
 from fintech_release.resources.local_ingress import LocalNginxIngress
 from fintech_release.resources.local_runtime import LocalDockerRuntime
 from fintech_release.resources.registry import ImageRegistry, LocalRegistry
 from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.source import LocalGitSource, SourceControl
+from fintech_release.resources.terraform import TerraformRunner
+from fintech_release.resources._tools import find_tool
 
 __all__ = [
     "BaseImageBuilder",
@@ -46,8 +60,8 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
     docker_host = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     checkstyle_config = config.analysis.checkstyle_config
     database = config.local.database
-    return {
-        "source": LocalGitSource(),
+    resources: dict[str, ConfigurableResource] = {
+        "source": _source(config),
         "analyzer": CheckstyleAnalyzer(
             config_path=str(config.resolve_path(checkstyle_config)) if checkstyle_config else None
         ),
@@ -70,3 +84,97 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
             password=EnvVar(database.password_env),
         ),
     }
+    if config.notifications.email is not None:
+        resources["notifier"] = _email_notifier(config)
+    gke_environments = [e for e in config.environments if e.platform == "gke"]
+    if gke_environments:
+        resources.update(_gke_resources(config, gke_environments))
+    return resources
+
+
+def _source(config: ReleaseConfig) -> SourceControl:
+    """Bitbucket Cloud or Server when release.yaml says so, else bare git repositories on disk."""
+    bitbucket = config.source_control.bitbucket
+    if config.source_control.platform != "bitbucket" or bitbucket is None:
+        return LocalGitSource()
+    common = {
+        "owner": bitbucket.owner,
+        "token": EnvVar(bitbucket.token_env),
+        "token_env": bitbucket.token_env,
+        "username": EnvVar(bitbucket.username_env) if bitbucket.username_env else None,
+        "username_env": bitbucket.username_env,
+        "timeout_seconds": bitbucket.timeout_seconds,
+    }
+    if bitbucket.flavor == "cloud":
+        return BitbucketCloudSource(**common, **({"base_url": bitbucket.base_url} if bitbucket.base_url else {}))
+    return BitbucketServerSource(base_url=str(bitbucket.base_url), **common)
+
+
+def _email_notifier(config: ReleaseConfig) -> EmailNotifier:
+    email = config.notifications.email
+    assert email is not None
+    return EmailNotifier(
+        host=email.host,
+        port=email.port,
+        security=email.security,
+        sender=email.sender,
+        attempts=email.attempts,
+        timeout_seconds=email.timeout_seconds,
+        username=EnvVar(email.username_env) if email.username_env else None,
+        password=EnvVar(email.password_env) if email.password_env else None,
+    )
+
+
+def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> dict[str, ConfigurableResource]:
+    """Terraform + Helm + the Kubernetes API per gke environment, and each one's CloudSQL instance."""
+    gke = config.gke
+    charts_dir = str(config.resolve_path(gke.charts_dir))
+    helm = HelmRunner(executable=find_tool(gke.helm_executable), timeout_seconds=gke.helm_timeout_seconds)
+    targets = {env.name: env.gke for env in environments if env.gke is not None}
+    resources: dict[str, ConfigurableResource] = {
+        GKE.runtime: GkeRuntime(
+            release_config=str(config.source.resolve()),
+            charts_dir=charts_dir,
+            environments={
+                name: GkeTarget(
+                    project=target.project,
+                    region=target.region,
+                    kube_context=target.kube_context,
+                    namespace=target.namespace,
+                    ephemeral=config.environment(name).ephemeral,
+                    terraform_root=str(
+                        config.resolve_path(target.terraform_root or gke.terraform_dir / "environments" / name)
+                    ),
+                )
+                for name, target in targets.items()
+            },
+            cluster=KubernetesCluster(),
+            helm=helm,
+            terraform=TerraformRunner(
+                executable=find_tool(gke.terraform_executable),
+                backend_config={"bucket": gke.terraform_state_bucket} if gke.terraform_state_bucket else {},
+                secret_variables={"cloudsql_proxy_password": gke.database_password_env},
+            ),
+        ),
+        GKE.ingress: GkeIngress(
+            helm=helm,
+            charts_dir=charts_dir,
+            ingress_nginx_chart=gke.ingress_nginx_chart,
+            ingress_nginx_repo=gke.ingress_nginx_repo,
+            ingress_nginx_version=gke.ingress_nginx_version,
+            environments={
+                name: GkeIngressTarget(namespace=target.namespace, kube_context=target.kube_context)
+                for name, target in targets.items()
+            },
+            service_ports={service.name: service.port for service in config.services},
+        ),
+        CLOUDSQL_ADMIN_KEY: CloudSqlAdmin(),
+    }
+    for name, target in targets.items():
+        resources[gke_database_key(name)] = CloudSqlDatabase(
+            instance_connection_name=target.cloudsql_instance,
+            user=gke.database_user,
+            password=EnvVar(gke.database_password_env),
+            ip_type=gke.database_ip_type,
+        )
+    return resources
