@@ -8,14 +8,20 @@
   run), that health stops at the first back-off, how refused credentials and an unreachable
   API server (a loopback port nothing listens on) are reported, and that a permanent
   environment is never torn down.
-* A failed rollout: helm is a stand-in shell script that prints helm 3's documented "UPGRADE FAILED
-  ... has been rolled back due to atomic being set" answer (not the real helm); the outcome is
-  `failed` with the previous image serving, and the values file it was given is the chart's.
+* Rollouts: helm is a stand-in shell script (not the real helm) that logs its arguments and
+  replays release JSON in the shape `helm status/history/upgrade -o json` print; the stand-in API
+  serves what the cluster would hold after the last helm command (before the upgrade, during the
+  rollout, after the rollback). Shown: the upgrade runs without helm's wait; a new pod in
+  CrashLoopBackOff is caught on the first look and rolled back to the revision deployed before;
+  a rollout that never gets ready is rolled back at helm's timeout; a first install that fails is
+  uninstalled; a healthy rollout is `deployed`; an upgrade helm rejects is rolled back with the
+  chart's values seen; restarts weeks before the deployment count for nothing. What a real
+  cluster does during a rollout is only covered by the opt-in integration test.
 * ensure_environment and teardown with the real terraform binary on a provider-free root module
   (a `terraform_data` resource, outputs, a sensitive output); skipped when terraform is missing.
 * Integration (opt-in, needs KUBECONFIG, helm and FINTECH_RELEASE_TEST_IMAGE): deploys a demo
   service image to a real cluster in a throw-away namespace, checks its health, fails a rollout
-  with a digest that does not exist (helm rolls back, the first image keeps serving), then
+  with a digest that does not exist (rolled back at the image pull back-off, the first image keeps serving), then
   uninstalls and deletes the namespace. Skipped, with the reason, when any of those is missing.
 """
 
@@ -26,7 +32,8 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
+from fintech_release.errors import DeploymentRefusedError, ExternalSystemError, ReleaseConfigError
+from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
+from fintech_release.resources.helm import HelmRunner
+from fintech_release.resources.kubernetes_cluster import KubernetesCluster
+from fintech_release.resources.runtime import DeploySpec
+from fintech_release.resources.terraform import TerraformRunner
 from fintech_release_tests.k8s_objects import (
     ENVIRONMENT,
     IMAGE,
@@ -42,21 +55,16 @@ from fintech_release_tests.k8s_objects import (
     OLD_IMAGE,
     SERVICE,
     autoscaler,
+    available,
     container_status,
     deployment,
     ingress,
     pod,
+    progressing,
     terminated,
     to_document,
     waiting,
 )
-
-from fintech_release.errors import DeploymentRefusedError, ExternalSystemError, ReleaseConfigError
-from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
-from fintech_release.resources.helm import HelmRunner
-from fintech_release.resources.kubernetes_cluster import KubernetesCluster
-from fintech_release.resources.runtime import DeploySpec
-from fintech_release.resources.terraform import TerraformRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-never-logged-5c1d"
@@ -75,6 +83,7 @@ class StandInApi:
         self.objects: dict[str, list[Any]] = {path: [] for path in LIST_KINDS}
         self.requests: list[tuple[str, str | None, str | None]] = []  # path, label selector, Authorization header
         self.failures: list[int] = []  # HTTP statuses to answer with, one per request, before serving
+        self.before_request: Callable[[], None] | None = None  # e.g. change the objects as a helm command would
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -101,6 +110,8 @@ class StandInApi:
                 url = urlparse(self.path)
                 selector = parse_qs(url.query).get("labelSelector", [None])[0]
                 api.requests.append((url.path, selector, self.headers.get("Authorization")))
+                if api.before_request:
+                    api.before_request()
                 if api.failures:
                     status = api.failures.pop(0)
                     self._answer(status, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
@@ -146,8 +157,10 @@ def write_kubeconfig(path: Path, server: str, context: str = "gke_acme-staging_e
     return path
 
 
-def make_runtime(kubeconfig: Path, *, ephemeral: bool = False, helm: str = "/nonexistent/helm") -> GkeRuntime:
-    """A runtime whose helm is missing: any test that reaches helm fails with ToolNotFoundError."""
+def make_runtime(
+    kubeconfig: Path, *, ephemeral: bool = False, helm: str = "/nonexistent/helm", helm_timeout: int = 600
+) -> GkeRuntime:
+    """A runtime whose helm is missing unless given: a test that reaches it fails with ToolNotFoundError."""
     return GkeRuntime(
         release_config=str(REPO_ROOT / "examples" / "release.gke.yaml"),
         charts_dir=str(REPO_ROOT / "deploy" / "charts"),
@@ -156,7 +169,7 @@ def make_runtime(kubeconfig: Path, *, ephemeral: bool = False, helm: str = "/non
             namespace=NAMESPACE, terraform_root="/nonexistent/terraform/environments/staging", ephemeral=ephemeral,
         )},
         cluster=KubernetesCluster(kubeconfig=str(kubeconfig), request_timeout_seconds=2, poll_seconds=0.1),
-        helm=HelmRunner(executable=helm, kubeconfig=str(kubeconfig)),
+        helm=HelmRunner(executable=helm, kubeconfig=str(kubeconfig), timeout_seconds=helm_timeout),
         terraform=TerraformRunner(executable="/nonexistent/terraform"),
     )
 
@@ -196,37 +209,225 @@ def test_a_different_digest_goes_to_helm(stand_in_api: StandInApi, tmp_path: Pat
 
 
 STAND_IN_HELM = """#!/bin/sh
-# Answers like helm 3.16: no release yet, and an upgrade that timed out and was rolled back (--atomic).
+# Stand-in for helm 3.16 (not the real helm): logs every call, replays the JSON files next to it.
+here="$(dirname "$0")"
+echo "$*" >> "$here/calls.log"
+reply() { if [ -f "$here/$1" ]; then cat "$here/$1"; else echo "Error: release: not found" >&2; exit 1; fi; }
 case "$1" in
   version) echo "v3.16.2" ;;
-  status|history) echo "Error: release: not found" >&2; exit 1 ;;
+  status) reply status.json ;;
+  history) reply history.json ;;
   upgrade)
-    while [ "$#" -gt 0 ]; do [ "$1" = "--values" ] && cp "$2" "$(dirname "$0")/values-seen.yaml"; shift; done
-    echo "Error: UPGRADE FAILED: release payments failed, and has been rolled back due to atomic being set:" \
-      "context deadline exceeded" >&2
-    exit 1 ;;
+    while [ "$#" -gt 0 ]; do [ "$1" = "--values" ] && cp "$2" "$here/values-seen.yaml"; shift; done
+    if [ -f "$here/upgrade-fails" ]; then cat "$here/upgrade-fails" >&2; exit 1; fi
+    reply upgrade.json ;;
+  rollback) echo "Rollback was a success! Happy Helming!" ;;
+  uninstall) echo 'release "payments" uninstalled' ;;
   *) echo "unexpected: $*" >&2; exit 2 ;;
 esac
 """
+WEEKS_AGO = "2026-10-02T03:04:05Z"  # long before any test runs
 
 
-def test_a_failed_rollout_is_an_outcome_with_the_previous_image_serving(stand_in_api: StandInApi,
-                                                                        tmp_path: Path) -> None:
-    """helm here is a stand-in script printing helm 3's messages; the values it received are the chart's."""
-    helm = tmp_path / "helm"
-    helm.write_text(STAND_IN_HELM)
-    helm.chmod(0o755)
-    healthy_service(stand_in_api, image=OLD_IMAGE)
-    runtime = make_runtime(write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url), helm=str(helm))
+class StandInHelm:
+    """The stand-in helm script in a folder: what it should answer, and the calls it received."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.executable = folder / "helm"
+        self.executable.write_text(STAND_IN_HELM)
+        self.executable.chmod(0o755)
+
+    def deployed_before(self, revision: int) -> None:
+        """A release whose `revision` is deployed (older ones superseded); an upgrade makes revision + 1."""
+        history = [{"revision": n, "updated": "2026-11-20T10:00:00Z", "status": "superseded",
+                    "chart": "microservice-0.1.0", "app_version": "by-digest", "description": "Upgrade complete"}
+                   for n in range(1, revision + 1)]
+        history[-1]["status"] = "deployed"
+        (self.folder / "history.json").write_text(json.dumps(history))
+        (self.folder / "status.json").write_text(json.dumps(release_document(revision, "deployed")))
+        (self.folder / "upgrade.json").write_text(json.dumps(release_document(revision + 1, "deployed")))
+
+    def first_install(self) -> None:
+        (self.folder / "upgrade.json").write_text(json.dumps(release_document(1, "deployed")))
+
+    def upgrade_fails(self, message: str) -> None:
+        (self.folder / "upgrade-fails").write_text(message)
+
+    def calls(self) -> list[str]:
+        log = self.folder / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def last_change(self) -> str:
+        """The last command that changes the cluster (upgrade, rollback, uninstall), or "" before any."""
+        changes = [call.split()[0] for call in self.calls() if call.split()[0] in ("upgrade", "rollback", "uninstall")]
+        return changes[-1] if changes else ""
+
+
+def release_document(revision: int, status: str) -> dict[str, Any]:
+    """The release object `helm status -o json` / `helm upgrade -o json` print (the fields we read)."""
+    return {"name": SERVICE, "namespace": NAMESPACE, "version": revision,
+            "info": {"status": status, "last_deployed": "2026-11-28T10:12:00Z", "description": "Upgrade complete"},
+            "chart": {"metadata": {"name": "microservice", "version": "0.1.0", "appVersion": "by-digest"}}}
+
+
+def follow_helm(api: StandInApi, helm: StandInHelm, scenes: dict[str, dict[str, Any]]) -> None:
+    """Serve `scenes[helm.last_change()]`: what the cluster holds after the last helm command."""
+    api.before_request = lambda: api.serve(**scenes[helm.last_change()])
+
+
+def ready_status(image: str, *, restarted_weeks_ago: bool) -> dict[str, Any]:
+    """A running, ready container of `image`; optionally restarted once, weeks ago."""
+    if not restarted_weeks_ago:
+        return container_status(image=image)
+    previous_run = terminated("Error", 137, started_at="2026-09-30T00:00:00Z", finished_at=WEEKS_AGO)
+    return container_status(image=image, last_state=previous_run, restart_count=1)
+
+
+def old_release(restarted_weeks_ago: bool = False) -> dict[str, Any]:
+    """Two ready pods of OLD_IMAGE; optionally each restarted once, weeks ago."""
+    pods = [pod(f"payments-6c8b7f9d4-{suffix}", image=OLD_IMAGE,
+                statuses=[ready_status(OLD_IMAGE, restarted_weeks_ago=restarted_weeks_ago)])
+            for suffix in ("a1b2c", "d3e4f")]
+    return {"deployments": [deployment(image=OLD_IMAGE)], "pods": pods, "hpas": [autoscaler()],
+            "ingresses": [ingress()]}
+
+
+def rolling_out(new_pod: Any) -> dict[str, Any]:
+    """Mid-rollout (maxSurge 1, maxUnavailable 0): both old pods still serve beside `new_pod`."""
+    rollout = deployment(generation=5, observed_generation=5, status_replicas=3, updated=1, ready=2,
+                         available_replicas=2, conditions=[available(), progressing(reason="ReplicaSetUpdated")])
+    return {**old_release(restarted_weeks_ago=True), "deployments": [rollout],
+            "pods": [*old_release(restarted_weeks_ago=True)["pods"], new_pod]}
+
+
+def crash_looping_pod() -> Any:
+    just_now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return pod("payments-7d9f5c6b8-qq7rt", statuses=[container_status(
+        state=waiting("CrashLoopBackOff", "back-off 10s restarting failed container=payments"),
+        last_state=terminated("Error", 1, started_at=just_now, finished_at=just_now), ready=False, restart_count=1)])
+
+
+def rollout_runtime(api: StandInApi, tmp_path: Path, helm: StandInHelm, *, helm_timeout: int = 600) -> GkeRuntime:
+    return make_runtime(write_kubeconfig(tmp_path / "kubeconfig", api.url), helm=str(helm.executable),
+                        helm_timeout=helm_timeout)
+
+
+def test_a_crash_looping_rollout_is_rolled_back_at_the_first_look(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    follow_helm(stand_in_api, helm, {"": old_release(), "upgrade": rolling_out(crash_looping_pod()),
+                                     "rollback": old_release()})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: pytest.fail("never called on gke"))
+
+    assert (outcome.status, outcome.image, outcome.previous_image) == ("failed", OLD_IMAGE, OLD_IMAGE)
+    assert "payments-7d9f5c6b8-qq7rt is crash-looping: 1 restarts (CrashLoopBackOff; last exit Error, code 1)" \
+        in outcome.health.problems
+    assert "rolled back to revision 7" in outcome.detail and "the Deployment runs " + OLD_IMAGE in outcome.detail
+    calls = [call for call in helm.calls() if not call.startswith("version")]
+    assert [call.split()[0] for call in calls] == ["history", "status", "upgrade", "rollback", "status"]
+    upgrade, rollback = calls[2], calls[3]
+    assert "--wait" not in upgrade and "--atomic" not in upgrade
+    assert rollback.startswith("rollback payments 7 --wait --timeout 600s --namespace fintech")
+    assert stand_in_api.count("pods") == 1  # the first look after the upgrade saw the back-off
+
+
+def test_a_rollout_that_never_gets_ready_is_rolled_back_at_helms_timeout(
+    stand_in_api: StandInApi, tmp_path: Path
+) -> None:
+    """No back-off, only a pod that stays not ready; the old pods' restarts weeks ago do not end the watch."""
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=3)
+    never_ready = pod("payments-7d9f5c6b8-zz9yx", statuses=[container_status(ready=False)])
+    follow_helm(stand_in_api, helm, {"": old_release(restarted_weeks_ago=True), "upgrade": rolling_out(never_ready),
+                                     "rollback": old_release(restarted_weeks_ago=True)})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm, helm_timeout=1)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    assert (outcome.status, outcome.image) == ("failed", OLD_IMAGE)
+    assert "not healthy within helm's timeout of 1 s" in outcome.detail
+    assert "payments-7d9f5c6b8-zz9yx is not ready" in "; ".join(outcome.health.problems)
+    assert not [problem for problem in outcome.health.problems if "crash-looping" in problem]
+    kubeconfig = tmp_path / "kubeconfig"
+    rollback = (f"rollback payments 3 --wait --timeout 1s --namespace {NAMESPACE} --kubeconfig {kubeconfig}"
+                " --kube-context gke_acme-staging_europe-west2_staging")
+    assert [call for call in helm.calls() if call.startswith("rollback")] == [rollback]
+    assert stand_in_api.count("pods") >= 2  # it kept looking until the timeout
+
+
+def test_a_failed_first_install_is_uninstalled(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    helm = StandInHelm(tmp_path)
+    helm.first_install()
+    installing = {"deployments": [deployment(updated=1, ready=0, available_replicas=0)], "pods": [crash_looping_pod()]}
+    follow_helm(stand_in_api, helm, {"": {}, "upgrade": installing, "uninstall": {}})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    assert (outcome.status, outcome.image, outcome.previous_image) == ("failed", None, None)
+    assert "the first install was uninstalled" in outcome.detail
+    assert [call.split()[0] for call in helm.calls()][-1] == "uninstall"
+    assert not [call for call in helm.calls() if call.startswith("rollback")]
+
+
+def test_a_healthy_rollout_is_deployed_without_a_rollback(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    new_release = {"deployments": [deployment(generation=5, observed_generation=5)],
+                   "pods": [pod("payments-7d9f5c6b8-x2k4q"), pod("payments-7d9f5c6b8-m8n2p")],
+                   "hpas": [autoscaler()], "ingresses": [ingress()]}
+    follow_helm(stand_in_api, helm, {"": old_release(restarted_weeks_ago=True), "upgrade": new_release})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    assert (outcome.status, outcome.image, outcome.previous_image) == ("deployed", IMAGE, OLD_IMAGE)
+    assert outcome.health.healthy, outcome.health.problems
+    assert "revision 8" in outcome.detail
+    assert [call.split()[0] for call in helm.calls()] == ["history", "status", "upgrade"]  # helm's wait unused
+
+
+def test_an_upgrade_helm_rejects_is_rolled_back_with_the_chart_values_seen(stand_in_api: StandInApi,
+                                                                           tmp_path: Path) -> None:
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=2)
+    helm.upgrade_fails('Error: UPGRADE FAILED: admission webhook "policy.example" denied the request')
+    stand_in_api.serve(**old_release())
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
 
     outcome = runtime.deploy(spec=spec(replicas=3), on_backends_changed=lambda backends: pytest.fail("not on gke"))
 
     assert (outcome.status, outcome.image, outcome.previous_image) == ("failed", OLD_IMAGE, OLD_IMAGE)
-    assert "rolled back due to atomic being set" in outcome.detail
+    assert 'admission webhook "policy.example" denied the request' in outcome.detail
+    assert [call for call in helm.calls() if call.startswith("rollback payments 2 --wait")]
     values = yaml.safe_load((tmp_path / "values-seen.yaml").read_text())
     assert values["image"] == {"repository": IMAGE.split("@")[0], "digest": IMAGE.split("@")[1]}
     assert (values["replicas"], values["autoscaling"]["maxReplicas"]) == (3, 6)
     assert values["env"]["APP_ENV"] == ENVIRONMENT
+
+
+def test_unchanged_reports_the_specs_image_when_only_the_registry_path_differs(
+    stand_in_api: StandInApi, tmp_path: Path
+) -> None:
+    """Same digest under a mirror's path; each pod restarted once, weeks ago: unchanged and healthy."""
+    mirrored = "mirror.gcr.io/fintech/payments@" + IMAGE.split("@")[1]
+    stand_in_api.serve(deployments=[deployment(image=mirrored)], hpas=[autoscaler()], ingresses=[ingress()],
+                       pods=[pod(f"payments-7d9f5c6b8-{suffix}", image=mirrored,
+                                 statuses=[ready_status(mirrored, restarted_weeks_ago=True)])
+                             for suffix in ("x2k4q", "m8n2p")])
+    runtime = make_runtime(write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url))
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+    health = runtime.health(environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=outcome.image,
+                            window_seconds=0)
+
+    assert (outcome.status, outcome.image, outcome.previous_image) == ("unchanged", IMAGE, mirrored)
+    assert outcome.health.healthy, outcome.health.problems
+    assert health.healthy, health.problems
+    assert {replica.image for replica in health.replicas} == {mirrored}  # what the pods really say, kept
 
 
 def test_running_image_is_none_when_nothing_is_deployed(stand_in_api: StandInApi, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,7 +44,9 @@ VALUES = {
     "autoscaling": {"enabled": True, "maxReplicas": 6, "cpuPercent": 70, "memoryPercent": 80},
     "env": {"APP_ENV": "production"},
 }
-TARGET = {"environment": "production", "service": "payments", "release": "payments", "namespace": "fintech-production"}
+TARGET: dict[str, Any] = {
+    "environment": "production", "service": "payments", "release": "payments", "namespace": "fintech-production"
+}
 HISTORY = [  # helm history -o json: oldest first
     {
         "revision": 2,
@@ -247,6 +250,20 @@ def test_unit_upgrade_waits_rolls_back_on_failure_and_passes_values_in_a_file(
     assert "--namespace fintech-production --kubeconfig /etc/kube/config" in upgrade
     assert yaml.safe_load((tmp_path / "upgrade-values.yaml").read_text()) == VALUES
     assert not Path((tmp_path / "upgrade-values.path").read_text().strip()).exists()  # the temp file is gone
+
+
+def test_unit_upgrade_without_wait_leaves_waiting_and_rolling_back_to_the_caller(
+    release_json: dict, tmp_path: Path
+) -> None:
+    fake = FakeHelm(tmp_path, version="v3.16.2")
+    fake.reply("status", _release(release_json, status="deployed", revision=3))
+    fake.reply("upgrade", _release(release_json, status="deployed", revision=4))
+    helm = HelmRunner(executable=str(fake.executable), timeout_seconds=300)
+    release = helm.upgrade_install(**TARGET, chart=MICROSERVICE, values=VALUES, wait=False)
+    assert release.revision == 4
+    (upgrade,) = [call for call in fake.calls() if call.startswith("upgrade")]
+    assert "--wait" not in upgrade and "--atomic" not in upgrade and "--rollback-on-failure" not in upgrade
+    assert " --timeout 300s " in upgrade  # still bounds helm's hooks
 
 
 def test_unit_history_is_parsed_oldest_first_and_a_missing_release_is_none(tmp_path: Path) -> None:

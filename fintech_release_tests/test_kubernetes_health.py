@@ -3,12 +3,24 @@
 Every object is a JSON document shaped like `kubectl get -o json` output, deserialized by the
 official client (`fintech_release_tests/k8s_objects.py`), so `judge` and `is_failing_fast` read
 the same models a real API call returns. Covered: a finished rollout, mid-rollout states,
-ProgressDeadlineExceeded, each pod failure reason, OOMKilled, restarts, a wrong digest,
+ProgressDeadlineExceeded, each pod failure reason, OOMKilled, restarts (and which of them count:
+only those since a given moment), a wrong digest, the same digest under another registry path,
 autoscaler failures and an ingress without an address.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from fintech_release.health import ServiceHealth
+from fintech_release.kubernetes_health import (
+    ServiceObjects,
+    image_digest,
+    is_failing_fast,
+    judge,
+    replica_status,
+    running_image,
+)
 from fintech_release_tests.k8s_objects import (
     DIGEST,
     ENVIRONMENT,
@@ -30,16 +42,6 @@ from fintech_release_tests.k8s_objects import (
     terminated,
     unscheduled_pod,
     waiting,
-)
-
-from fintech_release.health import ServiceHealth
-from fintech_release.kubernetes_health import (
-    ServiceObjects,
-    image_digest,
-    is_failing_fast,
-    judge,
-    replica_status,
-    running_image,
 )
 
 POD_A = f"{SERVICE}-7d9f5c6b8-x2k4q"
@@ -171,6 +173,60 @@ def test_restarts_alone_make_a_ready_pod_unhealthy() -> None:
     assert verdict(ServiceObjects(deployment(), [restarted, pod(POD_B)])).problems == (
         f"{POD_A} is crash-looping: 2 restarts (last exit Error, code 143)",
     )
+
+
+DEPLOYED_AT = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)  # `since`: when the deployment being judged began
+
+
+def restarted_at(finished_at: str, *, state: dict | None = None) -> list:
+    """POD_A restarted twice, the last run ending at `finished_at`; POD_B never restarted."""
+    statuses = [container_status(state=state, last_state=terminated(
+        "Error", 143, started_at="2026-09-30T00:00:00Z", finished_at=finished_at), ready=state is None,
+        restart_count=2)]
+    return [pod(POD_A, statuses=statuses), pod(POD_B)]
+
+
+def test_restarts_before_since_are_ignored() -> None:
+    objects = ServiceObjects(deployment(), restarted_at("2026-10-02T03:04:05Z"))
+
+    health = judge(objects, environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                   since=DEPLOYED_AT)
+
+    assert health.healthy, health.problems
+    assert replica_status(objects.pods[0], SERVICE, DEPLOYED_AT).restart_count == 0
+    assert not is_failing_fast(objects, SERVICE, DEPLOYED_AT)
+    assert not verdict(objects).healthy  # without `since` every restart counts, as before
+
+
+def test_a_restart_after_since_fails() -> None:
+    objects = ServiceObjects(deployment(), restarted_at("2026-11-28T10:03:00Z"))
+
+    health = judge(objects, environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                   since=DEPLOYED_AT)
+
+    assert health.problems == (f"{POD_A} is crash-looping: 2 restarts (last exit Error, code 143)",)
+    assert is_failing_fast(objects, SERVICE, DEPLOYED_AT)
+
+
+def test_a_pod_in_crash_loop_back_off_fails_however_long_ago_it_last_ran() -> None:
+    objects = ServiceObjects(deployment(ready=1, available_replicas=1),
+                             restarted_at("2026-10-02T03:04:05Z", state=waiting("CrashLoopBackOff")))
+
+    health = judge(objects, environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                   since=DEPLOYED_AT)
+
+    assert f"{POD_A} is crash-looping: 2 restarts (CrashLoopBackOff; last exit Error, code 143)" in health.problems
+    assert is_failing_fast(objects, SERVICE, DEPLOYED_AT)
+
+
+def test_the_same_digest_under_another_registry_path_is_the_expected_image() -> None:
+    mirrored = f"mirror.gcr.io/fintech/payments@{DIGEST}"
+    pods = [pod(name, image=mirrored, statuses=[container_status(image=mirrored)]) for name in (POD_A, POD_B)]
+
+    health = verdict(ServiceObjects(deployment(image=mirrored), pods))
+
+    assert health.healthy, health.problems
+    assert {replica.image for replica in health.replicas} == {mirrored}
 
 
 def test_image_pull_back_off_and_err_image_pull_fail_fast_with_the_kubelet_message() -> None:
