@@ -6,6 +6,8 @@ from fintech_release.assets.build import base_image_asset, build_assets
 from fintech_release.assets.environments import environment_assets
 from fintech_release.assets.registry import registry_assets
 from fintech_release.assets.source import source_commit_spec
+from fintech_release.branch_ci import branch_ci_job
+from fintech_release.commit_sensor import commit_sensor
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import (
     base_image_job,
@@ -14,6 +16,7 @@ from fintech_release.jobs import (
     environment_jobs,
     teardown_job_name,
 )
+from fintech_release.notification_sensors import notification_sensors
 from fintech_release.resources import platform_resources
 from fintech_release.sensors import teardown_sensors
 
@@ -27,8 +30,12 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
         *build_assets(config, services),
         *registry_assets(services),
     ]
-    jobs = [base_image_job(), build_and_push_job()]
-    sensors = []
+    build_and_push, branch_ci = build_and_push_job(), branch_ci_job(config)
+    jobs = [base_image_job(), build_and_push, branch_ci]
+    sensors = [
+        commit_sensor(config, build_and_push, branch_ci),
+        *notification_sensors(config, [build_and_push, branch_ci]),
+    ]
     for environment in config.environments:
         assets += environment_assets(config, environment)
         env_jobs = environment_jobs(config, environment)

@@ -1,4 +1,8 @@
-"""Sensors: an ephemeral environment is torn down after every deployment run, however it ended."""
+"""Teardown sensors: an ephemeral environment is torn down after every deployment run, however it ended.
+
+The other sensors: new commits start CI runs (commit_sensor.py); CI runs report their result
+(notification_sensors.py). release_graph.py registers them all.
+"""
 
 from typing import TYPE_CHECKING
 

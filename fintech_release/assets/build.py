@@ -1,4 +1,9 @@
-"""build/*: analysis, tests, jar and image of one service commit, with the gates that block promotion."""
+"""build/*: analysis, tests, jar and image of one service commit, with the gates that block promotion.
+
+The build steps themselves (checkout, analysis and its gate, tests, jar, image) are the functions
+below the assets; the `branch_ci` op job (fintech_release/branch_ci.py) calls the same functions,
+so a feature branch is built exactly as master is, without touching master's assets.
+"""
 
 from pathlib import Path
 from typing import Any
@@ -16,8 +21,12 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
+from pydantic import BaseModel
 
-from fintech_release.assets.event_log import latest_materialization_metadata, require_latest_materialization
+from fintech_release.assets.event_log import (
+    latest_materialization_metadata,
+    require_latest_materialization,
+)
 from fintech_release.assets.keys import (
     BUILD_ANALYSIS,
     BUILD_BASE_IMAGE,
@@ -31,10 +40,14 @@ from fintech_release.config import ReleaseConfig
 from fintech_release.config.models import SONAR_SEVERITIES
 from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer
 from fintech_release.resources.base_image import BaseImageBuilder
-from fintech_release.resources.build_tool import BuildTool
-from fintech_release.resources.images import ImageBuilder
+from fintech_release.resources.build_tool import BuildTool, TestSummary
+from fintech_release.resources.images import BuiltImage, ImageBuilder
 from fintech_release.resources.source import SourceControl
-from fintech_release.versioning import artifact_version, local_image_reference, next_build_number
+from fintech_release.versioning import (
+    artifact_version,
+    local_image_reference,
+    next_build_number,
+)
 
 QUALITY_GATE = "quality_gate"
 TESTS_PASSED = "tests_passed"
@@ -68,13 +81,6 @@ def base_image_asset(config: ReleaseConfig) -> AssetsDefinition:
 def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[AssetsDefinition]:
     """The build stage for every service in `config`, partitioned by service."""
 
-    def checkout(context: AssetExecutionContext, source: SourceControl, commit: CommitRef, purpose: str) -> Path:
-        service = config.service(context.partition_key)
-        workspace = config.resolve_path(config.build.workspace) / service.name / commit.sha[:12] / purpose
-        return source.checkout(
-            repository=str(config.resolve_path(service.repository)), sha=commit.sha, destination=workspace
-        )
-
     @asset(
         key=BUILD_ANALYSIS,
         deps=[SOURCE_COMMIT],
@@ -95,30 +101,17 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         context: AssetExecutionContext, source: SourceControl, analyzer: CodeAnalyzer
     ) -> MaterializeResult:
         commit = resolve_commit(context, config, source)
-        workdir = checkout(context, source, commit, "analysis")
-        report = analyzer.analyze(source_dir=workdir, report_dir=workdir / "build" / "reports" / "analysis")
-        counts = report.counts()
-        violations = config.analysis.quality_gate.violations(counts)
+        workdir = checkout_commit(config, source, context.partition_key, commit.sha, "analysis")
+        outcome = analyze(config, analyzer, workdir)
         gate = AssetCheckResult(
             check_name=QUALITY_GATE,
-            passed=not violations,
+            passed=outcome.passed,
             severity=AssetCheckSeverity.ERROR,
-            description="; ".join(violations) if violations else "every condition met",
-            metadata={
-                "failed_conditions": MetadataValue.json(violations),
-                "limits": MetadataValue.json(config.analysis.quality_gate.limits()),
-                **{f"{severity}_issues": count for severity, count in counts.items()},
-            },
+            description=outcome.verdict,
+            metadata=outcome.gate_metadata(config),
         )
         return MaterializeResult(
-            metadata={
-                **_commit_metadata(commit),
-                "tool": report.tool,
-                "files_analyzed": report.files_analyzed,
-                **{f"{severity}_issues": count for severity, count in counts.items()},
-                "issues": MetadataValue.md(_issues_table(report)),
-                "report": MetadataValue.path(report.report_path),
-            },
+            metadata={**commit_metadata(commit), **outcome.metadata()},
             data_version=DataVersion(commit.sha),
             check_results=[gate],
         )
@@ -134,35 +127,19 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
     )
     def tests(context: AssetExecutionContext, source: SourceControl, build_tool: BuildTool) -> MaterializeResult:
         commit = resolve_commit(context, config, source)
-        summary = build_tool.run_tests(project_dir=checkout(context, source, commit, "build"))
-        counts = {
-            "tests": summary.tests,
-            "failures": summary.failures,
-            "errors": summary.errors,
-            "skipped": summary.skipped,
-        }
-        if summary.passed:
-            verdict = f"{summary.tests} tests passed"
-        elif summary.tests == 0:
-            verdict = "no tests ran"
-        else:
-            verdict = f"{summary.failures} failed, {summary.errors} errors: {', '.join(summary.failed_tests)}"
+        summary = build_tool.run_tests(
+            project_dir=checkout_commit(config, source, context.partition_key, commit.sha, "build")
+        )
         return MaterializeResult(
-            metadata={
-                **_commit_metadata(commit),
-                **counts,
-                "duration_seconds": summary.duration_seconds,
-                "failed_tests": MetadataValue.json(list(summary.failed_tests)),
-                "report_dir": MetadataValue.path(summary.report_dir),
-            },
+            metadata={**commit_metadata(commit), **junit_metadata(summary)},
             data_version=DataVersion(commit.sha),
             check_results=[
                 AssetCheckResult(
                     check_name=TESTS_PASSED,
                     passed=summary.passed,
                     severity=AssetCheckSeverity.ERROR,
-                    description=verdict,
-                    metadata={**counts, "failed_tests": MetadataValue.json(list(summary.failed_tests))},
+                    description=junit_verdict(summary),
+                    metadata={**junit_counts(summary), "failed_tests": MetadataValue.json(list(summary.failed_tests))},
                 )
             ],
         )
@@ -177,13 +154,13 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
     )
     def jar(context: AssetExecutionContext, source: SourceControl, build_tool: BuildTool) -> MaterializeResult:
         commit = resolve_commit(context, config, source)
-        workdir = checkout(context, source, commit, "build")
+        workdir = checkout_commit(config, source, context.partition_key, commit.sha, "build")
         build_number = next_build_number(context.instance, context.partition_key)
         version = artifact_version(build_tool.project_version(project_dir=workdir), build_number)
         built = build_tool.build_jar(project_dir=workdir, version=version)
         return MaterializeResult(
             metadata={
-                **_commit_metadata(commit),
+                **commit_metadata(commit),
                 "build_number": build_number,
                 "version": version,
                 "path": MetadataValue.path(built.path),
@@ -210,20 +187,15 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
             raise Failure(f"the jar {jar_path} recorded by build/jar[{service.name}] is gone: rebuild build/jar")
         version, sha = str(built_jar["version"]), str(built_jar["commit"])
         base = latest_materialization_metadata(context.instance, BUILD_BASE_IMAGE) or {}
-        built = image_builder.build(
-            context_dir=workdir,
-            dockerfile=service.dockerfile,
-            reference=local_image_reference(config.build.image_namespace, service.name, version),
-            base_image=config.build.base_image,
-            build_args={"JAR_FILE": str(jar_path.relative_to(workdir))},
-            labels={
-                "org.opencontainers.image.title": service.name,
-                "org.opencontainers.image.version": version,
-                "org.opencontainers.image.revision": sha,
-                "org.opencontainers.image.source": service.repository,
-                "org.opencontainers.image.base.name": config.build.base_image,
-                "io.fintech-release.jar-sha256": str(built_jar["sha256"]),
-            },
+        built = build_service_image(
+            config,
+            image_builder,
+            service.name,
+            workdir=workdir,
+            jar_path=jar_path,
+            jar_sha256=str(built_jar["sha256"]),
+            version=version,
+            sha=sha,
         )
         return MaterializeResult(
             metadata={
@@ -243,7 +215,121 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
     return [analysis, tests, jar, image]
 
 
-def _commit_metadata(commit: CommitRef) -> dict[str, Any]:
+def checkout_commit(config: ReleaseConfig, source: SourceControl, service: str, sha: str, purpose: str) -> Path:
+    """A working tree of `sha` under the build workspace: <workspace>/<service>/<sha[:12]>/<purpose>.
+
+    Steps that may run at the same time use different purposes, so no two of them build in one tree.
+    """
+    workspace = config.resolve_path(config.build.workspace) / service / sha[:12] / purpose
+    return source.checkout(repository=config.repository_ref(config.service(service)), sha=sha, destination=workspace)
+
+
+class AnalysisOutcome(BaseModel, frozen=True):
+    """An analysis report judged by the quality gate of release.yaml."""
+
+    report: AnalysisReport
+    counts: dict[str, int]
+    violations: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """True when every quality gate condition is met."""
+        return not self.violations
+
+    @property
+    def verdict(self) -> str:
+        """The failed conditions, e.g. 'critical issues: 1 (allowed 0)', or 'every condition met'."""
+        return "; ".join(self.violations) if self.violations else "every condition met"
+
+    def metadata(self) -> dict[str, Any]:
+        """What the analysis found: tool, counts per severity, the issues table, the report."""
+        return {
+            "tool": self.report.tool,
+            "files_analyzed": self.report.files_analyzed,
+            **{f"{severity}_issues": count for severity, count in self.counts.items()},
+            "issues": MetadataValue.md(_issues_table(self.report)),
+            "report": MetadataValue.path(self.report.report_path),
+        }
+
+    def gate_metadata(self, config: ReleaseConfig) -> dict[str, Any]:
+        """The gate's judgement: failed conditions, limits and counts."""
+        return {
+            "failed_conditions": MetadataValue.json(self.violations),
+            "limits": MetadataValue.json(config.analysis.quality_gate.limits()),
+            **{f"{severity}_issues": count for severity, count in self.counts.items()},
+        }
+
+
+def analyze(config: ReleaseConfig, analyzer: CodeAnalyzer, workdir: Path) -> AnalysisOutcome:
+    """Analyse the working tree and judge it by release.yaml's quality gate."""
+    report = analyzer.analyze(source_dir=workdir, report_dir=workdir / "build" / "reports" / "analysis")
+    counts = report.counts()
+    return AnalysisOutcome(
+        report=report, counts=counts, violations=config.analysis.quality_gate.violations(counts)
+    )
+
+
+def junit_counts(summary: TestSummary) -> dict[str, int]:
+    """Tests run, failed, errored and skipped."""
+    return {
+        "tests": summary.tests,
+        "failures": summary.failures,
+        "errors": summary.errors,
+        "skipped": summary.skipped,
+    }
+
+
+def junit_verdict(summary: TestSummary) -> str:
+    """One line: how many passed, or which tests failed."""
+    if summary.passed:
+        return f"{summary.tests} tests passed"
+    if summary.tests == 0:
+        return "no tests ran"
+    return f"{summary.failures} failed, {summary.errors} errors: {', '.join(summary.failed_tests)}"
+
+
+def junit_metadata(summary: TestSummary) -> dict[str, Any]:
+    """The test run as metadata: counts, duration, failed tests, where the JUnit reports are."""
+    return {
+        **junit_counts(summary),
+        "duration_seconds": summary.duration_seconds,
+        "failed_tests": MetadataValue.json(list(summary.failed_tests)),
+        "report_dir": MetadataValue.path(summary.report_dir),
+    }
+
+
+def build_service_image(
+    config: ReleaseConfig,
+    image_builder: ImageBuilder,
+    service: str,
+    *,
+    workdir: Path,
+    jar_path: Path,
+    jar_sha256: str,
+    version: str,
+    sha: str,
+) -> BuiltImage:
+    """Build `service`'s image from its jar, tagged `<namespace>/<service>:<version>`, with the OCI labels."""
+    settings = config.service(service)
+    return image_builder.build(
+        context_dir=workdir,
+        dockerfile=settings.dockerfile,
+        reference=local_image_reference(config.build.image_namespace, service, version),
+        base_image=config.build.base_image,
+        build_args={"JAR_FILE": str(jar_path.relative_to(workdir))},
+        labels={
+            "org.opencontainers.image.title": service,
+            "org.opencontainers.image.version": version,
+            "org.opencontainers.image.revision": sha,
+            "org.opencontainers.image.source": settings.repository,
+            "org.opencontainers.image.base.name": config.build.base_image,
+            "io.fintech-release.jar-sha256": jar_sha256,
+        },
+    )
+
+
+def commit_metadata(commit: CommitRef) -> dict[str, Any]:
+    """The commit a build step worked on: sha, branch, author."""
     return {"commit": commit.sha, "branch": commit.branch, "author_email": commit.author_email}
 
 
