@@ -18,7 +18,8 @@
   chart's values seen; restarts weeks before the deployment count for nothing. What a real
   cluster does during a rollout is only covered by the opt-in integration test.
 * ensure_environment and teardown with the real terraform binary on a provider-free root module
-  (a `terraform_data` resource, outputs, a sensitive output); skipped when terraform is missing.
+  (a `terraform_data` resource, outputs, a sensitive output) with the environment's var file and a
+  local backend path per environment; skipped when terraform is missing.
 * Integration (opt-in, needs KUBECONFIG, helm and FINTECH_RELEASE_TEST_IMAGE): deploys a demo
   service image to a real cluster in a throw-away namespace, checks its health, fails a rollout
   with a digest that does not exist (rolled back at the image pull back-off, the first image keeps serving), then
@@ -166,7 +167,8 @@ def make_runtime(
         charts_dir=str(REPO_ROOT / "deploy" / "charts"),
         environments={ENVIRONMENT: GkeTarget(
             project="acme-staging", region="europe-west2", kube_context="gke_acme-staging_europe-west2_staging",
-            namespace=NAMESPACE, terraform_root="/nonexistent/terraform/environments/staging", ephemeral=ephemeral,
+            namespace=NAMESPACE, terraform_root="/nonexistent/terraform/environment",
+            terraform_var_file="/nonexistent/terraform/environments/staging.tfvars", ephemeral=ephemeral,
         )},
         cluster=KubernetesCluster(kubeconfig=str(kubeconfig), request_timeout_seconds=2, poll_seconds=0.1),
         helm=HelmRunner(executable=helm, kubeconfig=str(kubeconfig), timeout_seconds=helm_timeout),
@@ -515,12 +517,20 @@ def test_teardown_refuses_a_permanent_environment(tmp_path: Path) -> None:
 
 
 TERRAFORM_ROOT = """
+terraform {
+  backend "local" {}
+}
+
+variable "environment" {
+  type = string
+}
+
 resource "terraform_data" "cluster" {
   input = "stand-in for the GKE cluster"
 }
 
 output "cluster_name" {
-  value = "fr-ci"
+  value = "fr-${var.environment}"
 }
 
 output "pubsub_topics" {
@@ -537,13 +547,18 @@ output "proxy_password" {
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 def test_ensure_environment_converges_and_teardown_destroys_with_real_terraform(tmp_path: Path) -> None:
     """Real terraform binary on a root with a provider-free resource (terraform_data): no cloud involved."""
-    root = tmp_path / "environments" / "ci"
-    root.mkdir(parents=True)
+    root = tmp_path / "environment"
+    root.mkdir()
     (root / "main.tf").write_text(TERRAFORM_ROOT)
+    var_file = tmp_path / "environments" / "ci.tfvars"
+    var_file.parent.mkdir()
+    var_file.write_text('environment = "ci"\n')
     runtime = make_runtime(tmp_path / "no-kubeconfig", ephemeral=True).model_copy(update={
-        "terraform": TerraformRunner(executable=shutil.which("terraform") or "terraform", timeout_seconds=120),
+        "terraform": TerraformRunner(executable=shutil.which("terraform") or "terraform", timeout_seconds=120,
+                                     backend_config={"path": f"{tmp_path}/state/{{environment}}.tfstate"}),
         "environments": {"ci": GkeTarget(project="acme-ci-project", region="europe-west1", namespace="fintech",
-                                         terraform_root=str(root), ephemeral=True)},
+                                         terraform_root=str(root), terraform_var_file=str(var_file),
+                                         ephemeral=True)},
     })
 
     created = runtime.ensure_environment(environment="ci", address="127.0.0.1")
@@ -555,6 +570,8 @@ def test_ensure_environment_converges_and_teardown_destroys_with_real_terraform(
     assert "output_proxy_password" not in created
     assert "never-in-metadata" not in json.dumps(created)
     assert (again["terraform_applied"], again["terraform_add"]) == ("false", "0")
+    assert created["terraform_var_file"] == str(var_file)
+    assert (tmp_path / "state" / "ci.tfstate").is_file() and (root / ".terraform-ci").is_dir()
     assert removed == ["terraform_data.cluster"]
 
 
@@ -598,7 +615,8 @@ def test_deploy_check_health_and_fail_a_rollout_on_a_real_cluster(tmp_path: Path
         release_config=str(release_yaml),
         charts_dir=str(REPO_ROOT / "deploy" / "charts"),
         environments={"ci": GkeTarget(project="fintech-release-test", region="europe-west1", kube_context=TEST_CONTEXT,
-                                      namespace=namespace, terraform_root=str(tmp_path), ephemeral=True)},
+                                      namespace=namespace, terraform_root=str(tmp_path),
+                                      terraform_var_file=str(tmp_path / "ci.tfvars"), ephemeral=True)},
         cluster=KubernetesCluster(),
         helm=HelmRunner(executable=HELM, timeout_seconds=90),
         terraform=TerraformRunner(),

@@ -3,24 +3,30 @@
 Three kinds of test, labelled per section:
 
 * static checks of the real .tf / .tfvars files, parsed with python-hcl2 (no provider, no cloud):
-  declarations documented and typed, no literal secrets, module calls matching the modules'
-  variables, required outputs, production with backups and a failover replica and ci without;
-  plus `terraform fmt -check` with the real terraform binary. `terraform validate` is not run: it
-  needs the google/kubernetes/random providers, which cannot be downloaded here.
+  one root (deploy/terraform/environment) with a partial gcs backend and one var file per environment
+  (environments/<env>.tfvars) setting only declared variables, declarations documented and typed,
+  no literal secrets, module calls matching the modules' variables, required outputs, production
+  with backups and a failover replica and ci without; plus `terraform fmt -check` with the real
+  terraform binary. `terraform validate` is not run: it needs the google/kubernetes/random
+  providers, which cannot be downloaded here.
 * contract tests of the plan parsing against plan documents written from Terraform's documented
   "JSON Output Format" (not produced by a real terraform run);
 * the runner against a real terraform binary (>= 1.4) on throw-away root modules that use only the
-  built-in `terraform_data` resource, so no provider download is needed. Skipped, with the reason,
+  built-in `terraform_data` resource, so no provider download is needed; among them two environments
+  converging at the same time from one root, each with its own state (local backend path per
+  environment, as the real root's gcs prefix) and its own TF_DATA_DIR. Skipped, with the reason,
   when no such binary is found (scripts/install-terraform.sh provides one).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import stat
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +34,21 @@ import hcl2
 import pytest
 
 from fintech_release.errors import ReleaseConfigError, ToolFailedError, ToolNotFoundError
-from fintech_release.resources.terraform import SENSITIVE, PlanSummary, TerraformRunner
+from fintech_release.resources.terraform import SENSITIVE, ApplyResult, PlanSummary, TerraformRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM_DIR = REPO_ROOT / "deploy" / "terraform"
 MODULES_DIR = TERRAFORM_DIR / "modules"
+ENVIRONMENT_ROOT = TERRAFORM_DIR / "environment"  # the one root of ci, staging and production
+BOOTSTRAP = TERRAFORM_DIR / "bootstrap"
 ENVIRONMENTS = ("ci", "staging", "production")
-ROOTS = [TERRAFORM_DIR / "environments" / name for name in ENVIRONMENTS] + [TERRAFORM_DIR / "bootstrap"]
+ROOTS = [ENVIRONMENT_ROOT, BOOTSTRAP]
 MODULE_DIRS = sorted(path for path in MODULES_DIR.iterdir() if path.is_dir())
 ALL_DIRS = MODULE_DIRS + ROOTS
+# Every variables file with the root it sets variables of.
+VAR_FILES = [(ENVIRONMENT_ROOT, TERRAFORM_DIR / "environments" / f"{name}.tfvars") for name in ENVIRONMENTS] + [
+    (BOOTSTRAP, BOOTSTRAP / "terraform.tfvars")
+]
 REQUIRED_OUTPUTS = {
     "cluster_name",
     "cluster_endpoint",
@@ -89,8 +101,12 @@ def resources(config: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, An
     return found
 
 
-def load_tfvars(root: Path) -> dict[str, Any]:
-    with (root / "terraform.tfvars").open() as handle:
+def env_tfvars(environment: str) -> Path:
+    return TERRAFORM_DIR / "environments" / f"{environment}.tfvars"
+
+
+def load_tfvars(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
         return {key: value for key, value in hcl2.load(handle).items() if not key.startswith("__")}
 
 
@@ -136,9 +152,9 @@ def test_no_literal_secret_anywhere() -> None:
 
 
 def test_no_secret_variable_is_set_in_tfvars() -> None:
-    for root in ROOTS:
-        for key in load_tfvars(root):
-            assert not SECRET_NAME.search(key) or SECRET_REFERENCE.search(key), f"{root}/terraform.tfvars sets {key}"
+    for _, var_file in VAR_FILES:
+        for key in load_tfvars(var_file):
+            assert not SECRET_NAME.search(key) or SECRET_REFERENCE.search(key), f"{var_file} sets {key}"
 
 
 def module_calls() -> list[tuple[Path, str, dict[str, Any]]]:
@@ -152,7 +168,6 @@ def module_calls() -> list[tuple[Path, str, dict[str, Any]]]:
 def test_every_module_call_matches_the_modules_variables() -> None:
     calls = module_calls()
     assert {name for _, name, _ in calls} >= {
-        "platform",
         "k8s_secrets",
         "network",
         "gke",
@@ -173,48 +188,66 @@ def test_every_module_call_matches_the_modules_variables() -> None:
         assert not required - given, f"{directory}: module {name} misses required arguments {required - given}"
 
 
-@pytest.mark.parametrize("root", ROOTS, ids=lambda path: path.name)
-def test_tfvars_set_only_declared_variables_and_every_required_one_but_secrets(root: Path) -> None:
+@pytest.mark.parametrize(
+    ("root", "var_file"), VAR_FILES, ids=[str(var_file.relative_to(TERRAFORM_DIR)) for _, var_file in VAR_FILES]
+)
+def test_tfvars_set_only_declared_variables_and_every_required_one_but_secrets(root: Path, var_file: Path) -> None:
     declared = labelled(load_dir(root).get("variable", []))
-    tfvars = load_tfvars(root)
-    assert not set(tfvars) - set(declared), f"{root}: tfvars sets undeclared {set(tfvars) - set(declared)}"
+    tfvars = load_tfvars(var_file)
+    assert not set(tfvars) - set(declared), f"{var_file}: sets undeclared {set(tfvars) - set(declared)}"
     required = {name for name, spec in declared.items() if "default" not in spec and not spec.get("sensitive")}
-    assert not required - set(tfvars), f"{root}: tfvars misses {required - set(tfvars)}"
+    assert not required - set(tfvars), f"{var_file}: misses {required - set(tfvars)}"
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_environment_root_declares_the_outputs_the_runtime_reads_and_a_gcs_backend(environment: str) -> None:
-    root = TERRAFORM_DIR / "environments" / environment
-    assert {path.name for path in root.iterdir()} >= {
-        "main.tf",
-        "variables.tf",
-        "outputs.tf",
-        "versions.tf",
-        "terraform.tfvars",
-    }
-    config = load_dir(root)
+def test_one_root_serves_every_environment_and_each_environment_is_only_a_var_file() -> None:
+    assert sorted(path.name for path in (TERRAFORM_DIR / "environments").iterdir()) == sorted(
+        f"{name}.tfvars" for name in ENVIRONMENTS
+    )
+    # Nothing environment-specific may be loaded automatically from the shared root.
+    assert not list(ENVIRONMENT_ROOT.glob("*.tfvars")) and not list(ENVIRONMENT_ROOT.glob("*.tfvars.json"))
+    for environment in ENVIRONMENTS:
+        assert load_tfvars(env_tfvars(environment))["environment"] == f'"{environment}"'
+    # Same variables everywhere: no environment silently falls back to a default another one overrides.
+    assert len({frozenset(load_tfvars(env_tfvars(name))) for name in ENVIRONMENTS}) == 1
+    ranges = [load_tfvars(env_tfvars(name))[key] for name in ENVIRONMENTS for key in ("nodes_cidr", "master_cidr")]
+    assert len(set(ranges)) == len(ranges), "environments must not share network ranges"
+
+
+def test_the_root_declares_the_outputs_the_runtime_reads_and_a_partial_gcs_backend() -> None:
+    config = load_dir(ENVIRONMENT_ROOT)
     outputs = labelled(config["output"])
-    assert not REQUIRED_OUTPUTS - set(outputs), f"{environment}: missing outputs {REQUIRED_OUTPUTS - set(outputs)}"
+    assert not REQUIRED_OUTPUTS - set(outputs), f"missing outputs {REQUIRED_OUTPUTS - set(outputs)}"
     assert outputs["cluster_endpoint"].get("sensitive") is True
     backends = [backend for block in config["terraform"] for backend in block.get("backend", [])]
     assert [unquote(next(iter(backend))) for backend in backends] == ["gcs"]
-    assert unquote(next(iter(backends[0].values()))["prefix"]) == f"fintech-release/{environment}"
-    assert load_tfvars(root)["environment"] == f'"{environment}"'
+    # bucket and prefix come from `terraform init -backend-config=...` per environment (TerraformRunner).
+    assert not set(next(iter(backends[0].values()))) - {"__is_block__", "__comments__"}
+
+
+def test_the_root_calls_the_modules_directly_and_declares_each_variable_once() -> None:
+    modules = labelled(load_dir(ENVIRONMENT_ROOT)["module"])
+    assert set(modules) == {"network", "gke", "cloudsql", "redis", "pubsub", "k8s_secrets"}
+    assert not (MODULES_DIR / "platform").exists()
+    declared = [
+        unquote(label)
+        for block in load_dir(ENVIRONMENT_ROOT)["variable"]
+        for label in block
+    ]
+    assert len(declared) == len(set(declared))
 
 
 def test_kubernetes_provider_is_configured_from_the_cluster_outputs() -> None:
-    for environment in ENVIRONMENTS:
-        providers = labelled(load_dir(TERRAFORM_DIR / "environments" / environment)["provider"])
-        kubernetes = providers["kubernetes"]
-        assert "module.platform.cluster_endpoint" in kubernetes["host"]
-        assert "module.platform.cluster_ca_certificate" in kubernetes["cluster_ca_certificate"]
+    kubernetes = labelled(load_dir(ENVIRONMENT_ROOT)["provider"])["kubernetes"]
+    assert "module.gke.endpoint" in kubernetes["host"]
+    assert "module.gke.ca_certificate" in kubernetes["cluster_ca_certificate"]
 
 
 def test_production_has_backups_a_backup_window_and_a_failover_replica_and_ci_has_neither() -> None:
-    production = load_tfvars(TERRAFORM_DIR / "environments" / "production")
-    ci = load_tfvars(TERRAFORM_DIR / "environments" / "ci")
+    production = load_tfvars(env_tfvars("production"))
+    ci = load_tfvars(env_tfvars("ci"))
     assert production["cloudsql_backups_enabled"] is True
     assert production["cloudsql_failover_replica"] is True
+    assert production["cloudsql_high_availability"] is True
     assert re.fullmatch(r'"\d\d:\d\d"', production["cloudsql_backup_start_time"])
     assert production["cloudsql_failover_replica_zone"] not in (None, "null")
     assert production["deletion_protection"] is True
@@ -224,10 +257,11 @@ def test_production_has_backups_a_backup_window_and_a_failover_replica_and_ci_ha
 
 
 def test_the_backup_and_failover_variables_reach_the_cloudsql_resources() -> None:
-    platform = labelled(load_dir(MODULES_DIR / "platform")["module"])["cloudsql"]
-    assert platform["backups_enabled"] == "${var.cloudsql_backups_enabled}"
-    assert platform["failover_replica"] == "${var.cloudsql_failover_replica}"
-    assert platform["backup_start_time"] == "${var.cloudsql_backup_start_time}"
+    call = labelled(load_dir(ENVIRONMENT_ROOT)["module"])["cloudsql"]
+    assert call["backups_enabled"] == "${var.cloudsql_backups_enabled}"
+    assert call["failover_replica"] == "${var.cloudsql_failover_replica}"
+    assert call["failover_replica_zone"] == "${var.cloudsql_failover_replica_zone}"
+    assert call["backup_start_time"] == "${var.cloudsql_backup_start_time}"
     cloudsql = resources(load_dir(MODULES_DIR / "cloudsql"))
     primary = cloudsql["google_sql_database_instance.primary"]
     assert primary["database_version"] == '"MYSQL_5_7"'
@@ -254,7 +288,7 @@ def test_gke_node_pool_autoscales_and_the_cluster_has_workload_identity() -> Non
     node_config = gke["google_container_node_pool.default"]["node_config"][0]
     assert node_config["workload_metadata_config"][0]["mode"] == '"GKE_METADATA"'
     for environment in ENVIRONMENTS:
-        tfvars = load_tfvars(TERRAFORM_DIR / "environments" / environment)
+        tfvars = load_tfvars(env_tfvars(environment))
         assert 0 < tfvars["gke_min_nodes"] < tfvars["gke_max_nodes"], environment
 
 
@@ -272,14 +306,6 @@ def test_kubernetes_secrets_for_the_sql_proxy_and_pubsub() -> None:
     assert set(k8s["kubernetes_secret_v1.pubsub"]["data"]) >= {"project_id", "topics", "subscriptions"}
     variables = labelled(load_dir(MODULES_DIR / "k8s_secrets")["variable"])
     assert variables["cloudsql_password"]["sensitive"] is True
-
-
-def test_environment_roots_differ_only_in_backend_and_tfvars() -> None:
-    ci = TERRAFORM_DIR / "environments" / "ci"
-    for environment in ("staging", "production"):
-        for name in ("main.tf", "variables.tf", "outputs.tf"):
-            other = TERRAFORM_DIR / "environments" / environment / name
-            assert other.read_text() == (ci / name).read_text(), f"{other} drifted from {ci / name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,15 +369,15 @@ DOCUMENTED_PLAN = {
     "terraform_version": "1.9.0",
     "variables": {"cloudsql_proxy_password": {"value": "do-not-show-me"}},
     "resource_drift": [
-        resource_change("module.platform.module.redis.google_redis_instance.this", "update"),
+        resource_change("module.redis.google_redis_instance.this", "update"),
     ],
     "resource_changes": [
-        resource_change("module.platform.module.gke.google_container_cluster.this", "no-op"),
-        resource_change("module.platform.module.network.google_compute_network.this", "create"),
-        resource_change("module.platform.module.redis.google_redis_instance.this", "update"),
-        resource_change("module.platform.module.cloudsql.google_sql_user.proxy", "delete", "create"),
-        resource_change("module.platform.module.cloudsql.random_id.suffix", "create", "delete"),
-        resource_change('module.platform.module.pubsub.google_pubsub_topic.this["old"]', "delete"),
+        resource_change("module.gke.google_container_cluster.this", "no-op"),
+        resource_change("module.network.google_compute_network.this", "create"),
+        resource_change("module.redis.google_redis_instance.this", "update"),
+        resource_change("module.cloudsql.google_sql_user.proxy", "delete", "create"),
+        resource_change("module.cloudsql.random_id.suffix", "create", "delete"),
+        resource_change('module.pubsub.google_pubsub_topic.this["old"]', "delete"),
         resource_change("data.google_client_config.current", "read", mode="data"),
     ],
     "output_changes": {
@@ -365,15 +391,15 @@ def test_plan_summary_counts_like_terraform_does() -> None:
     summary = PlanSummary.from_plan_json(DOCUMENTED_PLAN, environment="staging")
     # Terraform's "Plan: 3 to add, 1 to change, 3 to destroy": a replace adds one and destroys one.
     assert (summary.add, summary.change, summary.destroy) == (3, 1, 3)
-    assert summary.addresses["create"] == ("module.platform.module.network.google_compute_network.this",)
-    assert summary.addresses["update"] == ("module.platform.module.redis.google_redis_instance.this",)
+    assert summary.addresses["create"] == ("module.network.google_compute_network.this",)
+    assert summary.addresses["update"] == ("module.redis.google_redis_instance.this",)
     assert summary.addresses["replace"] == (
-        "module.platform.module.cloudsql.google_sql_user.proxy",
-        "module.platform.module.cloudsql.random_id.suffix",
+        "module.cloudsql.google_sql_user.proxy",
+        "module.cloudsql.random_id.suffix",
     )
-    assert summary.addresses["delete"] == ('module.platform.module.pubsub.google_pubsub_topic.this["old"]',)
+    assert summary.addresses["delete"] == ('module.pubsub.google_pubsub_topic.this["old"]',)
     assert summary.changed_outputs == ("redis_host",)
-    assert summary.drifted == ("module.platform.module.redis.google_redis_instance.this",)
+    assert summary.drifted == ("module.redis.google_redis_instance.this",)
     assert summary.has_changes
 
 
@@ -381,8 +407,8 @@ def test_plan_summary_metadata_has_counts_and_addresses_but_no_values() -> None:
     metadata = PlanSummary.from_plan_json(DOCUMENTED_PLAN, environment="staging").as_metadata()
     assert metadata["terraform_add"] == 3
     assert metadata["terraform_replace"] == [
-        "module.platform.module.cloudsql.google_sql_user.proxy",
-        "module.platform.module.cloudsql.random_id.suffix",
+        "module.cloudsql.google_sql_user.proxy",
+        "module.cloudsql.random_id.suffix",
     ]
     assert "do-not-show-me" not in json.dumps(metadata)
     assert "10.0.0.4" not in json.dumps(metadata)
@@ -402,6 +428,17 @@ def test_a_plan_of_no_ops_and_reads_has_no_changes() -> None:
     assert PlanSummary.from_plan_json({"format_version": "1.2"}, environment="ci").has_changes is False
 
 
+def test_a_move_without_other_changes_is_a_change() -> None:
+    moved = resource_change("module.network.google_compute_network.this", "no-op")
+    moved["previous_address"] = "module.platform.module.network.google_compute_network.this"
+    unmoved = resource_change("module.gke.google_container_cluster.this", "no-op")
+    unmoved["previous_address"] = unmoved["address"]
+    summary = PlanSummary.from_plan_json({"resource_changes": [moved, unmoved]}, environment="production")
+    assert summary.addresses == {"move": ("module.network.google_compute_network.this",)}
+    assert summary.has_changes and (summary.add, summary.change, summary.destroy) == (0, 0, 0)
+    assert summary.as_metadata()["terraform_move"] == ["module.network.google_compute_network.this"]
+
+
 def test_an_import_without_other_changes_is_a_change() -> None:
     plan = {"resource_changes": [resource_change("google_storage_bucket.state", "no-op", importing={"id": "b"})]}
     summary = PlanSummary.from_plan_json(plan, environment="staging")
@@ -414,27 +451,54 @@ def test_an_import_without_other_changes_is_a_change() -> None:
 
 
 def test_a_missing_binary_names_the_tool_and_how_to_install_it(tmp_path: Path) -> None:
+    (tmp_path / "ci.tfvars").write_text("")
     runner = TerraformRunner(executable=str(tmp_path / "no-terraform-here"))
     with pytest.raises(ToolNotFoundError, match=r"terraform not found .*install-terraform\.sh"):
-        runner.plan(environment="ci", root=tmp_path)
+        runner.plan(environment="ci", root=tmp_path, var_file=tmp_path / "ci.tfvars")
 
 
 def test_a_missing_secret_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FINTECH_RELEASE_TEST_TF_SECRET", raising=False)
+    (tmp_path / "staging.tfvars").write_text("")
     runner = TerraformRunner(secret_variables={"token": "FINTECH_RELEASE_TEST_TF_SECRET"})
     with pytest.raises(ReleaseConfigError, match=r"staging: .*token .*FINTECH_RELEASE_TEST_TF_SECRET.* not set"):
-        runner.plan(environment="staging", root=tmp_path)
+        runner.plan(environment="staging", root=tmp_path, var_file=tmp_path / "staging.tfvars")
 
 
 def test_a_missing_root_is_named(tmp_path: Path) -> None:
     with pytest.raises(ReleaseConfigError, match=r"production: Terraform root .*nowhere is not a directory"):
-        TerraformRunner().apply(environment="production", root=tmp_path / "nowhere")
+        TerraformRunner().apply(environment="production", root=tmp_path / "nowhere", var_file=tmp_path / "x.tfvars")
+
+
+def test_a_missing_var_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ReleaseConfigError, match=r"staging: Terraform variables file .*staging\.tfvars does not exist"):
+        TerraformRunner().apply(environment="staging", root=tmp_path, var_file=tmp_path / "staging.tfvars")
+
+
+def test_a_backend_config_that_does_not_name_the_environment_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ci.tfvars").write_text("")
+    runner = TerraformRunner(executable=str(tmp_path / "never-run"), backend_config={"bucket": "state-bucket"})
+    with pytest.raises(ReleaseConfigError, match=r"ci: .*names \{environment\} .*bucket.*share one state"):
+        runner.apply(environment="ci", root=tmp_path, var_file=tmp_path / "ci.tfvars")
+
+
+def test_an_environment_name_that_is_no_path_segment_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ci.tfvars").write_text("")
+    with pytest.raises(ReleaseConfigError, match=r"'\.\./ci': not a valid environment name"):
+        TerraformRunner().outputs(environment="../ci", root=tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
 # The runner against the real terraform binary, on roots of built-in terraform_data resources.
+# The root declares `backend "local" {}` and the runner gives it path=<state dir>/{environment}.tfstate at init:
+# the same per-environment partial backend configuration as the real root's gcs prefix. (Without a backend
+# block the local state would be <root>/terraform.tfstate whatever TF_DATA_DIR says, shared by every environment.)
 
 ROOT_MODULE = """
+terraform {
+  backend "local" {}
+}
+
 variable "label" {
   type = string
 }
@@ -482,28 +546,61 @@ def root_module(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def var_files(tmp_path: Path) -> dict[str, Path]:
+    """environments/<env>.tfvars beside the root, each with its own label."""
+    directory = tmp_path / "environments"
+    directory.mkdir()
+    files = {}
+    for environment in ("ci", "staging", "production"):
+        files[environment] = directory / f"{environment}.tfvars"
+        files[environment].write_text(f'label = "{environment}-label"\n')
+    return files
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def staging(root_module: Path, var_files: dict[str, Path]) -> dict[str, Any]:
+    """The arguments of a runner call for staging."""
+    return {"environment": "staging", "root": root_module, "var_file": var_files["staging"]}
+
+
+def make_runner(state_dir: Path, executable: str | None = None, **settings: Any) -> TerraformRunner:
+    return TerraformRunner(
+        executable=executable or TERRAFORM or "terraform",
+        init_attempts=1,
+        backend_config={"path": f"{state_dir}/{{environment}}.tfstate"},
+        **settings,
+    )
+
+
+@pytest.fixture
 def recording_terraform(tmp_path: Path) -> tuple[str, Path]:
-    """A wrapper that records every command line, then runs the real terraform."""
+    """A wrapper that records every command line and TF_DATA_DIR, then runs the real terraform."""
     log = tmp_path / "argv.log"
     wrapper = tmp_path / "terraform-wrapper"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{TERRAFORM}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s | %s\\n" "$*" "$TF_DATA_DIR" >> "{log}"\nexec "{TERRAFORM}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     return str(wrapper), log
 
 
 @needs_terraform_data
 def test_converge_applies_what_is_missing_then_nothing(
-    root_module: Path, recording_terraform: tuple[str, Path]
+    root_module: Path, var_files: dict[str, Path], state_dir: Path, recording_terraform: tuple[str, Path]
 ) -> None:
     executable, argv_log = recording_terraform
-    runner = TerraformRunner(executable=executable, init_attempts=1)
+    runner = make_runner(state_dir, executable)
     variables = {"label": "blue-label", "token": "s3cr3t-t0ken-value"}
+    ci = {"environment": "ci", "root": root_module, "var_file": var_files["ci"]}
 
-    planned = runner.plan(environment="ci", root=root_module, variables=variables)
+    planned = runner.plan(**ci, variables=variables)
     assert (planned.add, planned.change, planned.destroy) == (3, 0, 0)
-    assert not (root_module / "terraform.tfstate").exists(), "plan must not change anything"
+    assert not (state_dir / "ci.tfstate").exists(), "plan must not change anything"
 
-    applied = runner.apply(environment="ci", root=root_module, variables=variables)
+    applied = runner.apply(**ci, variables=variables)
     assert applied.applied
     assert applied.plan.addresses["create"] == (
         "terraform_data.generation",
@@ -511,40 +608,88 @@ def test_converge_applies_what_is_missing_then_nothing(
         "terraform_data.static",
     )
     assert applied.outputs == {"label": "blue-label", "token": SENSITIVE}
+    assert (state_dir / "ci.tfstate").is_file() and not (root_module / "terraform.tfstate").exists()
 
-    again = runner.apply(environment="ci", root=root_module, variables=variables)
+    again = runner.apply(**ci, variables=variables)
     assert not again.applied and not again.plan.has_changes
     assert (again.plan.add, again.plan.change, again.plan.destroy) == (0, 0, 0)
     assert runner.outputs(environment="ci", root=root_module) == {"label": "blue-label", "token": SENSITIVE}
 
-    recorded = argv_log.read_text()
-    assert "s3cr3t-t0ken-value" not in recorded and "blue-label" not in recorded
-    assert all("-input=false" in line for line in recorded.splitlines() if line.split()[0] in ("plan", "apply"))
+    recorded = argv_log.read_text().splitlines()
+    assert not any("s3cr3t-t0ken-value" in line or "blue-label" in line for line in recorded)
+    assert all("-input=false" in line for line in recorded if line.split()[0] in ("plan", "apply"))
+    assert all(f"-var-file={var_files['ci']}" in line for line in recorded if line.startswith("plan "))
+    inits = [line for line in recorded if line.startswith("init ")]
+    assert inits and all(f"-backend-config=path={state_dir}/ci.tfstate " in line for line in inits)
+    assert {line.rsplit(" | ", 1)[1] for line in recorded} == {str(root_module / ".terraform-ci")}
+    assert not (root_module / ".terraform").exists()
 
 
 @needs_terraform_data
-def test_converge_repairs_only_the_resource_that_went_missing(root_module: Path) -> None:
-    runner = TerraformRunner(executable=TERRAFORM, init_attempts=1)
-    runner.apply(environment="staging", root=root_module, variables={"label": "a"})
+def test_two_environments_converge_concurrently_from_one_root_with_separate_state(
+    root_module: Path, var_files: dict[str, Path], state_dir: Path
+) -> None:
+    runner = make_runner(state_dir)
+
+    def converge(environment: str) -> ApplyResult:
+        return runner.apply(environment=environment, root=root_module, var_file=var_files[environment])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ci, staging = pool.map(converge, ["ci", "staging"])
+
+    assert ci.applied and staging.applied
+    assert (ci.outputs["label"], staging.outputs["label"]) == ("ci-label", "staging-label")
+    assert sorted(path.name for path in state_dir.iterdir()) == ["ci.tfstate", "staging.tfstate"]
+    assert {path.name for path in root_module.iterdir() if path.name.startswith(".terraform")} >= {
+        ".terraform-ci",
+        ".terraform-staging",
+    }
+    assert not (root_module / ".terraform").exists() and not (root_module / "terraform.tfstate").exists()
+
+    destroyed = runner.destroy(environment="ci", root=root_module, var_file=var_files["ci"])
+    assert destroyed.destroy == 3
+    assert runner.outputs(environment="ci", root=root_module) == {}
+    assert runner.outputs(environment="staging", root=root_module)["label"] == "staging-label"
+    assert not runner.plan(environment="staging", root=root_module, var_file=var_files["staging"]).has_changes
+    assert runner.plan(environment="production", root=root_module, var_file=var_files["production"]).add == 3
+
+
+@needs_terraform_data
+def test_a_data_dir_holds_one_terraform_data_directory_per_environment(
+    root_module: Path, var_files: dict[str, Path], state_dir: Path, tmp_path: Path
+) -> None:
+    runner = make_runner(state_dir, data_dir=str(tmp_path / "data"))
+    runner.apply(environment="production", root=root_module, var_file=var_files["production"])
+    assert (tmp_path / "data" / "production" / "terraform.tfstate").is_file()  # the backend settings, not the state
+    assert not any(path.name.startswith(".terraform") for path in root_module.iterdir())
+
+
+@needs_terraform_data
+def test_converge_repairs_only_the_resource_that_went_missing(staging: dict[str, Any], state_dir: Path) -> None:
+    runner = make_runner(state_dir)
+    runner.apply(**staging)
     subprocess.run(
         [TERRAFORM, "state", "rm", "terraform_data.static"],
-        cwd=root_module,
+        cwd=staging["root"],
+        env={**os.environ, "TF_DATA_DIR": str(staging["root"] / ".terraform-staging")},
         capture_output=True,
         check=True,
         timeout=60,
     )
-    repaired = runner.apply(environment="staging", root=root_module, variables={"label": "a"})
+    repaired = runner.apply(**staging)
     assert repaired.applied
     assert repaired.plan.addresses == {"create": ("terraform_data.static",)}
-    assert runner.plan(environment="staging", root=root_module, variables={"label": "a"}).has_changes is False
+    assert runner.plan(**staging).has_changes is False
 
 
 @needs_terraform_data
-def test_changed_inputs_plan_an_update_and_a_replace_then_destroy_removes_everything(root_module: Path) -> None:
-    runner = TerraformRunner(executable=TERRAFORM, init_attempts=1)
-    runner.apply(environment="staging", root=root_module, variables={"label": "a"})
+def test_changed_inputs_plan_an_update_and_a_replace_then_destroy_removes_everything(
+    staging: dict[str, Any], state_dir: Path
+) -> None:
+    runner = make_runner(state_dir)
+    runner.apply(**staging)
 
-    changed = runner.plan(environment="staging", root=root_module, variables={"label": "b", "generation": "2"})
+    changed = runner.plan(**staging, variables={"label": "b", "generation": "2"})
     assert changed.addresses == {
         "update": ("terraform_data.labelled",),
         "replace": ("terraform_data.generation",),
@@ -552,15 +697,15 @@ def test_changed_inputs_plan_an_update_and_a_replace_then_destroy_removes_everyt
     assert (changed.add, changed.change, changed.destroy) == (1, 1, 1)
     assert changed.changed_outputs == ("label",)
 
-    destroyed = runner.destroy(environment="staging", root=root_module, variables={"label": "a"})
+    destroyed = runner.destroy(**staging)
     assert (destroyed.add, destroyed.change, destroyed.destroy) == (0, 0, 3)
-    assert runner.outputs(environment="staging", root=root_module) == {}
-    assert runner.destroy(environment="staging", root=root_module, variables={"label": "a"}).has_changes is False
+    assert runner.outputs(environment="staging", root=staging["root"]) == {}
+    assert runner.destroy(**staging).has_changes is False
 
 
 @needs_terraform_data
 def test_a_failed_plan_names_the_environment_and_hides_variable_values(
-    root_module: Path, monkeypatch: pytest.MonkeyPatch
+    root_module: Path, var_files: dict[str, Path], state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A non-sensitive variable whose validation fails: terraform itself prints the value.
     (root_module / "checked.tf").write_text(
@@ -568,11 +713,14 @@ def test_a_failed_plan_names_the_environment_and_hides_variable_values(
         '    error_message = "too long"\n  }\n}\n'
     )
     monkeypatch.setenv("FINTECH_RELEASE_TEST_TF_SECRET", "very-secret-api-key-42")
-    runner = TerraformRunner(
-        executable=TERRAFORM, init_attempts=1, secret_variables={"api_key": "FINTECH_RELEASE_TEST_TF_SECRET"}
-    )
+    runner = make_runner(state_dir, secret_variables={"api_key": "FINTECH_RELEASE_TEST_TF_SECRET"})
     with pytest.raises(ToolFailedError, match=r"terraform plan failed for environment production") as raised:
-        runner.plan(environment="production", root=root_module, variables={"label": "plain-label-value"})
+        runner.plan(
+            environment="production",
+            root=root_module,
+            var_file=var_files["production"],
+            variables={"label": "plain-label-value"},
+        )
     message = str(raised.value)
     assert "too long" in message
     assert "very-secret-api-key-42" not in message
@@ -580,10 +728,44 @@ def test_a_failed_plan_names_the_environment_and_hides_variable_values(
 
 
 @needs_terraform_data
-def test_the_callers_variables_override_the_roots_tfvars(root_module: Path) -> None:
-    (root_module / "terraform.tfvars").write_text('label = "from-tfvars"\n')
-    runner = TerraformRunner(executable=TERRAFORM, init_attempts=1)
-    assert runner.apply(environment="ci", root=root_module).outputs["label"] == "from-tfvars"
-    overridden = runner.apply(environment="ci", root=root_module, variables={"label": "from-caller"})
+def test_the_callers_variables_override_the_environments_var_file(
+    root_module: Path, var_files: dict[str, Path], state_dir: Path
+) -> None:
+    runner = make_runner(state_dir)
+    ci = {"environment": "ci", "root": root_module, "var_file": var_files["ci"]}
+    assert runner.apply(**ci).outputs["label"] == "ci-label"
+    overridden = runner.apply(**ci, variables={"label": "from-caller"})
     assert overridden.plan.addresses == {"update": ("terraform_data.labelled",)}
     assert overridden.outputs["label"] == "from-caller"
+
+
+@needs_terraform_data
+def test_a_plan_that_only_moves_state_is_applied_without_replacing_anything(
+    tmp_path: Path, var_files: dict[str, Path], state_dir: Path
+) -> None:
+    """A module unwrapped with a `moved` block: the converge records the new address and recreates nothing."""
+    (tmp_path / "modules" / "network").mkdir(parents=True)
+    (tmp_path / "modules" / "network" / "main.tf").write_text(
+        'variable "label" {\n  type = string\n}\n\nresource "terraform_data" "vpc" {\n  input = var.label\n}\n'
+    )
+    (tmp_path / "modules" / "platform").mkdir()
+    (tmp_path / "modules" / "platform" / "main.tf").write_text(
+        'variable "label" {\n  type = string\n}\n\n'
+        'module "network" {\n  source = "../network"\n  label  = var.label\n}\n'
+    )
+    root = tmp_path / "environment"
+    root.mkdir()
+    head = 'terraform {\n  backend "local" {}\n}\n\nvariable "label" {\n  type = string\n}\n\n'
+    call = 'module "{name}" {{\n  source = "../modules/{name}"\n  label  = var.label\n}}\n'
+    (root / "main.tf").write_text(head + call.format(name="platform"))
+    runner = make_runner(state_dir)
+    production = {"environment": "production", "root": root, "var_file": var_files["production"]}
+    created = runner.apply(**production)
+    assert created.plan.addresses == {"create": ("module.platform.module.network.terraform_data.vpc",)}
+
+    (root / "main.tf").write_text(head + call.format(name="network"))
+    (root / "moved.tf").write_text("moved {\n  from = module.platform.module.network\n  to   = module.network\n}\n")
+    moved = runner.apply(**production)
+    assert moved.applied and moved.plan.addresses == {"move": ("module.network.terraform_data.vpc",)}
+    assert (moved.plan.add, moved.plan.destroy) == (0, 0)
+    assert runner.plan(**production).has_changes is False

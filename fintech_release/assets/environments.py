@@ -8,6 +8,7 @@ restores every service that run changed.
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
@@ -394,6 +395,7 @@ def _roll_out(
         health_path=config.service(name).health_path,
         env=settings.env,
     )
+    started = datetime.now(UTC)
     outcome = runtime.deploy(
         spec=spec,
         on_backends_changed=lambda backends: ingress.set_backends(environment=env, service=name, backends=backends),
@@ -407,6 +409,7 @@ def _roll_out(
         desired_replicas=settings.replicas,
         expected_image=outcome.image,
         window_seconds=window,
+        since=started,
     )
     return outcome, health
 

@@ -178,7 +178,7 @@ class GkeEnvironmentSettings(_Strict):
     kube_context: str | None = None  # a context in KUBECONFIG; None: the current context
     namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "fintech"
     cloudsql_instance: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]*$")]
-    terraform_root: Path | None = None  # None: <gke.terraform_dir>/environments/<name>
+    terraform_var_file: Path | None = None  # None: <gke.terraform_dir>/environments/<name>.tfvars
     require_backups_and_failover: bool = False  # checked through the Cloud SQL Admin API before deploying
 
 
@@ -221,6 +221,7 @@ class GkePlatformSettings(_Strict):
 
     terraform_dir: Path = Path("deploy/terraform")
     terraform_state_bucket: str | None = None  # the GCS bucket deploy/terraform/bootstrap creates
+    terraform_data_dir: Path | None = None  # a Terraform data dir per environment below it; None: <root>/.terraform-<env>
     charts_dir: Path = Path("deploy/charts")
     terraform_executable: str = "terraform"
     helm_executable: str = "helm"

@@ -142,8 +142,11 @@ def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> di
                     kube_context=target.kube_context,
                     namespace=target.namespace,
                     ephemeral=config.environment(name).ephemeral,
-                    terraform_root=str(
-                        config.resolve_path(target.terraform_root or gke.terraform_dir / "environments" / name)
+                    terraform_root=str(config.resolve_path(gke.terraform_dir / "environment")),
+                    terraform_var_file=str(
+                        config.resolve_path(
+                            target.terraform_var_file or gke.terraform_dir / "environments" / f"{name}.tfvars"
+                        )
                     ),
                 )
                 for name, target in targets.items()
@@ -152,7 +155,12 @@ def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> di
             helm=helm,
             terraform=TerraformRunner(
                 executable=find_tool(gke.terraform_executable),
-                backend_config={"bucket": gke.terraform_state_bucket} if gke.terraform_state_bucket else {},
+                # One state per environment: the runner fills {environment} in at `terraform init`.
+                backend_config={
+                    **({"bucket": gke.terraform_state_bucket} if gke.terraform_state_bucket else {}),
+                    "prefix": "fintech-release/{environment}",
+                },
+                data_dir=str(config.resolve_path(gke.terraform_data_dir)) if gke.terraform_data_dir else None,
                 secret_variables={"cloudsql_proxy_password": gke.database_password_env},
             ),
         ),

@@ -1,15 +1,15 @@
 """`GkeRuntime`: the gke platform's `ServiceRuntime` - Terraform for environments, Helm for releases,
 the Kubernetes API for health.
 
-* `ensure_environment` converges the environment's Terraform root and reports the plan summary
-  and the non-sensitive outputs.
+* `ensure_environment` converges the environment (the one Terraform root, with the environment's
+  var file and state) and reports the plan summary and the non-sensitive outputs.
 * `deploy` upgrades a service only when the digest it runs differs from the candidate's. helm
   applies the upgrade without waiting; the rollout is watched through the Kubernetes API and
   rolled back (`helm rollback`) at the first back-off or at helm's timeout, so a failed rollout
   returns `failed` with the previous image still serving; it never raises for that.
 * `health` watches the pods, Deployment, autoscaler and ingress and stops at the first back-off;
   only restarts during the watch count (a pod on GKE may have restarted once weeks ago).
-* `teardown` destroys an ephemeral environment's Terraform root and refuses any other.
+* `teardown` destroys what Terraform manages for an ephemeral environment and refuses any other.
 
 `on_backends_changed` is never called: a Kubernetes Service routes to the pods its endpoints
 list, and those follow pod readiness by themselves; there is no list of backends to hand to
@@ -53,12 +53,14 @@ class GkeTarget(Config):
     region: str
     kube_context: str | None = None  # None: the kubeconfig's current context
     namespace: str = "fintech"
-    terraform_root: str  # absolute: Environment.gke.terraform_root or <gke.terraform_dir>/environments/<name>
+    terraform_root: str  # absolute: <gke.terraform_dir>/environment, the one root of every environment
+    # absolute: Environment.gke.terraform_var_file or <gke.terraform_dir>/environments/<name>.tfvars
+    terraform_var_file: str
     ephemeral: bool = False  # only ephemeral environments (ci) may be torn down
 
 
 class GkeRuntime(ServiceRuntime):
-    """Services as Helm releases of the `microservice` chart on GKE; environments as Terraform roots."""
+    """Services as Helm releases of the `microservice` chart on GKE; environments converged by Terraform."""
 
     release_config: str  # absolute path of release.yaml: the chart values come from it
     charts_dir: str  # absolute: <gke.charts_dir>
@@ -68,18 +70,21 @@ class GkeRuntime(ServiceRuntime):
     terraform: TerraformRunner
 
     def ensure_environment(self, *, environment: str, address: str) -> dict[str, str]:
-        """Converge the environment's Terraform root (create what is missing, repair drift); report what it did.
+        """Converge the environment with Terraform (create what is missing, repair drift); report what it did.
 
         `address` is the local platform's loopback address and means nothing here.
         """
         target = self._target(environment)
-        result = self.terraform.apply(environment=environment, root=Path(target.terraform_root))
+        result = self.terraform.apply(
+            environment=environment, root=Path(target.terraform_root), var_file=Path(target.terraform_var_file)
+        )
         return {
             "project": target.project,
             "region": target.region,
             "namespace": target.namespace,
             "kube_context": target.kube_context or "(current)",
             "terraform_root": target.terraform_root,
+            "terraform_var_file": target.terraform_var_file,
             **_apply_facts(result),
         }
 
@@ -154,29 +159,32 @@ class GkeRuntime(ServiceRuntime):
 
     def health(
         self, *, environment: str, service: str, desired_replicas: int, expected_image: str | None,
-        window_seconds: float,
+        window_seconds: float, since: datetime | None = None,
     ) -> ServiceHealth:
         """Watch for the whole window (a pod dying after it got ready is caught); stop at the first back-off.
 
-        Only restarts from the start of the watch count, or a pod waiting in CrashLoopBackOff.
+        Only restarts from `since` (default: the start of the watch) count, or a pod waiting in CrashLoopBackOff.
         """
         target = self._target(environment)
         return self.cluster.watch_health(
             environment=environment, kube_context=target.kube_context, namespace=target.namespace, service=service,
             desired_replicas=desired_replicas, expected_image=expected_image, window_seconds=window_seconds,
-            stop_when_healthy=False, since=datetime.now(UTC),
+            stop_when_healthy=False, since=since or datetime.now(UTC),
         )
 
     def teardown(self, *, environment: str) -> list[str]:
-        """Destroy an ephemeral environment's Terraform root; refuse a permanent environment untouched."""
+        """Destroy what Terraform manages for an ephemeral environment; refuse a permanent environment untouched."""
         target = self._target(environment)
         if not target.ephemeral:
             raise DeploymentRefusedError(
                 f"environment {environment!r} is not ephemeral: teardown destroys only throw-away environments"
-                f" (ci). Nothing was destroyed. To remove it on purpose, run `terraform destroy` in"
-                f" {target.terraform_root} yourself."
+                f" (ci). Nothing was destroyed. To remove it on purpose, run `terraform destroy"
+                f" -var-file={target.terraform_var_file}` in {target.terraform_root} yourself, initialised with"
+                f" that environment's state prefix (see deploy/terraform/README.md)."
             )
-        summary = self.terraform.destroy(environment=environment, root=Path(target.terraform_root))
+        summary = self.terraform.destroy(
+            environment=environment, root=Path(target.terraform_root), var_file=Path(target.terraform_var_file)
+        )
         return _destroyed(summary)
 
     def _target(self, environment: str) -> GkeTarget:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import socket
 import time
+from datetime import datetime
 from collections import Counter
 from contextlib import ExitStack, closing
 
@@ -113,9 +114,12 @@ class LocalDockerRuntime(ServiceRuntime):
 
     def health(
         self, *, environment: str, service: str, desired_replicas: int, expected_image: str | None,
-        window_seconds: float,
+        window_seconds: float, since: datetime | None = None,
     ) -> ServiceHealth:
-        """Poll the replicas for `window_seconds`; a crash, restart or exit ends the watch at once."""
+        """Poll the replicas for `window_seconds`; a crash, restart or exit ends the watch at once.
+
+        `since` does not matter here: every deployment starts new containers, so each restart is recent.
+        """
         deadline = time.monotonic() + window_seconds
         with closing(connect_docker(self.docker_host)) as client:
             while True:

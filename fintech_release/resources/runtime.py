@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
+from datetime import datetime
 from typing import Literal
 
 from dagster import ConfigurableResource
@@ -65,9 +66,13 @@ class ServiceRuntime(ConfigurableResource):
     @abstractmethod
     def health(
         self, *, environment: str, service: str, desired_replicas: int, expected_image: str | None,
-        window_seconds: float,
+        window_seconds: float, since: datetime | None = None,
     ) -> ServiceHealth:
-        """Watch the service for up to `window_seconds`; return early on the first back-off state."""
+        """Watch the service for up to `window_seconds`; return early on the first back-off state.
+
+        Restarts count from `since` (the deployment's start; None: the start of the watch) where the
+        platform keeps replicas across deployments.
+        """
 
     @abstractmethod
     def teardown(self, *, environment: str) -> list[str]:

@@ -1,17 +1,24 @@
-"""Terraform for the gke platform: converge an environment's root module, read its outputs, destroy it.
+"""Terraform for the gke platform: converge an environment, read its outputs, destroy it.
+
+One root module serves every environment. A call names the environment, the root and the
+environment's variable file (deploy/terraform/environments/<env>.tfvars); the environment's state is
+kept apart by the backend configuration given at init (`backend_config` values may name
+`{environment}`, e.g. prefix=fintech-release/{environment}) and its working data by a data directory
+of its own (TF_DATA_DIR), so ci, staging and production can converge at the same time from one root.
 
 Every change goes through a saved plan: `terraform plan -out`, then `terraform show -json` of that
 plan (Terraform's documented JSON output format) says what would change, and only a plan with
 changes is applied. A converge therefore repairs what is missing or drifted and touches nothing
 else. No variable value is ever on a command line: secrets reach Terraform as `TF_VAR_*` environment
-variables, the caller's variables as a temporary `-var-file` (which, unlike `TF_VAR_*`, overrides the
-root's terraform.tfvars), and every value is cut out of error messages.
+variables, the caller's variables as a temporary `-var-file` after the environment's (so they override
+it), and every value is cut out of error messages.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,9 +42,10 @@ _PLANFILE = "tfplan"
 # Plain (non-secret) variable values shorter than this stay in error output: redacting "3" would
 # garble line numbers and counts. Secret values are redacted whatever their length.
 _MIN_PLAIN_REDACTION = 4
+_ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
-Action = Literal["create", "update", "delete", "replace", "import", "forget"]
-_ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "replace", "import", "forget")
+Action = Literal["create", "update", "delete", "replace", "import", "move", "forget"]
+_ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "replace", "import", "move", "forget")
 
 
 class PlanSummary(BaseModel, frozen=True):
@@ -83,6 +91,9 @@ class PlanSummary(BaseModel, frozen=True):
                 addresses[action].append(resource["address"])
             if change.get("importing") is not None:
                 addresses["import"].append(resource["address"])
+            # A `moved` block: only the state changes, and only an applied plan records the new address.
+            if resource.get("previous_address") not in (None, resource["address"]):
+                addresses["move"].append(resource["address"])
         changed_outputs = sorted(
             name
             for name, change in (plan.get("output_changes") or {}).items()
@@ -123,10 +134,13 @@ class ApplyResult(BaseModel, frozen=True):
 
 
 class TerraformRunner(ConfigurableResource):
-    """Runs Terraform on an environment's root module, non-interactively and through saved plans.
+    """Runs Terraform on a root module for one environment at a time, non-interactively and through saved plans.
 
-    The `variables` of a call override the root's terraform.tfvars. `backend_config` goes to
-    `terraform init -backend-config=KEY=VALUE` (e.g. the state bucket; no secrets there).
+    `backend_config` goes to `terraform init -backend-config=KEY=VALUE`, with `{environment}` in a value
+    replaced by the environment's name, e.g. {"bucket": "<state bucket>", "prefix": "fintech-release/{environment}"}
+    (no secrets there). When it is set, some value must name `{environment}`: otherwise every
+    environment of the root would share one state. `data_dir` holds one Terraform data directory per
+    environment (TF_DATA_DIR=<data_dir>/<env>); unset, it is <root>/.terraform-<env>.
     `secret_variables` maps a Terraform variable to the name of the environment variable holding its
     value, e.g. {"cloudsql_proxy_password": "FINTECH_RELEASE_CLOUDSQL_PASSWORD"}.
     """
@@ -136,47 +150,68 @@ class TerraformRunner(ConfigurableResource):
     lock_timeout: str = "5m"
     init_attempts: int = Field(default=3, ge=1, le=5)
     backend_config: dict[str, str] = Field(default_factory=dict)
+    data_dir: str | None = None
     secret_variables: dict[str, str] = Field(default_factory=dict)
 
-    def plan(self, *, environment: str, root: Path, variables: dict[str, str] | None = None) -> PlanSummary:
+    def plan(
+        self, *, environment: str, root: Path, var_file: Path, variables: dict[str, str] | None = None
+    ) -> PlanSummary:
         """What a converge would change now (refreshes state; changes nothing)."""
-        run = self._session(environment, root, variables)
-        self._init(run)
-        with tempfile.TemporaryDirectory(prefix="terraform-plan-") as scratch:
-            return self._plan(run, Path(scratch), destroy=False)
+        return self._planned(self._session(environment, root, var_file, variables), destroy=False, apply=False)
 
-    def apply(self, *, environment: str, root: Path, variables: dict[str, str] | None = None) -> ApplyResult:
+    def apply(
+        self, *, environment: str, root: Path, var_file: Path, variables: dict[str, str] | None = None
+    ) -> ApplyResult:
         """Converge: plan to a file and apply exactly that plan, only when it has changes."""
-        run = self._session(environment, root, variables)
-        self._init(run)
-        # The saved plan and the var-file hold variable values: they live in a private temporary directory only.
-        with tempfile.TemporaryDirectory(prefix="terraform-plan-") as scratch:
-            summary = self._plan(run, Path(scratch), destroy=False)
-            if summary.has_changes:
-                self._apply(run, Path(scratch))
+        run = self._session(environment, root, var_file, variables)
+        summary = self._planned(run, destroy=False, apply=True)
         return ApplyResult(plan=summary, applied=summary.has_changes, outputs=self._outputs(run))
 
     def outputs(self, *, environment: str, root: Path) -> dict[str, Any]:
-        """The root module's outputs; sensitive ones are replaced by "(sensitive)"."""
-        run = self._session(environment, root, None)
+        """The environment's outputs of the root module; sensitive ones are replaced by "(sensitive)"."""
+        run = self._session(environment, root, None, None)
         self._init(run)
         return self._outputs(run)
 
-    def destroy(self, *, environment: str, root: Path, variables: dict[str, str] | None = None) -> PlanSummary:
-        """Destroy everything the root module manages, through a saved destroy plan."""
-        run = self._session(environment, root, variables)
+    def destroy(
+        self, *, environment: str, root: Path, var_file: Path, variables: dict[str, str] | None = None
+    ) -> PlanSummary:
+        """Destroy everything the root module manages for the environment, through a saved destroy plan."""
+        return self._planned(self._session(environment, root, var_file, variables), destroy=True, apply=True)
+
+    def _planned(self, run: _Session, *, destroy: bool, apply: bool) -> PlanSummary:
+        """Init, plan to a file and, when `apply` and the plan has changes, apply exactly that plan."""
         self._init(run)
+        # The saved plan and the var-file hold variable values: they live in a private temporary directory only.
         with tempfile.TemporaryDirectory(prefix="terraform-plan-") as scratch:
-            summary = self._plan(run, Path(scratch), destroy=True)
-            if summary.has_changes:
+            summary = self._plan(run, Path(scratch), destroy=destroy)
+            if apply and summary.has_changes:
                 self._apply(run, Path(scratch))
         return summary
 
-    def _session(self, environment: str, root: Path, variables: Mapping[str, str] | None) -> _Session:
+    def _session(
+        self, environment: str, root: Path, var_file: Path | None, variables: Mapping[str, str] | None
+    ) -> _Session:
+        if not _ENVIRONMENT_NAME.fullmatch(environment):
+            raise ReleaseConfigError(
+                f"environment {environment!r}: not a valid environment name for Terraform "
+                "(lower-case letters, digits and dashes; it names the state prefix and the data directory)"
+            )
         if not root.is_dir():
             raise ReleaseConfigError(
                 f"environment {environment}: Terraform root {root} is not a directory "
-                "(set environments[].gke.terraform_root or gke.terraform_dir in release.yaml)"
+                "(set gke.terraform_dir in release.yaml; the root is <terraform_dir>/environment)"
+            )
+        if var_file is not None and not var_file.is_file():
+            raise ReleaseConfigError(
+                f"environment {environment}: Terraform variables file {var_file} does not exist "
+                "(create it, or set environments[].gke.terraform_var_file in release.yaml)"
+            )
+        if self.backend_config and not any("{environment}" in value for value in self.backend_config.values()):
+            raise ReleaseConfigError(
+                f"environment {environment}: no backend_config value of the Terraform runner names {{environment}} "
+                f"(given: {', '.join(sorted(self.backend_config))}), so every environment would share one state; "
+                "add e.g. prefix=fintech-release/{environment}"
             )
         secrets: dict[str, str] = {}
         for name, env_name in self.secret_variables.items():
@@ -188,10 +223,12 @@ class TerraformRunner(ConfigurableResource):
                 )
             secrets[name] = value
         plain = dict(variables or {})
+        data_dir = Path(self.data_dir) / environment if self.data_dir else root / f".terraform-{environment}"
         env = {
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",  # no version check calls home from CI machines
+            "TF_DATA_DIR": str(data_dir.absolute()),
             **{f"TF_VAR_{name}": value for name, value in secrets.items()},
         }
         hidden = [value for value in plain.values() if len(value) >= _MIN_PLAIN_REDACTION]
@@ -199,6 +236,7 @@ class TerraformRunner(ConfigurableResource):
         return _Session(
             environment=environment,
             root=root,
+            var_file=var_file.absolute() if var_file is not None else None,
             env=env,
             variables=plain,
             hidden=sorted(set(hidden), key=len, reverse=True),
@@ -224,7 +262,10 @@ class TerraformRunner(ConfigurableResource):
         return completed
 
     def _init(self, run: _Session) -> None:
-        backend = [f"-backend-config={key}={value}" for key, value in sorted(self.backend_config.items())]
+        backend = [
+            f"-backend-config={key}={value.replace('{environment}', run.environment)}"
+            for key, value in sorted(self.backend_config.items())
+        ]
         # Only init reaches out for providers, modules and the backend: retry it on a transient failure.
         attempt = retry(
             retry=retry_if_exception_type(ToolFailedError),
@@ -236,11 +277,12 @@ class TerraformRunner(ConfigurableResource):
 
     def _plan(self, run: _Session, scratch: Path, *, destroy: bool) -> PlanSummary:
         planfile = scratch / _PLANFILE
-        var_file: list[str] = []
+        # Later -var-files win: the caller's variables override the environment's file.
+        var_files = [f"-var-file={run.var_file}"] if run.var_file is not None else []
         if run.variables:
             path = scratch / "caller.tfvars.json"
             path.write_text(json.dumps(run.variables))
-            var_file = [f"-var-file={path}"]
+            var_files.append(f"-var-file={path}")
         self._terraform(
             run,
             "plan",
@@ -248,7 +290,7 @@ class TerraformRunner(ConfigurableResource):
             "-no-color",
             f"-lock-timeout={self.lock_timeout}",
             f"-out={planfile}",
-            *var_file,
+            *var_files,
             *(["-destroy"] if destroy else []),
         )
         shown = self._terraform(run, "show", "-json", "-no-color", str(planfile))
@@ -271,6 +313,7 @@ class _Session(BaseModel, frozen=True):
 
     environment: str
     root: Path
+    var_file: Path | None
     env: dict[str, str]
     variables: dict[str, str]
     hidden: list[str]

@@ -1,4 +1,5 @@
 # production: regional cluster, Cloud SQL with backups, a backup window, regional availability and a failover replica.
+# Used with the one root ../environment: terraform plan -var-file=../environments/production.tfvars
 # No secrets here: the MySQL root password is read from Secret Manager (cloudsql_root_password_secret
 # names the secret) and the proxy user's password comes from TF_VAR_cloudsql_proxy_password.
 

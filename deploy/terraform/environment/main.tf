@@ -1,14 +1,20 @@
-# Everything Google Cloud runs for one environment, composed from the modules beside this one:
-# network, GKE, Cloud SQL (root password from Secret Manager), Redis and Pub/Sub. The environment
-# roots call this module, then configure the kubernetes provider from its cluster outputs.
+# One environment's infrastructure, for ci, staging and production alike: network, GKE, Cloud SQL
+# (root password from Secret Manager), Redis and Pub/Sub, then, inside the new cluster, the services'
+# namespace and secrets. What differs per environment is ../environments/<env>.tfvars and the state
+# prefix given at init.
 
 locals {
   name   = "${var.name_prefix}-${var.environment}"
   labels = merge(var.labels, { environment = var.environment, managed-by = "terraform" })
 }
 
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
 module "network" {
-  source        = "../network"
+  source        = "../modules/network"
   project_id    = var.project_id
   region        = var.region
   name          = local.name
@@ -18,7 +24,7 @@ module "network" {
 }
 
 module "gke" {
-  source                     = "../gke"
+  source                     = "../modules/gke"
   project_id                 = var.project_id
   name                       = local.name
   location                   = var.gke_location
@@ -44,7 +50,7 @@ data "google_secret_manager_secret_version" "cloudsql_root_password" {
 }
 
 module "cloudsql" {
-  source                = "../cloudsql"
+  source                = "../modules/cloudsql"
   project_id            = var.project_id
   region                = var.region
   name                  = local.name
@@ -67,7 +73,7 @@ module "cloudsql" {
 }
 
 module "redis" {
-  source         = "../redis"
+  source         = "../modules/redis"
   project_id     = var.project_id
   region         = var.region
   name           = local.name
@@ -80,9 +86,31 @@ module "redis" {
 }
 
 module "pubsub" {
-  source      = "../pubsub"
+  source      = "../modules/pubsub"
   project_id  = var.project_id
   name_prefix = local.name
   topics      = var.pubsub_topics
   labels      = local.labels
+}
+
+data "google_client_config" "current" {}
+
+provider "kubernetes" {
+  host                   = "https://${module.gke.endpoint}"
+  token                  = data.google_client_config.current.access_token
+  cluster_ca_certificate = base64decode(module.gke.ca_certificate)
+}
+
+module "k8s_secrets" {
+  source                    = "../modules/k8s_secrets"
+  project_id                = var.project_id
+  namespace                 = var.k8s_namespace
+  service_account_name      = var.k8s_service_account
+  gcp_service_account_email = module.gke.workload_service_account_email
+  cloudsql_connection_name  = module.cloudsql.connection_name
+  cloudsql_user             = module.cloudsql.proxy_user
+  cloudsql_password         = var.cloudsql_proxy_password
+  pubsub_topics             = module.pubsub.topics
+  pubsub_subscriptions      = module.pubsub.subscriptions
+  labels                    = local.labels
 }

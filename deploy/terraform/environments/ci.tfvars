@@ -1,4 +1,5 @@
 # ci: a throw-away environment, built and destroyed by every CI run: small, zonal, no backups, no replica.
+# Used with the one root ../environment: terraform plan -var-file=../environments/ci.tfvars
 # No secrets here: the MySQL root password is read from Secret Manager (cloudsql_root_password_secret
 # names the secret) and the proxy user's password comes from TF_VAR_cloudsql_proxy_password.
 

@@ -16,9 +16,8 @@ terraform {
     }
   }
 
-  # Partial configuration: the bucket (created by ../../bootstrap) is given at init,
-  # terraform init -backend-config=bucket=<state bucket>.
-  backend "gcs" {
-    prefix = "fintech-release/ci"
-  }
+  # Partial configuration: one root for every environment, so the state location is given at init,
+  #   terraform init -backend-config=bucket=<state bucket> -backend-config=prefix=fintech-release/<env>
+  # (the bucket comes from ../bootstrap). Without the prefix, environments would share one state.
+  backend "gcs" {}
 }

@@ -1,11 +1,8 @@
+# The runtime reads these after every converge (TerraformRunner.outputs).
+
 output "cluster_name" {
   description = "GKE cluster name."
   value       = module.gke.name
-}
-
-output "cluster_location" {
-  description = "GKE cluster region or zone."
-  value       = module.gke.location
 }
 
 output "cluster_endpoint" {
@@ -14,19 +11,13 @@ output "cluster_endpoint" {
   sensitive   = true
 }
 
-output "cluster_ca_certificate" {
-  description = "Base64-encoded CA certificate of the GKE control plane."
-  value       = module.gke.ca_certificate
-  sensitive   = true
-}
-
-output "workload_service_account_email" {
-  description = "Google service account of the services (Workload Identity)."
-  value       = module.gke.workload_service_account_email
+output "cluster_location" {
+  description = "GKE cluster region or zone (gcloud container clusters get-credentials --location)."
+  value       = module.gke.location
 }
 
 output "cloudsql_instance_connection_name" {
-  description = "project:region:instance of the Cloud SQL primary."
+  description = "project:region:instance of the Cloud SQL primary, for the proxy and the connector."
   value       = module.cloudsql.connection_name
 }
 
@@ -38,11 +29,6 @@ output "cloudsql_private_ip" {
 output "cloudsql_failover_replica_name" {
   description = "Name of the Cloud SQL failover replica, null when there is none."
   value       = module.cloudsql.failover_replica_name
-}
-
-output "cloudsql_proxy_user" {
-  description = "MySQL user of the services."
-  value       = module.cloudsql.proxy_user
 }
 
 output "redis_host" {
@@ -63,4 +49,14 @@ output "pubsub_topics" {
 output "pubsub_subscriptions" {
   description = "Full Pub/Sub subscription names by short name."
   value       = module.pubsub.subscriptions
+}
+
+output "k8s_namespace" {
+  description = "Namespace of the services."
+  value       = module.k8s_secrets.namespace
+}
+
+output "k8s_secret_names" {
+  description = "Names of the Cloud SQL proxy and Pub/Sub secrets in that namespace."
+  value       = module.k8s_secrets.secret_names
 }
