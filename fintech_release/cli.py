@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("environment")
     deploy.add_argument("services", nargs="*", help="only these services (default: all)")
     commands.add_parser("rollback", help="restore the last healthy releases").add_argument("environment")
-    teardown = commands.add_parser("teardown", help="remove environments (containers, ingress, databases)")
+    teardown = commands.add_parser("teardown", help="remove environments (runtime, ingress, databases)")
     teardown.add_argument("environments", nargs="*")
     teardown.add_argument("--all", action="store_true", help="every environment in release.yaml")
     backfill = commands.add_parser("backfill", help="launch a Dagster backfill on the running webserver")

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetSelection, JobDefinition, define_asset_job, job
 
 from fintech_release.assets.environments import ReleaseMode
-from fintech_release.assets.keys import BUILD_BASE_IMAGE, approval_key, release_key
+from fintech_release.assets.keys import BUILD_BASE_IMAGE, DEPLOYMENT_TAG, approval_key, release_key
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.teardown import teardown_op
 
@@ -67,15 +67,20 @@ def environment_jobs(config: ReleaseConfig, environment: Environment) -> list:
     prepare_and_release = AssetSelection.groups(f"env_{env}")
     if environment.approval.required:
         prepare_and_release -= AssetSelection.assets(approval_key(env))
+    # A run queue with a per-value limit on this tag admits one deployment of an environment at a time
+    # (deploy/dagster/dagster.yaml); the deploy-<env> pool serializes their steps everywhere else.
+    deployment = {DEPLOYMENT_TAG: env}
     jobs: list = [
         define_asset_job(
             deploy_job_name(env),
             selection=prepare_and_release,
+            tags=deployment,
             description=f"Prepare {env} (cluster, databases, ingress) and deploy the candidate images.",
         ),
         define_asset_job(
             rollback_job_name(env),
             selection=releases,
+            tags=deployment,
             config={"ops": {releases_op_name(env): {"config": {"mode": ReleaseMode.ROLLBACK.name}}}},
             description=f"Restore the last healthy release of every service the last {env} deployment changed.",
         ),

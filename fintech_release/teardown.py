@@ -1,4 +1,4 @@
-"""Teardown of an ephemeral environment: containers, ingress routes and databases, whatever happened."""
+"""Teardown of an ephemeral environment: its runtime (containers, or a Terraform root on gke), ingress and databases."""
 
 from dagster import AssetMaterialization, MetadataValue, OpDefinition, OpExecutionContext, op
 
@@ -25,7 +25,7 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
         runtime: ServiceRuntime = getattr(context.resources, keys.runtime)
         ingress: Ingress = getattr(context.resources, keys.ingress)
         database: DatabaseAdmin = getattr(context.resources, keys.database)
-        containers = runtime.teardown(environment=environment)
+        removed = runtime.teardown(environment=environment)
         routes = ingress.remove(environment=environment)
         dropped = [
             name
@@ -33,7 +33,7 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
             if service.database and database.drop(database=(name := database_name(environment, service)))
         ]
         context.log.info(
-            f"{environment} torn down: {len(containers)} containers, {len(routes)} ingress files, "
+            f"{environment} torn down: {len(removed)} runtime objects, {len(routes)} ingress objects, "
             f"{len(dropped)} databases"
         )
         context.log_event(
@@ -42,7 +42,7 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
                 description=f"{environment} torn down",
                 metadata={
                     "state": "torn down",
-                    "removed_containers": MetadataValue.json(containers),
+                    "removed_from_runtime": MetadataValue.json(removed),
                     "removed_ingress": MetadataValue.json(routes),
                     "dropped_databases": MetadataValue.json(dropped),
                 },
