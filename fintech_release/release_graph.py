@@ -18,7 +18,7 @@ from fintech_release.jobs import (
 )
 from fintech_release.notification_sensors import notification_sensors
 from fintech_release.resources import platform_resources
-from fintech_release.sensors import teardown_sensors
+from fintech_release.sensors import deploy_after_build_sensor, teardown_sensors
 
 
 def build_definitions(config: ReleaseConfig) -> Definitions:
@@ -40,8 +40,10 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
         assets += environment_assets(config, environment)
         env_jobs = environment_jobs(config, environment)
         jobs += env_jobs
+        by_name = {job.name: job for job in env_jobs}
+        deploy = by_name[deploy_job_name(environment.name)]
+        if environment.deploy_after_build:
+            sensors.append(deploy_after_build_sensor(environment.name, build_and_push, deploy))
         if environment.ephemeral:
-            by_name = {job.name: job for job in env_jobs}
-            deploy, teardown = by_name[deploy_job_name(environment.name)], by_name[teardown_job_name(environment.name)]
-            sensors += teardown_sensors(environment.name, deploy, teardown)
+            sensors += teardown_sensors(environment.name, deploy, by_name[teardown_job_name(environment.name)])
     return Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=platform_resources(config))

@@ -1,4 +1,8 @@
-"""Teardown sensors: an ephemeral environment is torn down after every deployment run, however it ended.
+"""Environment sensors: deploy after a build where release.yaml says so, tear ephemeral environments down.
+
+`deploy_<env>_after_build` runs an environment's deployment after every successful build_and_push
+(`deploy_after_build: true`, typically ci); the teardown sensors remove an ephemeral environment after
+every deployment run, however it ended. Together: commit → build → ci deployed, checked, torn down.
 
 The other sensors: new commits start CI runs (commit_sensor.py); CI runs report their result
 (notification_sensors.py). release_graph.py registers them all.
@@ -22,6 +26,28 @@ if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+
+
+def deploy_after_build_sensor(
+    environment: str, build_job: "UnresolvedAssetJobDefinition", deploy_job: "UnresolvedAssetJobDefinition"
+) -> SensorDefinition:
+    """Request the environment's deployment once for every build_and_push run that succeeds."""
+
+    @run_status_sensor(
+        name=f"deploy_{environment}_after_build",
+        run_status=DagsterRunStatus.SUCCESS,
+        monitored_jobs=[build_job],
+        request_job=deploy_job,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Deploy {environment} (the newest pushed images) after every successful build_and_push run.",
+    )
+    def deploy_after_build(context: RunStatusSensorContext) -> RunRequest:
+        return RunRequest(
+            run_key=f"{deploy_job_name(environment)}:{context.dagster_run.run_id}",
+            tags={"fintech-release/after-run": context.dagster_run.run_id},
+        )
+
+    return deploy_after_build
 
 
 def teardown_sensors(

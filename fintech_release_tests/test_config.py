@@ -87,6 +87,10 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_doc
             lambda d: d.update(notifications={"email": {"password_env": "smtp-password"}}),
             r"notifications\.email\.password_env: .*\(got 'smtp-password'\)",
         ),
+        (
+            lambda d: d["environments"][1].update(deploy_after_build=True),
+            r"environments\[1\]: .*deploy_after_build: only for environments that deploy the newest pushed images",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -103,6 +107,7 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_doc
         "bitbucket-without-settings",
         "bitbucket-server-without-url",
         "secret-env-not-a-variable-name",
+        "deploy-after-build-with-approval",
     ],
 )
 def test_bad_file_fails_with_one_line_naming_file_field_and_value(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, build_run_status_sensor_context
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter, build_run_status_sensor_context
 
 from fintech_release import launch
 from fintech_release.assets.event_log import latest_materialization_metadata, materializations
@@ -28,6 +28,7 @@ from fintech_release.assets.keys import REGISTRY_IMAGE, database_key, release_ke
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError
+from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.promotion import Decision, approval_history
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo
@@ -43,7 +44,7 @@ SERVICE = "contact-us"
 AUTHOR = "ada@bank.example"
 APPROVER = "carol@bank.example"
 ENVIRONMENTS = [
-    {"name": "ci", "ephemeral": True, "address": "127.0.41.1", "health_window_seconds": 2},
+    {"name": "ci", "ephemeral": True, "address": "127.0.41.1", "health_window_seconds": 2, "deploy_after_build": True},
     {"name": "staging", "address": "127.0.42.1", "approval": {"required": True}, "health_window_seconds": 3},
     {
         "name": "production",
@@ -302,6 +303,25 @@ def test_database_is_migrated_once_per_environment(story: Story) -> None:
     assert first["applied_now"] == {"staging_contact_us": ["V1__create_contact_messages.sql"]}
     assert latest["migrations_applied_now"] == 0
     assert latest["already_applied"] == {"staging_contact_us": ["V1__create_contact_messages.sql"]}
+
+
+def test_a_successful_build_deploys_ci_once(story: Story) -> None:
+    story.push("deployed to ci by the sensor")
+    builds = story.instance.get_runs(RunsFilter(job_name=BUILD_AND_PUSH, statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+    sensor = story.defs.resolve_sensor_def("deploy_ci_after_build")
+    context = build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_instance=story.instance,
+        dagster_run=builds[0],
+        dagster_event=next(
+            e for e in story.instance.all_logs(builds[0].run_id) if e.dagster_event and e.dagster_event.event_type
+            == DagsterEventType.RUN_SUCCESS
+        ).dagster_event,
+    )
+    request = sensor(context)
+    assert request.run_key == f"deploy_ci:{builds[0].run_id}"
+    assert sensor.job_name == "deploy_ci"
+    assert "deploy_staging_after_build" not in {s.name for s in story.defs.sensors}
 
 
 def test_failed_ci_run_is_torn_down_by_the_sensor(story: Story, docker_client) -> None:  # noqa: ANN001

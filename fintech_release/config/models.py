@@ -198,6 +198,7 @@ class Environment(_Strict):
     ingress_port: Port = 8000
     auto_rollback: bool = False
     health_window_seconds: float = Field(default=10, ge=1, le=300)
+    deploy_after_build: bool = False  # deploy by itself after every successful build_and_push run
     gke: GkeEnvironmentSettings | None = None
 
     @model_validator(mode="after")
@@ -206,6 +207,11 @@ class Environment(_Strict):
             raise ValueError("gke: required when platform is gke (project, region, cloudsql_instance)")
         if self.platform == "local" and self.gke is not None:
             raise ValueError("gke: only allowed when platform is gke")
+        if self.deploy_after_build and (self.approval.required or self.promotes_from is not None):
+            raise ValueError(
+                "deploy_after_build: only for environments that deploy the newest pushed images without an approval"
+                " (e.g. ci); this one needs an approval or promotes from another environment"
+            )
         return self
 
     @field_validator("address")
