@@ -22,6 +22,9 @@ SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")]
 
+# A Cloud SQL instance connection name, "project:region:instance" (the project optionally domain-scoped).
+CLOUDSQL_INSTANCE_PATTERN = r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]*$"
+
 SONAR_SEVERITIES = ("blocker", "critical", "major", "minor", "info")
 
 
@@ -177,7 +180,7 @@ class GkeEnvironmentSettings(_Strict):
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
     kube_context: str | None = None  # a context in KUBECONFIG; None: the current context
     namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "fintech"
-    cloudsql_instance: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]*$")]
+    cloudsql_instance: Annotated[str, StringConstraints(pattern=CLOUDSQL_INSTANCE_PATTERN)]
     terraform_var_file: Path | None = None  # None: <gke.terraform_dir>/environments/<name>.tfvars
     require_backups_and_failover: bool = False  # checked through the Cloud SQL Admin API before deploying
 
