@@ -1,4 +1,12 @@
-"""Teardown of an ephemeral environment: its runtime (containers, or a Terraform root on gke), ingress and databases."""
+"""Teardown of an ephemeral environment: its ingress, its runtime (containers, or a Terraform root on gke) and
+its databases.
+
+The ingress goes first, while the cluster it runs in still exists: on gke `helm uninstall` needs the
+cluster, and the ingress-nginx LoadBalancer's forwarding rules would otherwise block the destroy of the
+network; a runtime that refuses the environment (gke: a permanent one) says so before anything is
+removed. The runtime goes next. Databases are dropped last, once no service uses them, and only where
+the database server outlives the environment (local MariaDB); a CloudSQL instance is destroyed with it.
+"""
 
 from dagster import AssetMaterialization, MetadataValue, OpDefinition, OpExecutionContext, op
 
@@ -25,16 +33,19 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
         runtime: ServiceRuntime = getattr(context.resources, keys.runtime)
         ingress: Ingress = getattr(context.resources, keys.ingress)
         database: DatabaseAdmin = getattr(context.resources, keys.database)
-        removed = runtime.teardown(environment=environment)
+        runtime.refuse_teardown(environment=environment)
         routes = ingress.remove(environment=environment)
+        removed = runtime.teardown(environment=environment)
         dropped = [
             name
             for service in release_config.services
-            if service.database and database.drop(database=(name := database_name(environment, service)))
+            if service.database
+            and not database.dropped_with_environment
+            and database.drop(database=(name := database_name(environment, service)))
         ]
+        databases = f"{len(dropped)} databases" if not database.dropped_with_environment else "databases went with it"
         context.log.info(
-            f"{environment} torn down: {len(removed)} runtime objects, {len(routes)} ingress objects, "
-            f"{len(dropped)} databases"
+            f"{environment} torn down: {len(routes)} ingress objects, {len(removed)} runtime objects, {databases}"
         )
         context.log_event(
             AssetMaterialization(

@@ -34,7 +34,7 @@ from google.auth import _helpers as google_auth_helpers
 from google.auth.credentials import Credentials
 from google.oauth2.credentials import Credentials as AccessTokenCredentials
 
-from fintech_release.errors import ExternalSystemError, MigrationError, ReleaseConfigError
+from fintech_release.errors import ExternalSystemError, MigrationError
 from fintech_release.resources.cloudsql import CloudSqlDatabase
 from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.migrations import OpenConnection
@@ -185,6 +185,8 @@ def test_connection_name_and_ip_type_are_validated() -> None:
             instance_connection_name=INSTANCE, user="proxy", password="x", ip_type="PRIMARY"  # type: ignore[arg-type]
         )
     assert CloudSqlDatabase(instance_connection_name=INSTANCE, user="proxy", password="x").ip_type == "PRIVATE"
+    domain_scoped = "example.com:fintech-prod:europe-west1:fintech-db"  # the pattern release.yaml validates with
+    assert CloudSqlDatabase(instance_connection_name=domain_scoped, user="proxy", password="x")
 
 
 # ---------------------------------------------------------------------- connector errors (contract tests)
@@ -410,6 +412,15 @@ def test_contract_unknown_instance_says_check_the_config(cloudsql_admin_api: Clo
     assert cloudsql_admin_api.requests == [("fintech-prod", "no-such-db")]
 
 
+def test_contract_a_domain_scoped_project_keeps_its_domain(cloudsql_admin_api: CloudSqlAdminApi) -> None:
+    cloudsql_admin_api.serve("example.com:fintech-prod", "fintech-db", instance_document())
+
+    readiness = admin_for(cloudsql_admin_api).production_readiness("example.com:fintech-prod:europe-west1:fintech-db")
+
+    assert cloudsql_admin_api.requests == [("example.com:fintech-prod", "fintech-db")]
+    assert readiness.passed, readiness.findings
+
+
 def test_contract_unavailable_api_fails_within_the_deadline() -> None:
     admin = CloudSqlAdmin(api_endpoint=f"http://127.0.0.1:{free_port()}", timeout_seconds=1)
 
@@ -427,8 +438,6 @@ def test_admin_check_without_google_credentials_says_what_to_do(
 
     assert f"reading CloudSQL instance {INSTANCE} through the Cloud SQL Admin API" in str(caught.value)
     assert "gcloud auth application-default login" in str(caught.value)
-    with pytest.raises(ReleaseConfigError, match=r"gke\.cloudsql_instance"):
-        CloudSqlAdmin().production_readiness("fintech-db")
 
 
 def test_plaintext_endpoint_must_be_loopback() -> None:

@@ -8,7 +8,15 @@ from pathlib import Path
 import yaml
 from dagster import AssetKey, Definitions
 
-from fintech_release.assets.keys import BUILD_ANALYSIS, BUILD_BASE_IMAGE, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, REGISTRY_IMAGE, SOURCE_COMMIT
+from fintech_release.assets.keys import (
+    BUILD_ANALYSIS,
+    BUILD_BASE_IMAGE,
+    BUILD_IMAGE,
+    BUILD_JAR,
+    BUILD_TESTS,
+    REGISTRY_IMAGE,
+    SOURCE_COMMIT,
+)
 from fintech_release.config import load_release_config
 from fintech_release.definitions import defs
 from fintech_release.jobs import BUILD_AND_PUSH
@@ -62,12 +70,16 @@ def test_each_environment_uses_the_resources_of_its_platform() -> None:
         return set(gke_defs.resolve_assets_def(key).required_resource_keys) - {"io_manager"}
 
     assert {"runtime"} <= required(AssetKey(["ci", "cluster"]))
-    assert {"gke_runtime"} <= required(AssetKey(["staging", "cluster"]))
+    assert {"gke_runtime"} == required(AssetKey(["staging", "cluster"]))
+    assert {"gke_runtime", "gke_cloudsql_admin"} == required(AssetKey(["production", "cluster"]))
     assert {"gke_database_staging", "source"} == required(AssetKey(["staging", "database"]))
-    assert {"gke_database_production", "source", "gke_cloudsql_admin"} == required(AssetKey(["production", "database"]))
+    assert {"gke_database_production", "source"} == required(AssetKey(["production", "database"]))
     assert {"gke_runtime", "gke_ingress"} <= required(AssetKey(["production", "release", "payments"]))
     assert type(gke_defs.resources["source"]).__name__ == "BitbucketCloudSource"
     assert type(gke_defs.resources["notifier"]).__name__ == "EmailNotifier"
+    # On the cluster, so that an instance without backups or failover stops everything after it in the run.
     ready = [key for key in graph.asset_check_keys if key.name == "cloudsql_backups_and_failover"]
-    assert [key.asset_key for key in ready] == [AssetKey(["production", "database"])]
+    assert [key.asset_key for key in ready] == [AssetKey(["production", "cluster"])]
     assert graph.get_check_spec(ready[0]).blocking
+    for downstream in (["production", "database"], ["production", "ingress"], ["production", "release", "payments"]):
+        assert AssetKey(["production", "cluster"]) in graph.get(AssetKey(downstream)).parent_keys

@@ -110,13 +110,29 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         group_name=group,
         kinds=set(keys.cluster_kinds),
         pool=pool,
-        required_resource_keys={keys.runtime},
+        required_resource_keys={keys.runtime, *([CLOUDSQL_ADMIN_KEY] if check_cloudsql else [])},
+        # Blocking: an instance without backups or failover stops the run before any migration or release.
+        check_specs=[
+            AssetCheckSpec(
+                CLOUDSQL_READY,
+                asset=cluster_key(env),
+                blocking=True,
+                description="Cloud SQL Admin API: automated backups with a window, and high availability.",
+            )
+        ]
+        if check_cloudsql
+        else None,
         description=f"The {env} runtime {where}.",
     )
     def cluster(context: AssetExecutionContext) -> MaterializeResult:
         runtime: ServiceRuntime = getattr(context.resources, keys.runtime)
         facts = runtime.ensure_environment(environment=env, address=address)
-        return MaterializeResult(metadata={"environment": env, "platform": environment.platform, **facts})
+        readiness = (
+            [_cloudsql_readiness(getattr(context.resources, CLOUDSQL_ADMIN_KEY), environment)] if check_cloudsql else []
+        )
+        return MaterializeResult(
+            metadata={"environment": env, "platform": environment.platform, **facts}, check_results=readiness
+        )
 
     @asset(
         key=database_key(env),
@@ -124,23 +140,12 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         group_name=group,
         kinds=set(keys.database_kinds),
         pool=pool,
-        required_resource_keys={keys.database, "source", *([CLOUDSQL_ADMIN_KEY] if check_cloudsql else [])},
-        check_specs=[
-            AssetCheckSpec(
-                CLOUDSQL_READY,
-                asset=database_key(env),
-                blocking=True,
-                description="Cloud SQL Admin API: automated backups with a window, and high availability.",
-            )
-        ]
-        if check_cloudsql
-        else None,
+        required_resource_keys={keys.database, "source"},
         description=f"{env} databases, migrated to the candidate commits before any service starts.",
     )
     def database(context: AssetExecutionContext) -> MaterializeResult:
         database: DatabaseAdmin = getattr(context.resources, keys.database)
         source: SourceControl = context.resources.source
-        readiness = [_cloudsql_readiness(context.resources.gke_cloudsql_admin, environment)] if check_cloudsql else []
         candidate, _ = _approved_candidate(context, release_config, environment, release_config.service_names)
         applied: dict[str, list[str]] = {}
         already: dict[str, list[str]] = {}
@@ -163,7 +168,6 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
                 "already_applied": MetadataValue.json(already),
                 "migrations_applied_now": newly,
             },
-            check_results=readiness,
         )
 
     @asset(
@@ -290,7 +294,7 @@ def _cloudsql_readiness(admin: CloudSqlAdmin, environment: Environment) -> Asset
     assert environment.gke is not None
     readiness = admin.production_readiness(environment.gke.cloudsql_instance)
     return AssetCheckResult(
-        asset_key=database_key(environment.name),
+        asset_key=cluster_key(environment.name),
         check_name=CLOUDSQL_READY,
         passed=readiness.passed,
         severity=AssetCheckSeverity.ERROR,

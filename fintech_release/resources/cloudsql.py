@@ -22,7 +22,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Literal
+from typing import ClassVar, Literal
 
 import aiohttp
 import google.auth
@@ -33,12 +33,11 @@ from google.cloud.sql.connector import Connector
 from google.cloud.sql.connector import exceptions as connector_exceptions
 from pydantic import Field
 
+from fintech_release.config.models import CLOUDSQL_INSTANCE_PATTERN
 from fintech_release.errors import ExternalSystemError
 from fintech_release.resources.migrations import MySqlDatabaseAdmin, OpenConnection, is_connection_error
 
 SQLADMIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.admin"
-# "project:region:instance", the project optionally domain-scoped ("example.com:project").
-INSTANCE_CONNECTION_NAME = r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]*$"
 CLOSE_TIMEOUT_SECONDS = 5
 CREDENTIALS_HINT = (
     "run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS to a service-account "
@@ -49,8 +48,11 @@ CREDENTIALS_HINT = (
 class CloudSqlDatabase(MySqlDatabaseAdmin):
     """Creates, migrates and drops databases on a Cloud SQL for MySQL instance (Cloud SQL connector, yoyo)."""
 
+    # One instance per environment, destroyed with it by `terraform destroy` (GkeRuntime.teardown).
+    dropped_with_environment: ClassVar[bool] = True
+
     instance_connection_name: str = Field(
-        pattern=INSTANCE_CONNECTION_NAME, description='The instance as "project:region:instance".'
+        pattern=CLOUDSQL_INSTANCE_PATTERN, description='The instance as "project:region:instance".'
     )
     ip_type: Literal["PRIVATE", "PUBLIC", "PSC"] = "PRIVATE"
     timeout: int = Field(default=30, ge=1, description="Seconds one connection may take, Admin API calls included.")
@@ -119,7 +121,7 @@ class CloudSqlDatabase(MySqlDatabaseAdmin):
         return is_connection_error(error) or isinstance(error, ConnectionError)
 
     def _explain(self, what: str, error: Exception) -> ExternalSystemError | None:
-        instance = f"CloudSQL instance {self.instance_connection_name}"
+        instance = self._server()
         if isinstance(error, DefaultCredentialsError):
             return ExternalSystemError(
                 f"{what} on {instance}: no usable Google credentials ({error}); {CREDENTIALS_HINT}"

@@ -16,7 +16,6 @@ without credentials, for the contract tests' loopback server, refused for any ot
 from __future__ import annotations
 
 import ipaddress
-import re
 from urllib.parse import urlsplit
 
 import google.auth
@@ -29,8 +28,8 @@ from google.cloud import sqladmin_v1
 from google.cloud.sqladmin_v1.services.sql_instances_service.transports import SqlInstancesServiceGrpcTransport
 from pydantic import BaseModel, Field
 
-from fintech_release.errors import ExternalSystemError, ReleaseConfigError
-from fintech_release.resources.cloudsql import CREDENTIALS_HINT, INSTANCE_CONNECTION_NAME
+from fintech_release.errors import ExternalSystemError
+from fintech_release.resources.cloudsql import CREDENTIALS_HINT
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 TRANSIENT = (api_exceptions.ServiceUnavailable, api_exceptions.InternalServerError, api_exceptions.TooManyRequests)
@@ -64,8 +63,12 @@ class CloudSqlAdmin(ConfigurableResource):
     timeout_seconds: float = Field(default=30, gt=0, description="Deadline of one check, retries included.")
 
     def production_readiness(self, instance_connection_name: str) -> CloudSqlReadiness:
-        """GET `project:region:instance` and judge backups, binary logging / PITR and high availability."""
-        project, region, instance_id = _split_connection_name(instance_connection_name)
+        """GET `project:region:instance` and judge backups, binary logging / PITR and high availability.
+
+        `instance_connection_name` is release.yaml's `gke.cloudsql_instance`, which the config layer
+        validated (CLOUDSQL_INSTANCE_PATTERN); a domain-scoped project keeps its colon.
+        """
+        project, region, instance_id = instance_connection_name.rsplit(":", 2)
         request = sqladmin_v1.SqlInstancesGetRequest(project=project, instance=instance_id)
         retry = api_retry.Retry(
             predicate=api_retry.if_exception_type(*TRANSIENT),
@@ -166,17 +169,6 @@ def judge(instance_connection_name: str, region: str, instance: sqladmin_v1.Data
         failover_replica=failover,
         replica_names=tuple(instance.replica_names),
     )
-
-
-def _split_connection_name(instance_connection_name: str) -> tuple[str, str, str]:
-    """(project, region, instance id) of `project:region:instance` (the project may be `domain:project`)."""
-    if not re.match(INSTANCE_CONNECTION_NAME, instance_connection_name):
-        raise ReleaseConfigError(
-            f"CloudSQL instance {instance_connection_name!r} (gke.cloudsql_instance in release.yaml) "
-            "is not a connection name project:region:instance"
-        )
-    project, region, instance_id = instance_connection_name.rsplit(":", 2)
-    return project, region, instance_id
 
 
 def _is_loopback(host: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
+from typing import ClassVar
 
 from dagster import ConfigurableResource
 from pydantic import BaseModel
@@ -25,6 +26,10 @@ class MigrationResult(BaseModel, frozen=True):
 
 class DatabaseAdmin(ConfigurableResource):
     """Administers the databases of every environment on one server (or CloudSQL instance)."""
+
+    # True when the server goes with the environment (gke: Terraform destroys the CloudSQL instance),
+    # so a teardown has no databases to drop; False when it outlives the environment (local MariaDB).
+    dropped_with_environment: ClassVar[bool] = False
 
     @abstractmethod
     def migrate(self, *, database: str, migrations_dir: Path | None) -> MigrationResult:

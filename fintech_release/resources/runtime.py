@@ -74,6 +74,12 @@ class ServiceRuntime(ConfigurableResource):
         platform keeps replicas across deployments.
         """
 
+    def refuse_teardown(self, *, environment: str) -> None:
+        """Raise `DeploymentRefusedError` when `environment` must not be torn down (by default any may be).
+
+        Asked before anything of the environment is removed, so a refusal leaves it whole.
+        """
+
     @abstractmethod
     def teardown(self, *, environment: str) -> list[str]:
         """Remove everything the runtime holds for the environment; return what was removed."""
