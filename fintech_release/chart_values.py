@@ -1,8 +1,9 @@
 """Helm values for the charts under deploy/charts, computed from release.yaml.
 
-`service_values` gives the `microservice` chart's values for one service in one environment;
-`ingress_values` gives the `ingress-rules` chart's values for an environment. The charts'
-values.schema.json files are the contract: everything returned here must validate against them.
+`service_values` gives the `microservice` chart's values for one service in one environment (what
+`GkeRuntime` deploys); `ingress_values` gives the `ingress-rules` chart's values for an environment (what
+`GkeIngress` installs). The charts' values.schema.json files are the contract: everything returned here
+must validate against them.
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ def service_values(
     return chart_values
 
 
-def ingress_values(config: ReleaseConfig, environment: Environment) -> dict:
-    """Values of the `ingress-rules` chart: a route /<service>/… to each service of release.yaml."""
+def ingress_values(environment: str, service_ports: dict[str, int]) -> dict:
+    """Values of the `ingress-rules` chart: a route /<service>/… to each service, at its Service's port."""
     return {
-        "environment": environment.name,
+        "environment": environment,
         "ingressClassName": "nginx",
-        "services": [{"name": service.name, "port": service.port} for service in config.services],
+        "services": [{"name": name, "port": port} for name, port in service_ports.items()],
     }

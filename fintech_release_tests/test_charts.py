@@ -266,7 +266,8 @@ def test_ingress_rules_route_every_service_with_path_rewrite(
     gke_release_config: ReleaseConfig,
 ) -> None:
     for environment in ENVIRONMENTS:
-        values = ingress_values(gke_release_config, gke_release_config.environment(environment))
+        # The service ports as the definitions give them to GkeIngress (resources/__init__.py).
+        values = ingress_values(environment, {service.name: service.port for service in gke_release_config.services})
         lint = helm.lint(chart=INGRESS_RULES, values=values)
         assert not [m for m in lint if m.startswith(("[ERROR]", "[WARNING]"))], lint
         manifests = helm.template(

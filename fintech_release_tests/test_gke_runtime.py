@@ -5,7 +5,8 @@
   `k8s_objects`), read by the real `kubernetes` client through a real kubeconfig. This is a
   contract test against the documented response shapes, not a cluster: it shows which requests
   are made (paths, label selectors), that an unchanged digest is not upgraded (helm is never
-  run), that health stops at the first back-off, how refused credentials and an unreachable
+  run), that health stops at the first back-off, that a health watch runs the kubeconfig's
+  credentials plugin (a stand-in script for gke-gcloud-auth-plugin) once, how refused credentials and an unreachable
   API server (a loopback port nothing listens on) are reported, and that a permanent
   environment is never torn down.
 * Rollouts: helm is a stand-in shell script (not the real helm) that logs its arguments and
@@ -15,7 +16,8 @@
   CrashLoopBackOff is caught on the first look and rolled back to the revision deployed before;
   a rollout that never gets ready is rolled back at helm's timeout; a first install that fails is
   uninstalled; a healthy rollout is `deployed`; an upgrade helm rejects is rolled back with the
-  chart's values seen; restarts weeks before the deployment count for nothing. What a real
+  chart's values seen; a rollback that fails too names the helm command that recovers;
+  restarts weeks before the deployment count for nothing. What a real
   cluster does during a rollout is only covered by the opt-in integration test.
 * ensure_environment and teardown with the real terraform binary on a provider-free root module
   (a `terraform_data` resource, outputs, a sensitive output) with the environment's var file and a
@@ -43,7 +45,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from fintech_release.errors import DeploymentRefusedError, ExternalSystemError, ReleaseConfigError
+from fintech_release.errors import DeploymentRefusedError, ExternalSystemError, ReleaseConfigError, ToolFailedError
 from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
 from fintech_release.resources.helm import HelmRunner
 from fintech_release.resources.kubernetes_cluster import KubernetesCluster
@@ -223,7 +225,9 @@ case "$1" in
     while [ "$#" -gt 0 ]; do [ "$1" = "--values" ] && cp "$2" "$here/values-seen.yaml"; shift; done
     if [ -f "$here/upgrade-fails" ]; then cat "$here/upgrade-fails" >&2; exit 1; fi
     reply upgrade.json ;;
-  rollback) echo "Rollback was a success! Happy Helming!" ;;
+  rollback)
+    if [ -f "$here/rollback-fails" ]; then cat "$here/rollback-fails" >&2; exit 1; fi
+    echo "Rollback was a success! Happy Helming!" ;;
   uninstall) echo 'release "payments" uninstalled' ;;
   *) echo "unexpected: $*" >&2; exit 2 ;;
 esac
@@ -255,6 +259,9 @@ class StandInHelm:
 
     def upgrade_fails(self, message: str) -> None:
         (self.folder / "upgrade-fails").write_text(message)
+
+    def rollback_fails(self, message: str) -> None:
+        (self.folder / "rollback-fails").write_text(message)
 
     def calls(self) -> list[str]:
         log = self.folder / "calls.log"
@@ -334,6 +341,23 @@ def test_a_crash_looping_rollout_is_rolled_back_at_the_first_look(stand_in_api: 
     assert "--wait" not in upgrade and "--atomic" not in upgrade
     assert rollback.startswith("rollback payments 7 --wait --timeout 600s --namespace fintech")
     assert stand_in_api.count("pods") == 1  # the first look after the upgrade saw the back-off
+
+
+def test_a_rollback_that_fails_too_names_the_command_that_recovers(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    helm.rollback_fails("Error: timed out waiting for the condition")
+    follow_helm(stand_in_api, helm, {"": old_release(), "upgrade": rolling_out(crash_looping_pod()),
+                                     "rollback": rolling_out(crash_looping_pod())})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    with pytest.raises(ToolFailedError) as raised:
+        runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    message = str(raised.value)
+    assert message.startswith(f"environment 'staging', service 'payments': {IMAGE} did not roll out (failing:")
+    assert (f"Recover with `helm rollback payments 7 --namespace {NAMESPACE} --kubeconfig {tmp_path / 'kubeconfig'}"
+            " --kube-context gke_acme-staging_europe-west2_staging`.") in message
 
 
 def test_a_rollout_that_never_gets_ready_is_rolled_back_at_helms_timeout(
@@ -462,6 +486,31 @@ def test_health_watches_a_healthy_service_for_the_whole_window(stand_in_api: Sta
 
     assert health.healthy, health.problems
     assert stand_in_api.count("pods") >= 2
+
+
+def test_a_health_watch_runs_the_credentials_plugin_once(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    """The kubeconfig's user is an exec plugin, as gke-gcloud-auth-plugin is: one run serves every look."""
+    plugin_log = tmp_path / "plugin.log"
+    plugin = tmp_path / "auth-plugin"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": TOKEN}}
+    plugin.write_text(f"#!/bin/sh\necho run >> '{plugin_log}'\necho '{json.dumps(credential)}'\n")
+    plugin.chmod(0o755)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url)
+    document = yaml.safe_load(kubeconfig.read_text())
+    document["users"] = [{"name": "deployer", "user": {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin), "interactiveMode": "Never"}}}]
+    kubeconfig.write_text(yaml.safe_dump(document))
+    healthy_service(stand_in_api)
+    runtime = make_runtime(kubeconfig)
+
+    health = runtime.health(environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                            window_seconds=0.5)
+
+    assert health.healthy, health.problems
+    assert stand_in_api.count("pods") >= 2
+    assert {auth for _, _, auth in stand_in_api.requests} == {f"Bearer {TOKEN}"}
+    assert plugin_log.read_text().splitlines() == ["run"]
 
 
 def test_transient_server_errors_are_retried(stand_in_api: StandInApi, tmp_path: Path) -> None:
@@ -635,7 +684,7 @@ def test_deploy_check_health_and_fail_a_rollout_on_a_real_cluster(tmp_path: Path
         assert (failed.status, failed.image) == ("failed", TEST_IMAGE), failed.detail
         assert runtime.running_image(environment="ci", service="contact-us") == TEST_IMAGE
     finally:
-        runtime.helm.model_copy(update={"kube_context": TEST_CONTEXT}).uninstall(
+        runtime.helm.for_context(TEST_CONTEXT).uninstall(
             environment="ci", service="contact-us", release="contact-us", namespace=namespace)
         config.load_kube_config(context=TEST_CONTEXT)
         client.CoreV1Api().delete_namespace(namespace)

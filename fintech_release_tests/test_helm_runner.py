@@ -94,7 +94,7 @@ case "$1" in
     done
     echo 'Release "payments" does not exist. Installing it now.'  # text before the JSON must not break parsing
     replay upgrade.json ;;
-  uninstall) ;;
+  uninstall|rollback) ;;
   *) echo "fake helm: unexpected command $1" >&2; exit 2 ;;
 esac
 """
@@ -233,7 +233,7 @@ def test_unit_a_release_pending_its_first_install_is_refused_with_uninstall(rele
 
 @pytest.mark.parametrize(
     ("version", "flags"),
-    [("v4.1.4", "--wait=watcher --rollback-on-failure"), ("v3.16.2", "--wait --atomic")],
+    [("v4.1.4", "--wait --rollback-on-failure"), ("v3.16.2", "--wait --atomic")],  # helm 4: bare --wait = watcher
 )
 def test_unit_upgrade_waits_rolls_back_on_failure_and_passes_values_in_a_file(
     release_json: dict, tmp_path: Path, version: str, flags: str
@@ -264,6 +264,31 @@ def test_unit_upgrade_without_wait_leaves_waiting_and_rolling_back_to_the_caller
     (upgrade,) = [call for call in fake.calls() if call.startswith("upgrade")]
     assert "--wait" not in upgrade and "--atomic" not in upgrade and "--rollback-on-failure" not in upgrade
     assert " --timeout 300s " in upgrade  # still bounds helm's hooks
+
+
+@pytest.mark.parametrize("version", ["v4.1.4", "v3.16.2"])
+def test_unit_rollback_sends_the_same_flags_to_helm_3_and_4(release_json: dict, tmp_path: Path, version: str) -> None:
+    fake = FakeHelm(tmp_path, version=version)
+    fake.reply("status", _release(release_json, status="deployed", revision=5))
+    helm = HelmRunner(executable=str(fake.executable), kube_context="gke_prod", timeout_seconds=300)
+    assert helm.rollback(**TARGET, revision=3).revision == 5
+    assert fake.calls() == [
+        "rollback payments 3 --wait --timeout 300s --namespace fintech-production --kube-context gke_prod",
+        "status payments --output json --namespace fintech-production --kube-context gke_prod",
+    ]  # and no `helm version`: nothing depends on it
+
+
+def test_unit_a_runner_for_an_environments_context_and_its_recovery_command() -> None:
+    helm = HelmRunner(kubeconfig="/etc/kube/config", kube_context="default-context")
+    assert helm.for_context(None).kube_context == "default-context"  # the environment names none: the runner's own
+    staging = helm.for_context("gke_staging")
+    assert (staging.kube_context, staging.kubeconfig) == ("gke_staging", "/etc/kube/config")
+    assert staging.recovery_command(release="payments", namespace="fintech", revision=4) == (
+        "helm rollback payments 4 --namespace fintech --kubeconfig /etc/kube/config --kube-context gke_staging"
+    )
+    assert HelmRunner().recovery_command(release="payments", namespace="fintech", revision=None) == (
+        "helm uninstall payments --namespace fintech"
+    )
 
 
 def test_unit_history_is_parsed_oldest_first_and_a_missing_release_is_none(tmp_path: Path) -> None:

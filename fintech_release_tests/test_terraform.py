@@ -1,6 +1,6 @@
 """The gke platform's Terraform: the configuration under deploy/terraform and `TerraformRunner`.
 
-Three kinds of test, labelled per section:
+Four kinds of test, labelled per section:
 
 * static checks of the real .tf / .tfvars files, parsed with python-hcl2 (no provider, no cloud):
   one root (deploy/terraform/environment) with a partial gcs backend and one var file per environment
@@ -11,6 +11,10 @@ Three kinds of test, labelled per section:
   providers, which cannot be downloaded here.
 * contract tests of the plan parsing against plan documents written from Terraform's documented
   "JSON Output Format" (not produced by a real terraform run);
+* unit tests of the runner's `terraform init` retry and of `outputs` with a stand-in terraform (a shell
+  script, not terraform) that prints the kind of error text terraform prints: a registry that cannot be
+  reached for a moment is retried, a configuration error and a timeout are not, and reading outputs needs
+  no secret variables;
 * the runner against a real terraform binary (>= 1.4) on throw-away root modules that use only the
   built-in `terraform_data` resource, so no provider download is needed; among them two environments
   converging at the same time from one root, each with its own state (local backend path per
@@ -486,6 +490,79 @@ def test_an_environment_name_that_is_no_path_segment_is_refused(tmp_path: Path) 
     (tmp_path / "ci.tfvars").write_text("")
     with pytest.raises(ReleaseConfigError, match=r"'\.\./ci': not a valid environment name"):
         TerraformRunner().outputs(environment="../ci", root=tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unit tests: init retry and outputs, with a stand-in terraform (a shell script, not terraform).
+
+REGISTRY_UNREACHABLE = (
+    "Error: Failed to query available provider packages\n\nCould not retrieve the list of available versions"
+    " for provider hashicorp/google: could not connect to registry.terraform.io: failed to request discovery"
+    ' document: Get "https://registry.terraform.io/.well-known/terraform.json": net/http: TLS handshake timeout'
+)
+STAND_IN_TERRAFORM = """#!/bin/sh
+# Stand-in for terraform: `init` prints each line of init.answers in turn (the last one repeats);
+# an answer "ok" succeeds, "sleep" hangs, anything else is printed as an error. Every call is logged.
+here="$(dirname "$0")"
+echo "$1" >> "$here/calls.log"
+case "$1" in
+  init)
+    n=$(grep -c '^init$' "$here/calls.log")
+    answer=$(sed -n "${n}p" "$here/init.answers"); [ -n "$answer" ] || answer=$(tail -n 1 "$here/init.answers")
+    case "$answer" in
+      ok) echo "Terraform has been successfully initialized!" ;;
+      sleep) exec sleep 30 ;;  # exec: the timeout kills the sleep itself, nothing lingers
+      *) printf '%b\\n' "$answer" >&2; exit 1 ;;
+    esac ;;
+  output) echo '{"cluster_name": {"sensitive": false, "value": "fr-ci"}, "proxy": {"sensitive": true}}' ;;
+  *) echo "stand-in terraform: unexpected $*" >&2; exit 2 ;;
+esac
+"""
+
+
+def stand_in_terraform(folder: Path, *answers: str, **settings: Any) -> tuple[TerraformRunner, Path]:
+    """A runner of the stand-in script whose init gives `answers` in turn; and the script's call log."""
+    folder.mkdir()
+    script = folder / "terraform"
+    script.write_text(STAND_IN_TERRAFORM)
+    script.chmod(0o755)
+    (folder / "init.answers").write_text("".join(answer.replace("\n", "\\n") + "\n" for answer in answers))
+    runner = TerraformRunner(executable=str(script), init_attempts=3, init_retry_wait_seconds=0, **settings)
+    return runner, folder / "calls.log"
+
+
+def test_unit_outputs_retry_an_unreachable_registry_and_need_no_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FINTECH_RELEASE_TEST_TF_SECRET", raising=False)
+    runner, calls = stand_in_terraform(
+        tmp_path / "bin", REGISTRY_UNREACHABLE, "ok", secret_variables={"token": "FINTECH_RELEASE_TEST_TF_SECRET"}
+    )
+    assert runner.outputs(environment="ci", root=tmp_path) == {"cluster_name": "fr-ci", "proxy": SENSITIVE}
+    assert calls.read_text().split() == ["init", "init", "output"]
+
+
+def test_unit_init_gives_up_after_its_attempts_with_terraforms_words(tmp_path: Path) -> None:
+    runner, calls = stand_in_terraform(tmp_path / "bin", REGISTRY_UNREACHABLE)
+    with pytest.raises(ToolFailedError, match=r"(?s)terraform init failed for environment ci .*could not connect to"):
+        runner.outputs(environment="ci", root=tmp_path)
+    assert calls.read_text().split() == ["init", "init", "init"]
+
+
+def test_unit_a_configuration_error_is_not_retried(tmp_path: Path) -> None:
+    runner, calls = stand_in_terraform(
+        tmp_path / "bin", 'Error: Unsupported argument\n\n  on main.tf line 502, in module "gke":\n'
+    )
+    with pytest.raises(ToolFailedError, match=r"(?s)terraform init failed .*Unsupported argument"):
+        runner.outputs(environment="ci", root=tmp_path)
+    assert calls.read_text().split() == ["init"]
+
+
+def test_unit_an_init_that_times_out_is_not_retried(tmp_path: Path) -> None:
+    runner, calls = stand_in_terraform(tmp_path / "bin", "sleep", timeout_seconds=1)
+    with pytest.raises(ToolFailedError, match=r"terraform did not finish within 1 s"):
+        runner.outputs(environment="ci", root=tmp_path)
+    assert calls.read_text().split() == ["init"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dagster import Config
 
+from fintech_release.chart_values import ingress_values
 from fintech_release.errors import ReleaseConfigError
 from fintech_release.resources.helm import HelmRunner
 from fintech_release.resources.ingress import Ingress, IngressInfo
@@ -74,11 +75,7 @@ class GkeIngress(Ingress):
             release=ROUTES_RELEASE,
             chart=Path(self.charts_dir) / "ingress-rules",
             namespace=target.namespace,
-            values={
-                "environment": environment,
-                "ingressClassName": "nginx",
-                "services": [{"name": name, "port": self.service_ports[name]} for name in services],
-            },
+            values=ingress_values(environment, {name: self.service_ports[name] for name in services}),
         )
         return self._info(environment, services)
 
@@ -109,8 +106,7 @@ class GkeIngress(Ingress):
 
     def _helm(self, environment: str) -> HelmRunner:
         """The HelmRunner pointed at `environment`'s cluster."""
-        context = self._target(environment).kube_context or self.helm.kube_context
-        return self.helm.model_copy(update={"kube_context": context})
+        return self.helm.for_context(self._target(environment).kube_context)
 
     def _info(self, environment: str, services: list[str]) -> IngressInfo:
         namespace = self._target(environment).namespace

@@ -66,7 +66,7 @@ class GkeRuntime(ServiceRuntime):
     charts_dir: str  # absolute: <gke.charts_dir>
     environments: dict[str, GkeTarget] = Field(default_factory=dict)
     cluster: KubernetesCluster
-    helm: HelmRunner  # its kube_context is replaced by each environment's
+    helm: HelmRunner  # pointed at each environment's kube context (HelmRunner.for_context)
     terraform: TerraformRunner
 
     def ensure_environment(self, *, environment: str, address: str) -> dict[str, str]:
@@ -119,7 +119,7 @@ class GkeRuntime(ServiceRuntime):
                 health=self._look(target, spec, expected_image=spec.image, since=since),
                 detail=f"{spec.service} already runs {wanted}: not upgraded",
             )
-        helm = self.helm.model_copy(update={"kube_context": target.kube_context})
+        helm = self.helm.for_context(target.kube_context)
         release = {"environment": spec.environment, "service": spec.service, "release": spec.service,
                    "namespace": target.namespace}
         restorable = [entry for entry in helm.history(**release) if entry.status in RESTORABLE_STATUSES]
@@ -174,6 +174,18 @@ class GkeRuntime(ServiceRuntime):
 
     def teardown(self, *, environment: str) -> list[str]:
         """Destroy what Terraform manages for an ephemeral environment; refuse a permanent environment untouched."""
+        self.refuse_teardown(environment=environment)
+        target = self._target(environment)
+        summary = self.terraform.destroy(
+            environment=environment, root=Path(target.terraform_root), var_file=Path(target.terraform_var_file)
+        )
+        return _destroyed(summary)
+
+    def refuse_teardown(self, *, environment: str) -> None:
+        """Raise `DeploymentRefusedError` when `environment` is permanent: only ephemeral ones are torn down.
+
+        The teardown op asks before it removes anything (the ingress goes before the runtime).
+        """
         target = self._target(environment)
         if not target.ephemeral:
             raise DeploymentRefusedError(
@@ -182,10 +194,6 @@ class GkeRuntime(ServiceRuntime):
                 f" -var-file={target.terraform_var_file}` in {target.terraform_root} yourself, initialised with"
                 f" that environment's state prefix (see deploy/terraform/README.md)."
             )
-        summary = self.terraform.destroy(
-            environment=environment, root=Path(target.terraform_root), var_file=Path(target.terraform_var_file)
-        )
-        return _destroyed(summary)
 
     def _target(self, environment: str) -> GkeTarget:
         if environment not in self.environments:
@@ -224,12 +232,13 @@ class GkeRuntime(ServiceRuntime):
                 helm.rollback(**release, revision=restore_to.revision)
                 restored = f"rolled back to revision {restore_to.revision}"
         except ExternalSystemError as exc:
-            recovery = f"rollback {spec.service} {restore_to.revision}" if restore_to else f"uninstall {spec.service}"
-            context = f" --kube-context {target.kube_context}" if target.kube_context else ""
+            recovery = helm.recovery_command(
+                release=spec.service, namespace=target.namespace, revision=restore_to.revision if restore_to else None
+            )
             raise ToolFailedError(
                 f"environment {spec.environment!r}, service {spec.service!r}: {spec.image} did not roll out"
                 f" ({cause.splitlines()[0]}) and restoring the Helm release failed too. Recover with"
-                f" `helm {recovery} --namespace {target.namespace}{context}`. {exc}"
+                f" `{recovery}`. {exc}"
             ) from None
         serving = self.running_image(environment=spec.environment, service=spec.service)
         if health is None:

@@ -1,11 +1,12 @@
 """`HelmRunner`: the helm command line, for the gke platform's releases and ingress.
 
-Every call runs the real `helm` binary (3.x or 4.x; the flags differ and are picked from
-`helm version`). Values go to helm through a temporary file, never on the command line. helm's
-failures become errors that say where and what: a values file the chart's schema rejects names
-the environment, the service and the field; an unreachable cluster names the environment and
-the kube context; a release left pending by an interrupted operation is refused before anything
-is changed, with the command that recovers it.
+Every call runs the real `helm` binary, 3.x or 4.x: a bare `--wait` works in both (in helm 4 it
+means the watcher strategy), and only the flag that rolls a failed upgrade back differs (`--atomic`,
+`--rollback-on-failure`; picked from `helm version`). Values go to helm through a temporary file,
+never on the command line. helm's failures become errors that say where and what: a values file
+the chart's schema rejects names the environment, the service and the field; an unreachable
+cluster names the environment and the kube context; a release left pending by an interrupted
+operation is refused before anything is changed, with the command that recovers it.
 """
 
 from __future__ import annotations
@@ -94,11 +95,7 @@ class HelmRunner(ConfigurableResource):
             raise DeploymentRefusedError(self._pending_message(environment, service, current))
         wait_flags: list[str] = []
         if wait:
-            wait_flags = (
-                ["--wait", "--atomic"]
-                if _major_version(self.executable) < 4
-                else ["--wait=watcher", "--rollback-on-failure"]
-            )
+            wait_flags = ["--wait", "--atomic" if _major_version(self.executable) < 4 else "--rollback-on-failure"]
         source = ["--repo", repo] if repo else []
         source += ["--version", version] if version else []
         with tempfile.TemporaryDirectory(prefix="fintech-release-helm-") as folder:
@@ -142,9 +139,8 @@ class HelmRunner(ConfigurableResource):
 
     def rollback(self, *, environment: str, service: str, release: str, namespace: str, revision: int) -> HelmRelease:
         """Roll the release back to `revision` (helm records it as a new revision) and wait until it is ready."""
-        wait_flags = ["--wait"] if _major_version(self.executable) < 4 else ["--wait=watcher"]
         self._helm(
-            ["rollback", release, str(revision), *wait_flags, "--timeout", f"{self.timeout_seconds}s"],
+            ["rollback", release, str(revision), "--wait", "--timeout", f"{self.timeout_seconds}s"],
             environment=environment,
             service=service,
             namespace=namespace,
@@ -211,6 +207,17 @@ class HelmRunner(ConfigurableResource):
             raise _failure(completed, "template", environment, service, self.kube_context)
         return [document for document in yaml.safe_load_all(completed.stdout) if document]
 
+    def for_context(self, kube_context: str | None) -> HelmRunner:
+        """This runner pointed at `kube_context`; None keeps its own (itself None: the kubeconfig's current one)."""
+        return self.model_copy(update={"kube_context": kube_context or self.kube_context})
+
+    def recovery_command(self, *, release: str, namespace: str, revision: int | None) -> str:
+        """The helm command a person runs to restore `release`: roll back to `revision`, or (None) uninstall it."""
+        action = f"rollback {release} {revision}" if revision is not None else f"uninstall {release}"
+        cluster = f" --kubeconfig {self.kubeconfig}" if self.kubeconfig else ""
+        cluster += f" --kube-context {self.kube_context}" if self.kube_context else ""
+        return f"helm {action} --namespace {namespace}{cluster}"
+
     def _read(
         self, args: list[str], environment: str, service: str, namespace: str
     ) -> subprocess.CompletedProcess[str] | None:
@@ -264,16 +271,12 @@ class HelmRunner(ConfigurableResource):
             environment=environment, service=service, release=current.name, namespace=current.namespace
         )
         restorable = [entry.revision for entry in history if entry.status in RESTORABLE_STATUSES]
-        target = f"--namespace {current.namespace}" + (
-            f" --kube-context {self.kube_context}" if self.kube_context else ""
-        )
-        if restorable:
-            recovery = (
-                f"`helm rollback {current.name} {restorable[-1]} {target}` (revision {restorable[-1]},"
-                " the last one deployed)"
-            )
+        revision = restorable[-1] if restorable else None
+        command = self.recovery_command(release=current.name, namespace=current.namespace, revision=revision)
+        if revision is not None:
+            recovery = f"`{command}` (revision {revision}, the last one deployed)"
         else:
-            recovery = f"`helm uninstall {current.name} {target}` (it was never deployed)"
+            recovery = f"`{command}` (it was never deployed)"
         return (
             f"environment {environment!r}, service {service!r}: Helm release {current.name!r} is"
             f" {current.status} at revision {current.revision} (since {current.updated or 'unknown'}): another helm"
@@ -284,7 +287,7 @@ class HelmRunner(ConfigurableResource):
 
 @functools.cache
 def _major_version(executable: str) -> int:
-    """helm's major version (3 or 4): the wait and rollback-on-failure flags differ between them."""
+    """helm's major version (3 or 4): the flag that rolls a failed upgrade back differs between them."""
     completed = run_tool(
         [executable, "version", "--template", "{{.Version}}"],
         tool="helm",

@@ -2,9 +2,11 @@
 
 Every call names the environment it works for, the kube context and the namespace, so one
 resource serves every gke environment. Objects are found by the labels the `microservice` chart
-sets (`io.fintech-release/service`, `io.fintech-release/environment`). Connection failures are
-retried a bounded number of times; a cluster that stays unreachable, or credentials that are
-missing or refused, become an `ExternalSystemError` naming the environment and what to do.
+sets (`io.fintech-release/service`, `io.fintech-release/environment`). Each call loads the
+kubeconfig (on GKE that runs the auth plugin) and opens an API client once; a health watch reuses
+them for all its looks. Connection failures are retried a bounded number of times; a cluster
+that stays unreachable, or credentials that are missing or refused, become an `ExternalSystemError`
+naming the environment and what to do.
 """
 
 from __future__ import annotations
@@ -48,24 +50,8 @@ class KubernetesCluster(ConfigurableResource):
         self, *, environment: str, kube_context: str | None, namespace: str, service: str
     ) -> ServiceObjects:
         """The service's Deployment, its live pods, its autoscalers and the environment's ingresses."""
-        service_selector = f"{SERVICE_LABEL}={service},{ENVIRONMENT_LABEL}={environment}"
-        environment_selector = f"{ENVIRONMENT_LABEL}={environment}"
         with self._api(environment, kube_context) as api:
-            apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
-            autoscaling, networking = client.AutoscalingV2Api(api), client.NetworkingV1Api(api)
-            where = (environment, kube_context, namespace)
-            deployments = self._list(partial(apps.list_namespaced_deployment, namespace), service_selector, where)
-            pods = self._list(partial(core.list_namespaced_pod, namespace), service_selector, where)
-            hpas = self._list(
-                partial(autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace), service_selector, where
-            )
-            ingresses = self._list(partial(networking.list_namespaced_ingress, namespace), environment_selector, where)
-        return ServiceObjects(
-            deployment=_only_deployment(deployments.items, environment, namespace, service),
-            pods=sorted(pods.items, key=lambda pod: pod.metadata.name),
-            autoscalers=hpas.items,
-            ingresses=ingresses.items,
-        )
+            return self._read_service(api, environment, kube_context, namespace, service)
 
     def read_deployment(
         self, *, environment: str, kube_context: str | None, namespace: str, service: str
@@ -99,21 +85,42 @@ class KubernetesCluster(ConfigurableResource):
         timezone-aware time; None: every restart) neither fail the service nor end the watch.
         """
         deadline = time.monotonic() + window_seconds
-        while True:
-            objects = self.read_service(
-                environment=environment, kube_context=kube_context, namespace=namespace, service=service
-            )
-            health = judge(
-                objects, environment=environment, service=service, desired_replicas=desired_replicas,
-                expected_image=expected_image, since=since,
-            )
-            if (
-                (stop_when_healthy and health.healthy)
-                or is_failing_fast(objects, service, since)
-                or time.monotonic() >= deadline
-            ):
-                return health
-            time.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
+        # One kubeconfig load (on GKE: one run of the auth exec plugin) and one API client for the whole watch.
+        with self._api(environment, kube_context) as api:
+            while True:
+                objects = self._read_service(api, environment, kube_context, namespace, service)
+                health = judge(
+                    objects, environment=environment, service=service, desired_replicas=desired_replicas,
+                    expected_image=expected_image, since=since,
+                )
+                if (
+                    (stop_when_healthy and health.healthy)
+                    or is_failing_fast(objects, service, since)
+                    or time.monotonic() >= deadline
+                ):
+                    return health
+                time.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
+
+    def _read_service(
+        self, api: ApiClient, environment: str, kube_context: str | None, namespace: str, service: str
+    ) -> ServiceObjects:
+        service_selector = f"{SERVICE_LABEL}={service},{ENVIRONMENT_LABEL}={environment}"
+        environment_selector = f"{ENVIRONMENT_LABEL}={environment}"
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        autoscaling, networking = client.AutoscalingV2Api(api), client.NetworkingV1Api(api)
+        where = (environment, kube_context, namespace)
+        deployments = self._list(partial(apps.list_namespaced_deployment, namespace), service_selector, where)
+        pods = self._list(partial(core.list_namespaced_pod, namespace), service_selector, where)
+        hpas = self._list(
+            partial(autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace), service_selector, where
+        )
+        ingresses = self._list(partial(networking.list_namespaced_ingress, namespace), environment_selector, where)
+        return ServiceObjects(
+            deployment=_only_deployment(deployments.items, environment, namespace, service),
+            pods=sorted(pods.items, key=lambda pod: pod.metadata.name),
+            autoscalers=hpas.items,
+            ingresses=ingresses.items,
+        )
 
     @contextmanager
     def _api(self, environment: str, kube_context: str | None) -> Iterator[ApiClient]:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from fintech_release.errors import ReleaseConfigError, ToolFailedError
 from fintech_release.resources._process import output_tail, run_tool
@@ -43,6 +43,16 @@ _PLANFILE = "tfplan"
 # garble line numbers and counts. Secret values are redacted whatever their length.
 _MIN_PLAIN_REDACTION = 4
 _ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
+# What terraform init prints when the registry, a module source or the state backend could not be reached
+# for a moment (Go's net/http and DNS errors, HTTP 429/5xx answers). Anything else fails at once.
+_TRANSIENT_INIT = re.compile(
+    r"could not connect to|connection (reset|refused)|i/o timeout|TLS handshake timeout|"
+    r"timeout awaiting response headers|Client\.Timeout exceeded|context deadline exceeded|unexpected EOF|"
+    r"temporary failure in name resolution|server misbehaving|"
+    r"\b(?:Error|HTTP|status(?: code)?):? (?:429|50[0234])\b|"
+    r"Too Many Requests|Service Unavailable|Bad Gateway|Gateway Timeout|Internal Server Error",
+    re.IGNORECASE,
+)
 
 Action = Literal["create", "update", "delete", "replace", "import", "move", "forget"]
 _ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "replace", "import", "move", "forget")
@@ -148,7 +158,8 @@ class TerraformRunner(ConfigurableResource):
     executable: str = "terraform"
     timeout_seconds: float = 1800
     lock_timeout: str = "5m"
-    init_attempts: int = Field(default=3, ge=1, le=5)
+    init_attempts: int = Field(default=3, ge=1, le=5)  # on network or registry errors only, never on a timeout
+    init_retry_wait_seconds: float = Field(default=2, ge=0)  # the first wait; doubled per attempt, at most 30 s
     backend_config: dict[str, str] = Field(default_factory=dict)
     data_dir: str | None = None
     secret_variables: dict[str, str] = Field(default_factory=dict)
@@ -168,8 +179,11 @@ class TerraformRunner(ConfigurableResource):
         return ApplyResult(plan=summary, applied=summary.has_changes, outputs=self._outputs(run))
 
     def outputs(self, *, environment: str, root: Path) -> dict[str, Any]:
-        """The environment's outputs of the root module; sensitive ones are replaced by "(sensitive)"."""
-        run = self._session(environment, root, None, None)
+        """The environment's outputs of the root module; sensitive ones are replaced by "(sensitive)".
+
+        A read of the state: no variables are needed, so neither are the secret variables' environment variables.
+        """
+        run = self._session(environment, root, None, None, with_secrets=False)
         self._init(run)
         return self._outputs(run)
 
@@ -190,7 +204,13 @@ class TerraformRunner(ConfigurableResource):
         return summary
 
     def _session(
-        self, environment: str, root: Path, var_file: Path | None, variables: Mapping[str, str] | None
+        self,
+        environment: str,
+        root: Path,
+        var_file: Path | None,
+        variables: Mapping[str, str] | None,
+        *,
+        with_secrets: bool = True,
     ) -> _Session:
         if not _ENVIRONMENT_NAME.fullmatch(environment):
             raise ReleaseConfigError(
@@ -214,7 +234,7 @@ class TerraformRunner(ConfigurableResource):
                 "add e.g. prefix=fintech-release/{environment}"
             )
         secrets: dict[str, str] = {}
-        for name, env_name in self.secret_variables.items():
+        for name, env_name in self.secret_variables.items() if with_secrets else ():
             value = os.environ.get(env_name)
             if not value:
                 raise ReleaseConfigError(
@@ -243,9 +263,16 @@ class TerraformRunner(ConfigurableResource):
         )
 
     def _terraform(self, run: _Session, command: str, *args: str) -> CompletedProcess[str]:
+        completed = self._execute(run, command, *args)
+        if completed.returncode != 0:
+            raise _failed(run, command, completed)
+        return completed
+
+    def _execute(self, run: _Session, command: str, *args: str) -> CompletedProcess[str]:
+        """Run `terraform command args`; a non-zero exit is returned, a timeout raises `ToolFailedError`."""
         # Terraform runs inside the root module: a relative path to the binary means "from here".
         executable = os.path.abspath(self.executable) if os.sep in self.executable else self.executable
-        completed = run_tool(
+        return run_tool(
             [executable, command, *args],
             tool="terraform",
             install_hint=TERRAFORM_HINT,
@@ -254,26 +281,24 @@ class TerraformRunner(ConfigurableResource):
             timeout_seconds=self.timeout_seconds,
             check=False,
         )
-        if completed.returncode != 0:
-            raise ToolFailedError(
-                f"terraform {command} failed for environment {run.environment} in {run.root} "
-                f"(exit code {completed.returncode}):\n{run.redact(output_tail(completed))}"
-            )
-        return completed
 
     def _init(self, run: _Session) -> None:
         backend = [
             f"-backend-config={key}={value.replace('{environment}', run.environment)}"
             for key, value in sorted(self.backend_config.items())
         ]
-        # Only init reaches out for providers, modules and the backend: retry it on a transient failure.
-        attempt = retry(
-            retry=retry_if_exception_type(ToolFailedError),
+        # Only init reaches out for providers, modules and the backend: retry it when that failed for a moment.
+        retrying = Retrying(
+            retry=retry_if_result(_transient_init_failure),
             stop=stop_after_attempt(self.init_attempts),
-            wait=wait_exponential(multiplier=2, max=30),
-            reraise=True,
-        )(self._terraform)
-        attempt(run, "init", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", *backend)
+            wait=wait_exponential(multiplier=self.init_retry_wait_seconds, max=30),
+            retry_error_callback=lambda state: state.outcome.result(),  # the last attempt's output, for the error
+        )
+        completed = retrying(
+            self._execute, run, "init", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", *backend
+        )
+        if completed.returncode != 0:
+            raise _failed(run, "init", completed)
 
     def _plan(self, run: _Session, scratch: Path, *, destroy: bool) -> PlanSummary:
         planfile = scratch / _PLANFILE
@@ -306,6 +331,18 @@ class TerraformRunner(ConfigurableResource):
             name: SENSITIVE if output.get("sensitive") else output.get("value")
             for name, output in json.loads(shown.stdout or "{}").items()
         }
+
+
+def _transient_init_failure(completed: CompletedProcess[str]) -> bool:
+    """True when `terraform init` failed on a network or registry error that a later attempt may not meet."""
+    return completed.returncode != 0 and _TRANSIENT_INIT.search(output_tail(completed)) is not None
+
+
+def _failed(run: _Session, command: str, completed: CompletedProcess[str]) -> ToolFailedError:
+    return ToolFailedError(
+        f"terraform {command} failed for environment {run.environment} in {run.root} "
+        f"(exit code {completed.returncode}):\n{run.redact(output_tail(completed))}"
+    )
 
 
 class _Session(BaseModel, frozen=True):
