@@ -1,16 +1,21 @@
 """The commit sensor: poll every service's repository and start one CI run per new head commit.
 
-Every `source_control.poll_interval_seconds` it reads, for each service, the head of its release
-branch and of every branch matching `source_control.branch_patterns`. A head it has not seen
-starts the run ci_runs.py names (`build_and_push` for the release branch, `branch_ci` otherwise),
-and a new head of the release branch is also recorded as an observation of source/commit.
+Every `source_control.poll_interval_seconds` it lists, for each service, the branches of its
+repository with their head shas (one listing per repository and tick). A head it has not seen on
+the release branch or on a branch matching `source_control.branch_patterns` starts the run
+ci_runs.py names (`build_and_push` for the release branch, `branch_ci` otherwise). A new head of
+the release branch is also recorded as an observation of source/commit: only then is the commit
+itself read (author, message), and, when an earlier head was seen, the commits since it
+(`commits_since_last`, `authors_since_last`; at most 50 looked at, `history_complete` says whether
+the earlier head was among them).
 
 * One run per commit, whoever sees it first: a commit that already has a run (started by the
   webhook, the CLI, the demo or an earlier tick) is not requested again; the run key guards the
   rest. The check reads the instance's runs, so it holds across restarts.
-* The cursor (JSON: repository -> branch -> last handled sha) advances only for what was handled.
-  A repository that cannot be read is logged and skipped and keeps its old entry; the other
-  services still progress.
+* The cursor (JSON: repository -> branch -> head sha) holds every branch, watched or not, so a
+  branch pattern added later builds only the commits pushed after it, not every existing branch
+  it matches. It advances only for what was handled: a repository that cannot be read is logged
+  and skipped and keeps its old entry; the other services still progress.
 * The first time the sensor sees a repository (an empty cursor, or a service added to
   release.yaml) it records the heads as a baseline and builds nothing: switching the sensor on
   over a dozen services must not start a dozen builds of code that is already built or released.
@@ -36,10 +41,10 @@ from dagster import (
 )
 
 from fintech_release.assets.source import commit_observation
-from fintech_release.ci_runs import CiRun, ci_run_for, is_watched_branch
+from fintech_release.ci_runs import CiRun, ci_run_for
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import ExternalSystemError
-from fintech_release.resources.source import CommitInfo, SourceControl
+from fintech_release.resources.source import SourceControl
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
     )
 
 COMMIT_SENSOR = "commit_sensor"
+COMMITS_SINCE_LAST_LIMIT = 50  # how far back an observation looks for the previously seen head
 
 
 def commit_sensor(
@@ -68,45 +74,78 @@ def commit_sensor(
         for service in config.services:
             repository = config.repository_ref(service)
             try:
-                heads = _heads(config, source, service.name, repository)
+                heads = source.branch_heads(repository=repository)
+                service_requests, observation = _new_heads(
+                    context, config, source, service.name, repository, heads, seen.get(repository)
+                )
             except ExternalSystemError as error:
                 context.log.warning(f"{service.name}: skipped this tick, its repository cannot be read: {error}")
                 continue
-            known = seen.get(repository)
-            for branch, commit in heads.items():
-                if known is not None and known.get(branch) == commit.sha:
-                    continue
-                if branch == service.branch:
-                    observations.append(commit_observation(service.name, commit))
-                if known is None:
-                    continue  # first sight of this repository: the baseline, nothing is built
-                ci_run = ci_run_for(config, service.name, branch, commit.sha)
-                if ci_run is None or _already_started(context, ci_run):
-                    continue
-                context.log.info(f"{service.name}: new commit {commit.sha[:12]} on {branch} -> {ci_run.job_name}")
-                requests.append(
-                    RunRequest(
-                        run_key=ci_run.run_key,
-                        job_name=ci_run.job_name,
-                        partition_key=ci_run.partition_key,
-                        tags=ci_run.tags,
-                    )
-                )
-            seen[repository] = {branch: commit.sha for branch, commit in heads.items()}
+            requests += service_requests
+            if observation is not None:
+                observations.append(observation)
+            seen[repository] = heads
         return SensorResult(run_requests=requests, asset_events=observations, cursor=json.dumps(seen, sort_keys=True))
 
     return poll_commits
 
 
-def _heads(config: ReleaseConfig, source: SourceControl, service: str, repository: str) -> dict[str, CommitInfo]:
-    """branch -> head CommitInfo of the release branch and every watched branch of the repository."""
-    release_branch = config.service(service).branch
-    branches = [
-        branch
-        for branch in source.branches(repository=repository)
-        if branch == release_branch or is_watched_branch(config, branch)
-    ]
-    return {branch: source.latest_commit(repository=repository, branch=branch) for branch in branches}
+def _new_heads(
+    context: SensorEvaluationContext,
+    config: ReleaseConfig,
+    source: SourceControl,
+    service: str,
+    repository: str,
+    heads: dict[str, str],
+    known: dict[str, str] | None,
+) -> tuple[list[RunRequest], AssetObservation | None]:
+    """The runs the moved heads of one repository start, and the observation of a moved release-branch head."""
+    requests: list[RunRequest] = []
+    observation = None
+    for branch, sha in heads.items():
+        previous = known.get(branch) if known is not None else None
+        ci_run = ci_run_for(config, service, branch, sha)
+        if sha == previous or ci_run is None:
+            continue
+        if branch == config.service(service).branch:
+            observation = _observe(source, service, repository, branch, sha, previous)
+        if known is None:
+            continue  # first sight of this repository: the baseline, nothing is built
+        if _already_started(context, ci_run):
+            continue
+        context.log.info(f"{service}: new commit {sha[:12]} on {branch} -> {ci_run.job_name}")
+        requests.append(
+            RunRequest(
+                run_key=ci_run.run_key, job_name=ci_run.job_name, partition_key=ci_run.partition_key, tags=ci_run.tags
+            )
+        )
+    return requests, observation
+
+
+def _observe(
+    source: SourceControl, service: str, repository: str, branch: str, sha: str, previous: str | None
+) -> AssetObservation:
+    """source/commit[service] for the new head `sha`; with a `previous` head, also who committed since then."""
+    observation = commit_observation(service, source.commit(repository=repository, sha=sha, branch=branch))
+    if previous is None:
+        return observation
+    recent = source.recent_commits(repository=repository, branch=branch, limit=COMMITS_SINCE_LAST_LIMIT)
+    shas = [commit.sha for commit in recent]
+    # The branch may have moved on since its head was listed: count from `sha` back to `previous`.
+    newest = shas.index(sha) if sha in shas else 0
+    since = recent[newest: shas.index(previous)] if previous in shas[newest:] else recent[newest:]
+    return AssetObservation(
+        asset_key=observation.asset_key,
+        partition=observation.partition,
+        tags=observation.tags,
+        metadata={
+            **observation.metadata,
+            "commits_since_last": len(since),
+            "authors_since_last": sorted({commit.author_email for commit in since}),
+            # False when the previous head is not among the newest commits (a force push, or more than the limit).
+            "history_complete": previous in shas[newest:],
+        },
+    )
 
 
 def _already_started(context: SensorEvaluationContext, ci_run: CiRun) -> bool:

@@ -5,9 +5,10 @@ The server is `fixtures_bitbucket.FakeBitbucket`: a real HTTP server on 127.0.0.
 documented JSON shapes of Bitbucket Cloud REST 2.0 and Bitbucket Server REST 1.0, built from real bare git
 repositories, and serves those repositories over git's smart HTTP (`git http-backend`). The tests check what
 the clients send (paths, query parameters, the Authorization header, the build-status body) and what they make
-of the answers: newest commits with author email, branches, pagination over several pages, errors that name
-the environment variable but never the token, 404s that name what is missing, retries on 429/503 that stop,
-timeouts that are bounded, and a checkout over HTTP whose credentials never reach the URL or the clone's config.
+of the answers: newest commits with author email, branch heads from one listing, pagination over several pages,
+errors that name the environment variable but never the token, 404s that name what is missing, retries on
+429/503 that stop, timeouts that are bounded, and a checkout over HTTP whose credentials never reach the URL
+or the clone's config.
 """
 
 from __future__ import annotations
@@ -119,10 +120,15 @@ def test_latest_commit_and_commit_by_sha(flavor: str, repo: GitBareRepo, bitbuck
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
-def test_branches_follow_pagination(flavor: str, repo: GitBareRepo, bitbucket_factory: BitbucketFactory) -> None:
+def test_branch_heads_come_from_the_listing_across_pages(
+    flavor: str, repo: GitBareRepo, bitbucket_factory: BitbucketFactory
+) -> None:
     fake = serve(bitbucket_factory, flavor, repo, max_page_size=2)
-    assert client_for(fake).branches(repository=SLUG) == ["feature/login", "master", "release/1.0"]
-    assert len([r for r in fake.api_requests() if r.path.endswith("branches")]) == 2
+    heads = client_for(fake).branch_heads(repository=SLUG)
+    older = master_log(repo)[2]
+    assert heads == {"feature/login": older, "master": repo.head(), "release/1.0": older}
+    # Two pages of the listing and nothing else: no request per branch for its head.
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.api_requests()] == ["branches", "branches"]
 
 
 @pytest.mark.parametrize(
@@ -183,20 +189,20 @@ def test_not_found_names_the_repository_branch_or_commit(
     with pytest.raises(ExternalSystemError, match=rf"commit {'0' * 40} of repository {owner}/{SLUG} not found"):
         client.commit(repository=SLUG, sha="0" * 40, branch="master")
     with pytest.raises(ExternalSystemError, match=rf"branches of repository {owner}/billing not found"):
-        client.branches(repository="billing")
+        client.branch_heads(repository="billing")
 
 
 def test_a_path_instead_of_a_slug_is_a_config_error(tmp_path: Path) -> None:
     client = BitbucketCloudSource(owner="acme", token=TOKEN)
     with pytest.raises(ReleaseConfigError, match=r"services\[\]\.repository: .* is not a Bitbucket repository slug"):
-        client.branches(repository=str(tmp_path / "contact-us"))
+        client.branch_heads(repository=str(tmp_path / "contact-us"))
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_503_is_retried_then_succeeds(flavor: str, repo: GitBareRepo, bitbucket_factory: BitbucketFactory) -> None:
     fake = serve(bitbucket_factory, flavor, repo)
     fake.fail_next(503, times=2)
-    assert client_for(fake).branches(repository=SLUG) == ["feature/login", "master", "release/1.0"]
+    assert list(client_for(fake).branch_heads(repository=SLUG)) == ["feature/login", "master", "release/1.0"]
     assert len(fake.api_requests()) == 2 + 2  # two failures, then both pages
 
 
@@ -231,7 +237,7 @@ def test_nothing_listening_is_a_clear_error() -> None:
     client = BitbucketServerSource(base_url=f"http://127.0.0.1:{free_port()}", owner="PAY", token=TOKEN,
                                    attempts=2, backoff_seconds=0.01)
     with pytest.raises(ExternalSystemError, match=r"did not answer .* after 2 attempts \(connection failed\)"):
-        client.branches(repository=SLUG)
+        client.branch_heads(repository=SLUG)
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -2,12 +2,14 @@
 
 Ticks are evaluated with `build_sensor_context`, carrying the cursor from one tick to the next as
 the daemon does; a launched run is stood in for by a run record with the request's tags on the
-instance (what the daemon, the webhook or the CLI would leave behind). No Gradle or Docker here.
+instance (what the daemon, the webhook or the CLI would leave behind). `CountingSource` is
+LocalGitSource counting the calls made to it. No Gradle or Docker here.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from fintech_release.commit_sensor import COMMIT_SENSOR
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
 from fintech_release.release_graph import build_definitions
-from fintech_release.resources.source import LocalGitSource
+from fintech_release.resources.source import CommitInfo, LocalGitSource
 from fintech_release_tests.components import GitBareRepo
 from fintech_release_tests.release_setup import quiet_instance, write_release_config
 
@@ -35,19 +37,58 @@ pytestmark = pytest.mark.integration
 SERVICES = ("contact-us", "payments", "accounts")
 
 
+class CountingSource(LocalGitSource):
+    """LocalGitSource that appends the name of every method called on it to `record_path`.
+
+    (A file, not a field: Dagster hands the sensor a copy of the resource.)
+    """
+
+    record_path: str
+
+    def calls(self) -> Counter[str]:
+        """How often each method was called since the last `forget()`."""
+        path = Path(self.record_path)
+        return Counter(path.read_text().split()) if path.exists() else Counter()
+
+    def forget(self) -> None:
+        """Start counting from zero."""
+        Path(self.record_path).unlink(missing_ok=True)
+
+    def _record(self, method: str) -> None:
+        with open(self.record_path, "a") as record:
+            record.write(method + "\n")
+
+    def branch_heads(self, *, repository: str) -> dict[str, str]:
+        self._record("branch_heads")
+        return super().branch_heads(repository=repository)
+
+    def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
+        self._record("commit")
+        return super().commit(repository=repository, sha=sha, branch=branch)
+
+    def latest_commit(self, *, repository: str, branch: str) -> CommitInfo:
+        self._record("latest_commit")
+        return super().latest_commit(repository=repository, branch=branch)
+
+    def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
+        self._record("recent_commits")
+        return super().recent_commits(repository=repository, branch=branch, limit=limit)
+
+
 class Ticker:
     """Evaluates the commit sensor tick after tick, keeping its cursor as the daemon does."""
 
-    def __init__(self, config: ReleaseConfig, instance: DagsterInstance) -> None:
+    def __init__(self, config: ReleaseConfig, instance: DagsterInstance, source: LocalGitSource | None = None) -> None:
         self.sensor = build_definitions(config).resolve_sensor_def(COMMIT_SENSOR)
         self.instance = instance
+        self.source = source or LocalGitSource()
         self.cursor: str | None = None
 
     def tick(self, cursor: str | None = None) -> SensorResult:
         context = build_sensor_context(
             instance=self.instance,
             cursor=cursor if cursor is not None else self.cursor,
-            resources={"source": LocalGitSource()},
+            resources={"source": self.source},
         )
         result = self.sensor(context)
         self.cursor = result.cursor
@@ -180,3 +221,57 @@ def test_an_unreadable_repository_is_skipped_and_the_others_still_progress(
     missed = repos["payments"].commit({"d.txt": "d\n"}, "Add d", author_email="ada@bank.example")
     (request,) = ticker.tick().run_requests
     assert request.partition_key == "payments" and request.tags[COMMIT_TAG] == missed
+
+
+def test_a_new_release_head_is_observed_with_the_commits_and_authors_since_the_last_one(
+    ticker: Ticker, repos: dict[str, GitBareRepo]
+) -> None:
+    repo = repos["contact-us"]
+    repo.commit({"1.txt": "1\n"}, "One", author_email="grace@bank.example")
+    repo.commit({"2.txt": "2\n"}, "Two", author_email="ada@bank.example")
+    head = repo.commit({"3.txt": "3\n"}, "Three", author_email="grace@bank.example")
+    (observation,) = ticker.tick().asset_events
+    assert observation.partition == "contact-us" and observation.metadata["sha"].value == head
+    assert observation.metadata["commits_since_last"].value == 3
+    assert observation.metadata["authors_since_last"].value == ["ada@bank.example", "grace@bank.example"]
+    assert observation.metadata["history_complete"].value is True
+
+
+def test_a_quiet_tick_lists_branches_once_per_repository_and_reads_no_commit(
+    tmp_path: Path, repos: dict[str, GitBareRepo], instance: DagsterInstance
+) -> None:
+    for name in SERVICES:
+        _commit_on(repos[name], "feature/login", f"Login {name}")
+    source = CountingSource(record_path=str(tmp_path / "calls.txt"))
+    ticker = Ticker(_config(tmp_path, repos), instance, source)
+    ticker.tick()
+    # The baseline reads each release-branch head once, for its observation; the feature heads need no read.
+    assert source.calls() == {"branch_heads": 3, "commit": 3}
+    source.forget()
+    assert ticker.tick().run_requests == []
+    assert source.calls() == {"branch_heads": 3}
+    source.forget()
+    _commit_on(repos["payments"], "feature/login", "More login")
+    (request,) = ticker.tick().run_requests
+    assert request.job_name == BRANCH_CI and source.calls() == {"branch_heads": 3}
+    source.forget()
+    repos["payments"].commit({"m.txt": "m\n"}, "On master", author_email="ada@bank.example")
+    (request,) = ticker.tick().run_requests
+    assert request.job_name == BUILD_AND_PUSH
+    assert source.calls() == {"branch_heads": 3, "commit": 1, "recent_commits": 1}
+
+
+def test_a_branch_pattern_added_later_builds_only_what_is_pushed_after_it(
+    tmp_path: Path, repos: dict[str, GitBareRepo], instance: DagsterInstance
+) -> None:
+    _commit_on(repos["accounts"], "release/2.0", "Old release branch")
+    before = Ticker(_config(tmp_path, repos, patterns=("feature/*",)), instance)
+    before.tick()
+    assert before.tick().run_requests == []
+    after = Ticker(_config(tmp_path, repos, patterns=("feature/*", "release/*")), instance)
+    after.cursor = before.cursor
+    assert after.tick().run_requests == []  # the existing release/2.0 head was in the cursor already
+    sha = _commit_on(repos["accounts"], "release/2.0", "Fix on the release branch")
+    (request,) = after.tick().run_requests
+    assert request.job_name == BRANCH_CI and dict(request.tags)[BRANCH_TAG] == "release/2.0"
+    assert request.tags[COMMIT_TAG] == sha

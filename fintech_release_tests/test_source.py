@@ -1,6 +1,6 @@
 """The local git source, on real bare repositories: it reads the head commit (sha, author, message), the
-branches and the newest commits of a branch, checks a commit out for a build, and says it has no build
-statuses; a missing repository or branch is a clear error."""
+branches with their head shas and the newest commits of a branch, checks a commit out for a build, and says it
+has no build statuses; a missing repository or branch is a clear error."""
 
 from __future__ import annotations
 
@@ -59,13 +59,17 @@ def test_observation_records_the_sha_as_data_version(git_bare_repo_factory, tmp_
     assert record.asset_observation.data_version == repo.head()
 
 
-def test_branches_are_listed_from_the_bare_repository(git_bare_repo_factory) -> None:  # noqa: ANN001
+def test_branch_heads_are_listed_with_their_shas(git_bare_repo_factory) -> None:  # noqa: ANN001
     repo = git_bare_repo_factory("contact-us")
     first = repo.head()
-    repo.commit({"NOTES.md": "later\n"}, "Later change", author_email="dev@example.com")
+    later = repo.commit({"NOTES.md": "later\n"}, "Later change", author_email="dev@example.com")
     for branch in ("feature/login", "release/1.0"):
         subprocess.run(["git", "--git-dir", str(repo.bare_path), "branch", branch, first], check=True)
-    assert LocalGitSource().branches(repository=str(repo.bare_path)) == ["feature/login", "master", "release/1.0"]
+    # A tag named like a branch must not make the branch's short name ambiguous.
+    subprocess.run(["git", "--git-dir", str(repo.bare_path), "tag", "feature/login", later], check=True)
+    heads = LocalGitSource().branch_heads(repository=str(repo.bare_path))
+    assert heads == {"feature/login": first, "master": later, "release/1.0": first}
+    assert list(heads) == ["feature/login", "master", "release/1.0"]
 
 
 def test_recent_commits_are_newest_first_and_limited(git_bare_repo_factory) -> None:  # noqa: ANN001

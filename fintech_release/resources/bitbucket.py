@@ -8,6 +8,7 @@
 * use one `requests` session per call with a timeout on every request and a bounded number of retries on
   429, 5xx, timeouts and refused connections (honouring `Retry-After`, capped),
 * follow pagination (Cloud: `next` links; Server: `isLastPage` / `nextPageStart`),
+* read every branch's head sha from the branch listing itself (Cloud `target.hash`, Server `latestCommit`),
 * clone over HTTPS with git, the credentials passed as `http.<origin>.extraHeader` through GIT_CONFIG_*
   environment variables: never in the URL, the command line or the clone's configuration.
 
@@ -34,6 +35,7 @@ import requests
 from pydantic import Field
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 
+from fintech_release.config.models import BITBUCKET_SLUG_PATTERN
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
 from fintech_release.resources.source import BuildStatus, CommitInfo, SourceControl, checkout_commit
 
@@ -41,7 +43,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 30.0
 PAGE_SIZE = 100  # the largest page both APIs document for these resources
-_SLUG = re.compile(r"^[A-Za-z0-9._-]+$")
+_SLUG = re.compile(BITBUCKET_SLUG_PATTERN)
 
 JsonObject = dict[str, Any]
 
@@ -80,10 +82,35 @@ class BitbucketSource(SourceControl):
     git_executable: str = "git"
     clone_timeout_seconds: float = 600
     flavor: ClassVar[str]  # "Bitbucket Cloud" or "Bitbucket Server", for messages
+    parse_commit: ClassVar[Callable[[JsonObject, str], CommitInfo]]  # the flavor's commit JSON -> CommitInfo
 
     @abstractmethod
     def _repository_api(self, slug: str) -> str:
         """The REST URL of the repository `slug` in `owner`."""
+
+    @abstractmethod
+    def _commit_url(self, slug: str, sha: str) -> str:
+        """The REST URL of one commit."""
+
+    @abstractmethod
+    def _build_status_url(self, slug: str, sha: str) -> str:
+        """The REST URL build statuses of a commit are POSTed to."""
+
+    def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
+        slug = self._slug(repository)
+        what = f"commit {sha} of repository {self._name(slug)}"
+        with self._http() as http:
+            data = self._get(http, self._commit_url(slug, quote(sha, safe="")), what=what)
+        return self._parsed(data, branch, what)
+
+    def publish_build_status(self, *, repository: str, status: BuildStatus) -> bool:
+        slug = self._slug(repository)
+        body = {"key": status.key, "state": status.state, "name": status.name, "url": status.url,
+                "description": status.description}
+        with self._http() as http:
+            self._send(http, "POST", self._build_status_url(slug, status.sha), json=body,
+                       what=f"build status {status.key} of commit {status.sha} in repository {self._name(slug)}")
+        return True
 
     def checkout(self, *, repository: str, sha: str, destination: Path) -> Path:
         slug = self._slug(repository)
@@ -231,10 +258,20 @@ class BitbucketSource(SourceControl):
     def _name(self, slug: str) -> str:
         return f"{self.owner}/{slug}"
 
-    def _parsed(self, parse: Callable[[JsonObject, str], CommitInfo], data: JsonObject, branch: str,
-                what: str) -> CommitInfo:
+    def _heads(self, values: list[JsonObject], *, name: str, sha: Callable[[JsonObject], Any],
+               what: str) -> dict[str, str]:
+        """branch -> head sha from the branch listing's `values`."""
         try:
-            return parse(data, branch)
+            return dict(sorted((str(value[name]), str(sha(value))) for value in values))
+        except (KeyError, TypeError) as exc:
+            raise ExternalSystemError(
+                f"{self.flavor} at {self.base_url} answered {what} in an unexpected shape ({type(exc).__name__}: "
+                f"{exc})"
+            ) from None
+
+    def _parsed(self, data: JsonObject, branch: str, what: str) -> CommitInfo:
+        try:
+            return self.parse_commit(data, branch)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ExternalSystemError(
                 f"{self.flavor} at {self.base_url} answered {what} in an unexpected shape ({type(exc).__name__}: "
@@ -246,27 +283,53 @@ def _subject(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else ""
 
 
+def _cloud_commit(data: JsonObject, branch: str) -> CommitInfo:
+    author = data.get("author") or {}
+    name, email = parseaddr(str(author.get("raw", "")))
+    return CommitInfo(
+        sha=data["hash"],
+        branch=branch,
+        author_name=name or str((author.get("user") or {}).get("display_name", "")),
+        author_email=email,
+        committed_at=datetime.fromisoformat(data["date"]),
+        message=_subject(str(data.get("message", ""))),
+    )
+
+
+def _server_commit(data: JsonObject, branch: str) -> CommitInfo:
+    author = data.get("author") or {}
+    milliseconds = data.get("committerTimestamp") or data["authorTimestamp"]
+    return CommitInfo(
+        sha=data["id"],
+        branch=branch,
+        author_name=str(author.get("displayName") or author.get("name", "")),
+        author_email=str(author.get("emailAddress", "")),
+        committed_at=datetime.fromtimestamp(int(milliseconds) / 1000, tz=UTC),
+        message=_subject(str(data.get("message", ""))),
+    )
+
+
 class BitbucketCloudSource(BitbucketSource):
     """Bitbucket Cloud (REST 2.0): `owner` is the workspace, `repository` the repository slug."""
 
     base_url: str = "https://api.bitbucket.org/2.0"
 
     flavor: ClassVar[str] = "Bitbucket Cloud"
+    parse_commit = staticmethod(_cloud_commit)
 
     def _repository_api(self, slug: str) -> str:
         return f"{self.base_url.rstrip('/')}/repositories/{quote(self.owner, safe='')}/{quote(slug, safe='')}"
+
+    def _commit_url(self, slug: str, sha: str) -> str:
+        return f"{self._repository_api(slug)}/commit/{sha}"
+
+    def _build_status_url(self, slug: str, sha: str) -> str:
+        return f"{self._commit_url(slug, sha)}/statuses/build"
 
     def latest_commit(self, *, repository: str, branch: str) -> CommitInfo:
         slug = self._slug(repository)
         with self._http() as http:
             return self._branch_head(http, slug, branch)
-
-    def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
-        slug = self._slug(repository)
-        what = f"commit {sha} of repository {self._name(slug)}"
-        with self._http() as http:
-            data = self._get(http, f"{self._repository_api(slug)}/commit/{quote(sha, safe='')}", what=what)
-        return self._parsed(_cloud_commit, data, branch, what)
 
     def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
         slug = self._slug(repository)
@@ -276,30 +339,20 @@ class BitbucketCloudSource(BitbucketSource):
             head = self._branch_head(http, slug, branch)
             url = f"{self._repository_api(slug)}/commits/{head.sha}"
             values = self._pages(http, url, {"pagelen": min(limit, PAGE_SIZE)}, what=what, limit=limit)
-            return [self._parsed(_cloud_commit, value, branch, what) for value in values]
+            return [self._parsed(value, branch, what) for value in values]
 
-    def branches(self, *, repository: str) -> list[str]:
+    def branch_heads(self, *, repository: str) -> dict[str, str]:
         slug = self._slug(repository)
         what = f"branches of repository {self._name(slug)}"
         with self._http() as http:
             values = self._pages(http, f"{self._repository_api(slug)}/refs/branches", {"pagelen": PAGE_SIZE},
                                  what=what, limit=None)
-            return sorted(str(value["name"]) for value in values)
-
-    def publish_build_status(self, *, repository: str, status: BuildStatus) -> bool:
-        slug = self._slug(repository)
-        url = f"{self._repository_api(slug)}/commit/{status.sha}/statuses/build"
-        body = {"key": status.key, "state": status.state, "name": status.name, "url": status.url,
-                "description": status.description}
-        with self._http() as http:
-            self._send(http, "POST", url, json=body,
-                       what=f"build status {status.key} of commit {status.sha} in repository {self._name(slug)}")
-        return True
+        return self._heads(values, name="name", sha=lambda value: value["target"]["hash"], what=what)
 
     def _branch_head(self, http: requests.Session, slug: str, branch: str) -> CommitInfo:
         what = f"branch {branch!r} of repository {self._name(slug)}"
         data = self._get(http, f"{self._repository_api(slug)}/refs/branches/{quote(branch, safe='/')}", what=what)
-        return self._parsed(_cloud_commit, data.get("target") or {}, branch, what)
+        return self._parsed(data.get("target") or {}, branch, what)
 
     def _pages(
         self, http: requests.Session, url: str, params: dict[str, Any], *, what: str, limit: int | None
@@ -317,19 +370,6 @@ class BitbucketCloudSource(BitbucketSource):
         return values if limit is None else values[:limit]
 
 
-def _cloud_commit(data: JsonObject, branch: str) -> CommitInfo:
-    author = data.get("author") or {}
-    name, email = parseaddr(str(author.get("raw", "")))
-    return CommitInfo(
-        sha=data["hash"],
-        branch=branch,
-        author_name=name or str((author.get("user") or {}).get("display_name", "")),
-        author_email=email,
-        committed_at=datetime.fromisoformat(data["date"]),
-        message=_subject(str(data.get("message", ""))),
-    )
-
-
 class BitbucketServerSource(BitbucketSource):
     """Bitbucket Server / Data Center (REST 1.0): `owner` is the project key, `repository` the repository slug.
 
@@ -337,9 +377,16 @@ class BitbucketServerSource(BitbucketSource):
     """
 
     flavor: ClassVar[str] = "Bitbucket Server"
+    parse_commit = staticmethod(_server_commit)
 
     def _repository_api(self, slug: str) -> str:
         return self._project_api("1.0", slug)
+
+    def _commit_url(self, slug: str, sha: str) -> str:
+        return f"{self._repository_api(slug)}/commits/{sha}"
+
+    def _build_status_url(self, slug: str, sha: str) -> str:
+        return f"{self._project_api('latest', slug)}/commits/{sha}/builds"
 
     def _project_api(self, version: str, slug: str) -> str:
         return (f"{self.base_url.rstrip('/')}/rest/api/{version}/projects/{quote(self.owner, safe='')}"
@@ -352,37 +399,20 @@ class BitbucketServerSource(BitbucketSource):
                                       f"{self._name(repository)} has no commits")
         return commits[0]
 
-    def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
-        slug = self._slug(repository)
-        what = f"commit {sha} of repository {self._name(slug)}"
-        with self._http() as http:
-            data = self._get(http, f"{self._repository_api(slug)}/commits/{quote(sha, safe='')}", what=what)
-        return self._parsed(_server_commit, data, branch, what)
-
     def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
         slug = self._slug(repository)
         what = f"commits of branch {branch!r} of repository {self._name(slug)}"
         with self._http() as http:
             values = self._pages(http, f"{self._repository_api(slug)}/commits", {"until": f"refs/heads/{branch}"},
                                  what=what, limit=limit)
-        return [self._parsed(_server_commit, value, branch, what) for value in values]
+        return [self._parsed(value, branch, what) for value in values]
 
-    def branches(self, *, repository: str) -> list[str]:
+    def branch_heads(self, *, repository: str) -> dict[str, str]:
         slug = self._slug(repository)
+        what = f"branches of repository {self._name(slug)}"
         with self._http() as http:
-            values = self._pages(http, f"{self._repository_api(slug)}/branches", {},
-                                 what=f"branches of repository {self._name(slug)}", limit=None)
-        return sorted(str(value["displayId"]) for value in values)
-
-    def publish_build_status(self, *, repository: str, status: BuildStatus) -> bool:
-        slug = self._slug(repository)
-        url = f"{self._project_api('latest', slug)}/commits/{status.sha}/builds"
-        body = {"key": status.key, "state": status.state, "name": status.name, "url": status.url,
-                "description": status.description}
-        with self._http() as http:
-            self._send(http, "POST", url, json=body,
-                       what=f"build status {status.key} of commit {status.sha} in repository {self._name(slug)}")
-        return True
+            values = self._pages(http, f"{self._repository_api(slug)}/branches", {}, what=what, limit=None)
+        return self._heads(values, name="displayId", sha=lambda value: value["latestCommit"], what=what)
 
     def _pages(
         self, http: requests.Session, url: str, params: dict[str, Any], *, what: str, limit: int | None
@@ -398,16 +428,3 @@ class BitbucketServerSource(BitbucketSource):
                 break
             start = int(page["nextPageStart"])
         return values if limit is None else values[:limit]
-
-
-def _server_commit(data: JsonObject, branch: str) -> CommitInfo:
-    author = data.get("author") or {}
-    milliseconds = data.get("committerTimestamp") or data["authorTimestamp"]
-    return CommitInfo(
-        sha=data["id"],
-        branch=branch,
-        author_name=str(author.get("displayName") or author.get("name", "")),
-        author_email=str(author.get("emailAddress", "")),
-        committed_at=datetime.fromtimestamp(int(milliseconds) / 1000, tz=UTC),
-        message=_subject(str(data.get("message", ""))),
-    )

@@ -71,8 +71,8 @@ class SourceControl(ConfigurableResource):
         """A working tree of `sha` at `destination` (reused when it already holds that commit)."""
 
     @abstractmethod
-    def branches(self, *, repository: str) -> list[str]:
-        """The names of the repository's branches, sorted."""
+    def branch_heads(self, *, repository: str) -> dict[str, str]:
+        """Every branch of the repository with the sha of its head commit (branch -> sha), sorted by branch."""
 
     @abstractmethod
     def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
@@ -98,10 +98,13 @@ class LocalGitSource(SourceControl):
     def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
         return self._log(repository, branch, branch=branch, what="branch", limit=limit)
 
-    def branches(self, *, repository: str) -> list[str]:
+    def branch_heads(self, *, repository: str) -> dict[str, str]:
         self._require_repository(repository)
-        completed = self._git("--git-dir", repository, "for-each-ref", "--format=%(refname:short)", "refs/heads/")
-        return sorted(completed.stdout.split())
+        completed = self._git(
+            "--git-dir", repository, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/"
+        )
+        heads = (line.split(" ", 1) for line in completed.stdout.splitlines() if line)
+        return dict(sorted((ref.removeprefix("refs/heads/"), sha) for sha, ref in heads))
 
     def publish_build_status(self, *, repository: str, status: BuildStatus) -> bool:
         return False  # a bare repository has nowhere to show a build status
