@@ -13,13 +13,17 @@ Answers, so Bitbucket's delivery log says what happened:
 | 400 | body not JSON, or a field of the documented payload missing |
 | 411 / 413 | no Content-Length / a body over the size limit |
 | 202 | ignored: not a push, unknown repository, unwatched branch, deleted branch |
-| 200 | every commit has its run: launched now, launched before (a run with its tags exists) or a replayed delivery |
-| 502 | the webserver failed after bounded retries; Bitbucket may deliver again and nothing is launched twice |
+| 200 | every commit has its run: launched now, or launched before (a run with its tags exists: a replay) |
+| 502 | the webserver failed (look-ups after bounded retries, a launch at once); Bitbucket delivers again later |
 
 "A commit starts one run" holds because every launch first asks the webserver for a run of the same
-job with the commit's and service's tags, in this process under one lock, and again after a failed
-attempt (a launch that timed out may have happened). Delivery ids are remembered in memory only: after
-a restart the tag check alone keeps a replay from launching anything.
+job with the commit's and service's tags, in this process under one lock. That check is also what
+makes a replayed delivery launch nothing new, after a restart too, so delivery ids are not remembered.
+A launchRun is sent once (again only when it never reached the server): one whose answer timed out
+may still be creating the run, so it is answered 502 and Bitbucket's redelivery finds the run if it exists.
+Against the commit sensor, a launched run carries the tags the sensor daemon's own run-key check looks
+for (`dagster/run_key` and `dagster/sensor_name: commit_sensor`), so a sensor request for the same commit
+launched moments later is skipped by the daemon; `fintech-release/launched-by: webhook` says who launched it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import json
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,8 +41,9 @@ from pydantic import BaseModel
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from fintech_release.ci_runs import PARTITION_TAG, CiRun, ci_run_for, service_for_repository
+from fintech_release.commit_sensor import COMMIT_SENSOR
 from fintech_release.config import ReleaseConfig
-from fintech_release.dagster_graphql import DagsterGraphQLError, find_runs, launch_run, session
+from fintech_release.dagster_graphql import REQUEST_TIMEOUT, DagsterGraphQLError, find_runs, launch_run, session
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
 from fintech_release.webhook_events import (
     PUSH_EVENTS,
@@ -56,8 +60,11 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCATION = "fintech_release"
 DEFAULT_REPOSITORY = "__repository__"
 MAX_BODY_BYTES = 1024 * 1024
-RUN_KEY_TAG = "dagster/run_key"  # the tag sensors set for a run key, so UI and filters show both alike
-REMEMBERED_DELIVERIES = 10_000
+# The tags the sensor daemon gives a sensor's runs; its run-key check (dagster/_daemon/sensor.py,
+# fetch_existing_runs) counts a run only when both are set and the run's code location is the sensor's.
+RUN_KEY_TAG = "dagster/run_key"
+SENSOR_NAME_TAG = "dagster/sensor_name"
+LAUNCHED_BY_TAG = "fintech-release/launched-by"
 
 
 class Answer(BaseModel, frozen=True):
@@ -73,7 +80,10 @@ class Answer(BaseModel, frozen=True):
 
 
 class Launcher:
-    """Launches a `CiRun` on the Dagster webserver unless a run for its job, service and commit exists."""
+    """Launches a `CiRun` on the Dagster webserver unless a run for its job, service and commit exists.
+
+    The look-up is retried `attempts` times on transient failures; the launch is not (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -83,6 +93,7 @@ class Launcher:
         repository_name: str = DEFAULT_REPOSITORY,
         attempts: int = 3,
         timeout: tuple[float, float] = (3.05, 5.0),
+        launch_timeout: tuple[float, float] = REQUEST_TIMEOUT,
         retry_wait_seconds: float = 0.5,
     ) -> None:
         self.endpoint = endpoint
@@ -90,24 +101,24 @@ class Launcher:
         self.repository_name = repository_name
         self.attempts = attempts
         self.timeout = timeout
+        self.launch_timeout = launch_timeout
         self.retry_wait_seconds = retry_wait_seconds
 
     def ensure_run(self, run: CiRun) -> tuple[str, bool]:
-        """The id of the commit's run and whether it was launched now; DagsterGraphQLError after the retries."""
+        """The id of the commit's run and whether it was launched now; DagsterGraphQLError when either failed."""
         retrying = Retrying(
             retry=retry_if_exception(lambda error: isinstance(error, DagsterGraphQLError) and error.transient),
             stop=stop_after_attempt(self.attempts),
             wait=wait_exponential(multiplier=self.retry_wait_seconds, max=4),
             before_sleep=lambda state: log.warning(
-                "attempt %d to launch %s failed: %s", state.attempt_number, run.run_key, state.outcome.exception()
+                "attempt %d to look up the run of %s failed: %s",
+                state.attempt_number, run.run_key, state.outcome.exception(),
             ),
             reraise=True,
         )
-        return retrying(self._ensure_once, run)
-
-    def _ensure_once(self, run: CiRun) -> tuple[str, bool]:
         with session() as http:
-            existing = find_runs(
+            existing = retrying(
+                find_runs,
                 http,
                 self.endpoint,
                 job_name=run.job_name,
@@ -124,17 +135,19 @@ class Launcher:
                 repository_name=self.repository_name,
                 job_name=run.job_name,
                 tags=launch_tags(run),
-                timeout=self.timeout,
+                timeout=self.launch_timeout,
             )
             return run_id, True
 
 
 def launch_tags(run: CiRun) -> dict[str, str]:
-    """The tags a webhook-launched run carries: the CiRun's, its partition and its run key."""
+    """The tags a webhook-launched run carries: the CiRun's, its partition, and the commit sensor's run key."""
     tags = dict(run.tags)
     if run.partition_key is not None:
         tags[PARTITION_TAG] = run.partition_key
     tags[RUN_KEY_TAG] = run.run_key
+    tags[SENSOR_NAME_TAG] = COMMIT_SENSOR
+    tags[LAUNCHED_BY_TAG] = "webhook"
     return tags
 
 
@@ -146,7 +159,6 @@ class PushHandler:
         self._secret = secret
         self.launcher = launcher
         self._lock = threading.Lock()
-        self._deliveries: OrderedDict[str, None] = OrderedDict()
 
     def handle(self, headers: dict[str, str], body: bytes) -> Answer:
         """Check, parse and act on one delivery (`headers` keys lower-case)."""
@@ -163,11 +175,7 @@ class PushHandler:
             return Answer(status=400, result="malformed", detail=str(error))
         delivery = headers.get("x-request-uuid") or headers.get("x-request-id")
         with self._lock:
-            if delivery is not None and delivery in self._deliveries:
-                return Answer(status=200, result="duplicate", detail=f"delivery {delivery} was handled before")
             answer = self._launch(event)
-            if delivery is not None and answer.status < 500:
-                self._remember(delivery)
         log.info("delivery %s (%s): %s %s", delivery, event_key, answer.result, answer.detail)
         return answer
 
@@ -192,11 +200,6 @@ class PushHandler:
             detail = f"launched {len(launched)} run(s)" + (f", {len(existing)} existed" if existing else "")
             return Answer(status=200, result="launched", detail=detail, runs=tuple(launched + existing))
         return Answer(status=200, result="exists", detail="every commit already has a run", runs=tuple(existing))
-
-    def _remember(self, delivery: str) -> None:
-        self._deliveries[delivery] = None
-        while len(self._deliveries) > REMEMBERED_DELIVERIES:
-            self._deliveries.popitem(last=False)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -45,8 +45,7 @@ class PushEvent(BaseModel, frozen=True):
     """What one push delivery says: the repository (by each name it gives) and the branches that moved."""
 
     repository_names: tuple[str, ...]  # most specific first, e.g. ("workspace/slug", "slug")
-    heads: tuple[BranchHead, ...]
-    skipped: int  # deleted branches and tags, which start no run
+    heads: tuple[BranchHead, ...]  # deleted branches and tags are left out: they start no run
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -81,19 +80,17 @@ def _cloud_push(payload: dict[str, Any]) -> PushEvent:
     full_name = _field(repository, "full_name", str, "repository.")
     changes = _field(_field(payload, "push", dict), "changes", list, "push.")
     heads: list[BranchHead] = []
-    skipped = 0
     for index, change in enumerate(changes):
         where = f"push.changes[{index}]."
         _require_object(change, where)
         new = _field(change, "new", (dict, type(None)), where)
         if new is None or new.get("type") != "branch":
-            skipped += 1
             continue
         target = _field(new, "target", dict, f"{where}new.")
         branch = _field(new, "name", str, f"{where}new.")
         heads.append(BranchHead(branch=branch, sha=_sha(target, "hash", f"{where}new.target.")))
     slug = full_name.rsplit("/", 1)[-1]
-    return PushEvent(repository_names=tuple(dict.fromkeys((full_name, slug))), heads=tuple(heads), skipped=skipped)
+    return PushEvent(repository_names=tuple(dict.fromkeys((full_name, slug))), heads=tuple(heads))
 
 
 def _server_push(payload: dict[str, Any]) -> PushEvent:
@@ -102,17 +99,15 @@ def _server_push(payload: dict[str, Any]) -> PushEvent:
     project = repository.get("project")
     names = (f"{project['key']}/{slug}", slug) if isinstance(project, dict) and project.get("key") else (slug,)
     heads: list[BranchHead] = []
-    skipped = 0
     for index, change in enumerate(_field(payload, "changes", list)):
         where = f"changes[{index}]."
         _require_object(change, where)
         ref = _field(change, "ref", dict, where)
         if change.get("type") == "DELETE" or ref.get("type", "BRANCH") != "BRANCH":
-            skipped += 1
             continue
         branch = _field(ref, "displayId", str, f"{where}ref.")
         heads.append(BranchHead(branch=branch, sha=_sha(change, "toHash", where)))
-    return PushEvent(repository_names=names, heads=tuple(heads), skipped=skipped)
+    return PushEvent(repository_names=names, heads=tuple(heads))
 
 
 def _field(container: dict[str, Any], name: str, kind: type | tuple[type, ...], prefix: str = "") -> Any:

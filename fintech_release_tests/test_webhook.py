@@ -4,7 +4,9 @@ The Dagster GraphQL endpoint is a loopback stand-in (contract test against the d
 shapes, not the real webserver): a real HTTP server that validates every operation it receives
 against the installed dagster-graphql schema, keeps the runs launched through it and answers
 `runsOrError` by job name and tags as the webserver does. The webhook's HTTP handling, signature
-checks, payload parsing and retries are real, over real sockets on loopback.
+checks, payload parsing and retries are real, over real sockets on loopback. One integration test
+(marker `integration`) launches on a real `dagster dev` it starts, and asks the installed sensor
+daemon's run-key check about the run.
 """
 
 from __future__ import annotations
@@ -24,16 +26,27 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterInstance, DagsterRunStatus, RunRequest
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._daemon.sensor import fetch_existing_runs
 from dagster_graphql.schema import create_schema
 from graphql import parse, validate
 
 from fintech_release.assets.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
+from fintech_release.commit_sensor import COMMIT_SENSOR
 from fintech_release.config import ReleaseConfig, load_release_config
+from fintech_release.config.loader import CONFIG_ENV_VAR
+from fintech_release.dagster_graphql import REQUEST_TIMEOUT
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
 from fintech_release.webhook import Launcher, WebhookServer, make_server
 from fintech_release.webhook_events import sign
-from fintech_release_tests.fixtures_dagster import TELEMETRY_OFF, DagsterDev, dagster_dev_factory  # noqa: F401
+from fintech_release_tests.fixtures_dagster import (  # noqa: F401
+    REPO_ROOT,
+    TELEMETRY_OFF,
+    DagsterDev,
+    dagster_dev_factory,
+)
 
 SECRET = "webhook-secret-for-tests"
 SECRET_ENV = "FINTECH_RELEASE_TEST_WEBHOOK_SECRET"
@@ -238,6 +251,8 @@ def test_signed_master_push_launches_build_and_push_for_the_partition(
         SERVICE_TAG: "contact-us",
         "dagster/partition": "contact-us",
         "dagster/run_key": f"build_and_push:contact-us:{SHA}",
+        "dagster/sensor_name": "commit_sensor",  # so the sensor daemon's run-key check finds this run
+        "fintech-release/launched-by": "webhook",
     }
     assert response.json()["runs"] == [state.runs[0]["runId"]]
     assert SECRET not in caplog.text and sign(SECRET.encode(), b"") not in caplog.text
@@ -298,13 +313,17 @@ def test_malformed_body_is_400_with_a_reason(
     assert graphql[0].operations == []
 
 
-def test_replayed_delivery_launches_nothing_new(webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str]) -> None:
+def test_replayed_delivery_launches_nothing_new(
+    start_webhook: Callable[..., WebhookServer], graphql: tuple[GraphQLStandIn, str]
+) -> None:
     delivery = str(uuid.uuid4())
-    first = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
-    replay = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
+    first = deliver(start_webhook(), cloud_push("acme/contact-us", "master"), delivery=delivery)
+    # Replayed to a restarted webhook (a new server): the run's tags, not a memory of deliveries, stop it.
+    replay = deliver(start_webhook(), cloud_push("acme/contact-us", "master"), delivery=delivery)
 
     assert first.status_code == 200 and first.json()["result"] == "launched"
-    assert replay.status_code == 200 and replay.json()["result"] == "duplicate"
+    assert replay.status_code == 200 and replay.json()["result"] == "exists"
+    assert replay.json()["runs"] == first.json()["runs"]
     assert len(graphql[0].launches) == 1
 
 
@@ -389,17 +408,28 @@ def test_webserver_failure_is_502_and_a_redelivery_launches_once(
     assert len(state.launches) == 1
 
 
-def test_launch_that_times_out_is_found_on_retry_not_launched_twice(
+def test_launch_that_times_out_is_not_sent_again_and_the_redelivery_finds_its_run(
     start_webhook: Callable[..., WebhookServer], graphql: tuple[GraphQLStandIn, str]
 ) -> None:
     state, url = graphql
-    state.slow_launch_seconds = 1.5
-    webhook = start_webhook(launcher=Launcher(url, attempts=3, timeout=(3.05, 0.5), retry_wait_seconds=0.05))
+    state.slow_launch_seconds = 1.5  # the webserver creates the run, then answers too late
+    launcher = Launcher(url, attempts=3, launch_timeout=(3.05, 0.5), retry_wait_seconds=0.05)
+    webhook = start_webhook(launcher=launcher)
+    delivery = str(uuid.uuid4())
 
-    response = deliver(webhook, cloud_push("acme/contact-us", "master"))
+    timed_out = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
 
-    assert response.status_code == 200 and response.json()["result"] == "exists"
-    assert len(state.launches) == 1 and response.json()["runs"] == [state.runs[0]["runId"]]
+    assert timed_out.status_code == 502 and "did not answer" in timed_out.json()["detail"]
+    assert len(state.launches) == 1  # not sent a second time after the read timeout
+
+    redelivered = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
+
+    assert redelivered.status_code == 200 and redelivered.json()["result"] == "exists"
+    assert len(state.launches) == 1 and redelivered.json()["runs"] == [state.runs[0]["runId"]]
+
+
+def test_launch_waits_for_the_webserver_as_long_as_any_graphql_request() -> None:
+    assert Launcher("http://127.0.0.1:3000/graphql").launch_timeout == REQUEST_TIMEOUT == (3.05, 30.0)
 
 
 def test_oversized_body_is_refused_before_reading(start_webhook: Callable[..., WebhookServer]) -> None:
@@ -440,9 +470,17 @@ def test_missing_secret_stops_the_server_from_starting(
 
 @pytest.mark.integration
 def test_real_dagster_webserver_gets_one_queued_run_per_commit(
-    tmp_path: Path, config: ReleaseConfig, dagster_dev_factory: Callable[[Path, Path], DagsterDev]
+    tmp_path: Path,
+    config: ReleaseConfig,
+    dagster_dev_factory: Callable[[Path, Path], DagsterDev],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Integration: a real `dagster dev` (run queue paused, so the run stays QUEUED and builds nothing)."""
+    """Integration: a real `dagster dev` (run queue paused, so the run stays QUEUED and builds nothing).
+
+    The installed sensor daemon's own run-key check (`fetch_existing_runs`, what it asks before it launches
+    a sensor's request) is then asked about the commit sensor's request for the same commit: it must find
+    the webhook's run, so the daemon would skip the request instead of launching a second run.
+    """
     home = tmp_path / "dagster-home"
     home.mkdir()
     (home / "dagster.yaml").write_text(TELEMETRY_OFF + "concurrency:\n  runs:\n    max_concurrent_runs: 0\n")
@@ -465,3 +503,15 @@ def test_real_dagster_webserver_gets_one_queued_run_per_commit(
     assert run is not None and run.job_name == "build_and_push" and run.status == DagsterRunStatus.QUEUED
     assert run.tags[COMMIT_TAG] == SHA and run.tags["dagster/partition"] == "contact-us"
     assert run.tags["dagster/run_key"] == f"build_and_push:contact-us:{SHA}"
+
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(config.source))
+    request = RunRequest(run_key=f"build_and_push:contact-us:{SHA}", job_name="build_and_push",
+                         partition_key="contact-us")
+    with (
+        DagsterInstance.from_config(str(home)) as instance,
+        WorkspaceProcessContext(instance, WorkspaceFileTarget([str(REPO_ROOT / "workspace.yaml")])) as workspace,
+    ):
+        location = workspace.create_request_context().get_code_location("fintech_release")
+        remote_sensor = location.get_repository("__repository__").get_sensor(COMMIT_SENSOR)
+        existing = fetch_existing_runs(instance, remote_sensor, [request])
+    assert existing[request.run_key].run_id == run_id
