@@ -3,11 +3,15 @@
 For `build_and_push` and `branch_ci` runs that name a commit (the fintech-release/commit tag: set
 by the commit sensor, the webhook, the CLI and the demo):
 
-* STARTED -> build status INPROGRESS next to the commit (`SourceControl.publish_build_status`);
+* STARTED -> build status INPROGRESS next to the commit (`SourceControl.publish_build_status`),
+  unless the run has already ended: the sensors tick independently, and a run that started and
+  ended between two ticks has its SUCCESSFUL/FAILED published already (same key), which a late
+  INPROGRESS would overwrite;
 * SUCCESS / FAILURE / CANCELED -> build status SUCCESSFUL / FAILED, and an email through the
   `notifier` resource (EmailNotifier): the release branch to `notifications.email.master_recipients`,
-  any other branch to the commit's author. It names the failing step, the test summary (from the
-  build/tests materialization, or the branch_ci `tests` step) and links `<dagster_url>/runs/<run id>`.
+  any other branch to the commit's author (looked up only then). It names the failing step, the test
+  summary (from the build/tests materialization, or the branch_ci `tests` step) and links
+  `<dagster_url>/runs/<run id>`.
 
 Runs without a commit tag (materializations from the UI, backfills) are not a commit's CI result
 and are not reported. Build statuses are published only with `notifications.bitbucket_build_status`
@@ -15,8 +19,14 @@ and are not reported. Build statuses are published only with `notifications.bitb
 for no `notifier` and send no email. Nothing here fails the sensor: a status or an email that cannot
 be delivered (the notifier retries a bounded number of times) is logged, and the run's own result
 stands. A failing run-status sensor would not move past the run, and would hold every later report.
+For the same reason one report's calls (build status, author, email, each with its own timeouts and
+retries) share a budget of REPORT_BUDGET_SECONDS, below Dagster's 60 s default sensor evaluation
+timeout: a call still running when it is spent is abandoned in its thread (its own timeouts end it)
+and logged, and the calls after it are skipped.
 """
 
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +63,7 @@ BUILD_STATE = {
     DagsterRunStatus.FAILURE: "FAILED",
     DagsterRunStatus.CANCELED: "FAILED",
 }
+REPORT_BUDGET_SECONDS = 40.0
 OUTCOME = {
     DagsterRunStatus.SUCCESS: Outcome.SUCCESS,
     DagsterRunStatus.FAILURE: Outcome.FAILURE,
@@ -116,16 +127,25 @@ def report_run(
     notifier: EmailNotifier | None,
 ) -> None:
     """Publish the build status of the run's commit and, once it ended, email its result (never raises)."""
+    budget = _Budget(REPORT_BUDGET_SECONDS)
     run = context.dagster_run
     commit = run_commit(config, run)
     if commit is None:
         context.log.info(f"run {run.run_id} of {run.job_name} names no commit of a known service: not reported")
         return
+    if status == DagsterRunStatus.STARTED:
+        current = context.instance.get_run_by_id(run.run_id)
+        if current is not None and current.is_finished:
+            context.log.info(
+                f"run {run.run_id} already ended ({current.status.value}): its start is not reported, "
+                "so the end's build status stands"
+            )
+            return
     url = f"{config.notifications.dagster_url.rstrip('/')}/runs/{run.run_id}"
     failing_step = None if status == DagsterRunStatus.STARTED else failing_step_of(context.instance, run.run_id)
     repository = config.repository_ref(config.service(commit.service))
 
-    def publish() -> None:
+    def publish() -> tuple[str, str]:
         build_status = BuildStatus(
             sha=commit.sha,
             state=BUILD_STATE[status],
@@ -135,18 +155,17 @@ def report_run(
             description=_status_description(status, failing_step),
         )
         if source.publish_build_status(repository=repository, status=build_status):
-            context.log.info(f"build status {build_status.state} published for {commit.sha[:12]} in {repository}")
-        else:
-            context.log.info(
-                f"build status {build_status.state} of {commit.sha[:12]} not published: {repository} shows none"
-            )
+            return "info", f"build status {build_status.state} published for {commit.sha[:12]} in {repository}"
+        return "info", f"build status {build_status.state} of {commit.sha[:12]} not published: {repository} shows none"
 
-    def send() -> None:
-        try:
+    release_branch = config.service(commit.service).branch
+    sends_email = notifier is not None and status != DagsterRunStatus.STARTED
+    test_summary = summarize_tests(context.instance, run.run_id) if sends_email else None
+
+    def send() -> tuple[str, str]:
+        author_email = None
+        if commit.branch != release_branch:  # the release branch's result goes to the group, not the author
             author_email = source.commit(repository=repository, sha=commit.sha, branch=commit.branch).author_email
-        except Exception as error:  # noqa: BLE001 - without an author the group's mail still goes out
-            context.log.warning(f"author of {commit.sha[:12]} in {repository} unknown: {error}")
-            author_email = None
         result = CiResult(
             service=commit.service,
             branch=commit.branch,
@@ -154,21 +173,20 @@ def report_run(
             author_email=author_email,
             result=OUTCOME[status],
             failing_step=failing_step,
-            test_summary=summarize_tests(context.instance, run.run_id),
+            test_summary=test_summary,
             run_url=url,
             job_name=run.job_name,
         )
-        message = compose_email(result, config.notifications.email, config.service(commit.service).branch)
+        message = compose_email(result, config.notifications.email, release_branch)
         report = notifier.send(message)
         if report.delivered:
-            context.log.info(f"emailed the result of run {run.run_id} to {', '.join(report.recipients)}")
-        else:
-            context.log.warning(f"the result of run {run.run_id} was not emailed: {report.reason}")
+            return "info", f"emailed the result of run {run.run_id} to {', '.join(report.recipients)}"
+        return "warning", f"the result of run {run.run_id} was not emailed: {report.reason}"
 
     if config.notifications.bitbucket_build_status:
-        _guarded(context, f"build status of {commit.service} {commit.sha[:12]}", publish)
-    if notifier is not None and status != DagsterRunStatus.STARTED:
-        _guarded(context, f"email of run {run.run_id}", send)
+        budget.run(context, f"build status of {commit.service} {commit.sha[:12]}", publish)
+    if sends_email:
+        budget.run(context, f"email of run {run.run_id}", send)
 
 
 def run_commit(config: ReleaseConfig, run: DagsterRun) -> RunCommit | None:
@@ -223,8 +241,37 @@ def _status_description(status: DagsterRunStatus, failing_step: str | None) -> s
     return {DagsterRunStatus.STARTED: "running", DagsterRunStatus.SUCCESS: "passed"}.get(status, status.value.lower())
 
 
-def _guarded(context: RunStatusSensorContext, what: str, action: Callable[[], None]) -> None:
-    try:
-        action()
-    except Exception as error:  # noqa: BLE001 - a report never fails the sensor (see the module docstring)
-        context.log.warning(f"{what} failed and was skipped: {type(error).__name__}: {error}")
+class _Budget:
+    """Runs a report's calls one after the other, each in a thread, until `seconds` in total are spent.
+
+    A call returns (log level, message); the message is logged here, in the sensor's thread, so an
+    abandoned call never logs into a finished tick.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def run(self, context: RunStatusSensorContext, what: str, action: Callable[[], tuple[str, str]]) -> None:
+        """Run `action`; log (never raise) its failure, or that the budget ran out before or during it."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            context.log.warning(f"{what} skipped: this report's {self.seconds:g} s were spent")
+            return
+        outcome: list[tuple[str, str]] = []
+
+        def guarded() -> None:
+            try:
+                outcome.append(action())
+            except Exception as error:  # noqa: BLE001 - a report never fails the sensor (see the module docstring)
+                outcome.append(("warning", f"{what} failed and was skipped: {type(error).__name__}: {error}"))
+
+        # A daemon thread: a call still running when the budget is spent must not hold the process at exit.
+        worker = threading.Thread(target=guarded, name=f"report: {what}", daemon=True)
+        worker.start()
+        worker.join(remaining)
+        if worker.is_alive():
+            context.log.warning(f"{what} abandoned: not done within this report's {self.seconds:g} s")
+            return
+        level, message = outcome[0]
+        getattr(context.log, level)(message)

@@ -2,18 +2,26 @@
 
 Real components: `EmailNotifier` speaks SMTP (and STARTTLS with a login, against a self-signed
 certificate made in the test) to an aiosmtpd server the test starts; retries meet a server that is
-not listening yet or answers 451. Nothing here reaches a real mail relay.
+not listening yet or answers 451. One test builds the notifier from a release.yaml the way the
+definitions do (`platform_resources`, secrets from environment variables). Nothing here reaches a
+real mail relay.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import yaml
+from dagster import build_resources
 
+from fintech_release.config import load_release_config
 from fintech_release.config.models import EmailSettings
 from fintech_release.notifications import CiResult, Outcome, compose_email
+from fintech_release.resources import platform_resources
 from fintech_release.resources.email import EmailNotifier
 from fintech_release_tests.fixtures_smtp import (  # noqa: F401 (fixtures)
     Credentials,
@@ -172,6 +180,35 @@ def test_starttls_with_login(start_smtp: Callable[..., SmtpServer], caplog: pyte
     assert not refused.delivered and refused.attempts == 1  # bad credentials are permanent: no retry
     assert (refused.reason or "").startswith("server replied 535")
     assert SECRET_PASSWORD not in caplog.text and "wrong-password" not in caplog.text
+    assert SECRET_PASSWORD not in repr(notifier(server.port, password=SECRET_PASSWORD, **tls))
+
+
+def test_release_yaml_email_settings_with_a_private_ca_reach_the_notifier(
+    start_smtp: Callable[..., SmtpServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_smtp(starttls_login=Credentials("ci", SECRET_PASSWORD))
+    shutil.copy(server.ca_file, tmp_path / "smtp-ca.pem")
+    monkeypatch.setenv("TEST_SMTP_USER", "ci")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SECRET_PASSWORD)
+    document = {
+        "notifications": {"email": {
+            "host": "127.0.0.1", "port": server.port, "security": "starttls", "username_env": "TEST_SMTP_USER",
+            "password_env": "TEST_SMTP_PASSWORD", "ca_file": "smtp-ca.pem", "sender": SETTINGS.sender,
+            "master_recipients": ["release-team@bank.example"],
+        }},
+        "services": [{"name": "contact-us", "repository": "git/contact-us.git", "port": 18081}],
+        "environments": [{"name": "ci", "ephemeral": True}],
+    }
+    (tmp_path / "release.yaml").write_text(yaml.safe_dump(document))
+    config = load_release_config(tmp_path / "release.yaml")
+    configured = platform_resources(config)["notifier"]
+    assert configured.ca_file == str(tmp_path / "smtp-ca.pem")  # relative to release.yaml
+
+    with build_resources({"notifier": configured}) as built:
+        report = built.notifier.send(compose_email(result(), config.notifications.email, release_branch="master"))
+        assert SECRET_PASSWORD not in repr(built.notifier)
+
+    assert report.delivered and [r.rcpt_tos for r in server.received] == [["release-team@bank.example"]]
 
 
 def test_unverifiable_certificate_is_not_delivered(start_smtp: Callable[..., SmtpServer]) -> None:

@@ -122,6 +122,7 @@ def _email_notifier(config: ReleaseConfig) -> EmailNotifier:
         timeout_seconds=email.timeout_seconds,
         username=EnvVar(email.username_env) if email.username_env else None,
         password=EnvVar(email.password_env) if email.password_env else None,
+        ca_file=str(config.resolve_path(email.ca_file)) if email.ca_file else None,
     )
 
 

@@ -35,7 +35,7 @@ class EmailNotifier(ConfigurableResource):
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "none"
     username: str | None = None
-    password: str | None = None  # set from EnvVar; never logged
+    password: str | None = Field(default=None, repr=False)  # set from EnvVar; never logged
     sender: str = "fintech-release@localhost"
     attempts: int = Field(default=3, ge=1, le=10)
     timeout_seconds: float = Field(default=10, gt=0)
