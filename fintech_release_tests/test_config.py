@@ -24,6 +24,14 @@ def _write(tmp_path: Path, document: dict) -> Path:
     return path
 
 
+def _on_bitbucket_with_a_path(document: dict) -> None:
+    """Bitbucket Cloud as the source, every repository a slug but services[1]'s, which is a path."""
+    document["source_control"] = {"platform": "bitbucket", "bitbucket": {"flavor": "cloud", "owner": "acme"}}
+    for service in document["services"]:
+        service["repository"] = service["name"]
+    document["services"][1]["repository"] = "../git/payments.git"
+
+
 @pytest.fixture
 def demo_document() -> dict:
     return yaml.safe_load(DEMO_CONFIG.read_text())
@@ -91,6 +99,14 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_doc
             lambda d: d["environments"][1].update(deploy_after_build=True),
             r"environments\[1\]: .*deploy_after_build: only for environments that deploy the newest pushed images",
         ),
+        (
+            lambda d: d["services"][2].update(repository="./" + d["services"][0]["repository"]),
+            r"release\.yaml: services\[2\]\.repository: '.*' is also services\[0\]\.repository; each service",
+        ),
+        (
+            _on_bitbucket_with_a_path,
+            r"release\.yaml: services\[1\]\.repository: '\.\./git/payments\.git' is not a Bitbucket repository slug",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -108,6 +124,8 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_doc
         "bitbucket-server-without-url",
         "secret-env-not-a-variable-name",
         "deploy-after-build-with-approval",
+        "two-services-one-repository",
+        "bitbucket-repository-not-a-slug",
     ],
 )
 def test_bad_file_fails_with_one_line_naming_file_field_and_value(

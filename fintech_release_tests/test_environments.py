@@ -20,7 +20,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter, build_run_status_sensor_context
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    RunsFilter,
+    SkipReason,
+    build_run_status_sensor_context,
+)
+from dagster._core.test_utils import create_run_for_test
 
 from fintech_release import launch
 from fintech_release.assets.event_log import latest_materialization_metadata, materializations
@@ -305,23 +314,39 @@ def test_database_is_migrated_once_per_environment(story: Story) -> None:
     assert latest["already_applied"] == {"staging_contact_us": ["V1__create_contact_messages.sql"]}
 
 
-def test_a_successful_build_deploys_ci_once(story: Story) -> None:
+def test_a_successful_build_deploys_ci_once(story: Story, capfd: pytest.CaptureFixture[str]) -> None:
     story.push("deployed to ci by the sensor")
     builds = story.instance.get_runs(RunsFilter(job_name=BUILD_AND_PUSH, statuses=[DagsterRunStatus.SUCCESS]), limit=1)
     sensor = story.defs.resolve_sensor_def("deploy_ci_after_build")
-    context = build_run_status_sensor_context(
-        sensor_name=sensor.name,
-        dagster_instance=story.instance,
-        dagster_run=builds[0],
-        dagster_event=next(
-            e for e in story.instance.all_logs(builds[0].run_id) if e.dagster_event and e.dagster_event.event_type
-            == DagsterEventType.RUN_SUCCESS
-        ).dagster_event,
-    )
-    request = sensor(context)
+
+    def evaluate() -> RunRequest | SkipReason:
+        return sensor(build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_instance=story.instance,
+            dagster_run=builds[0],
+            dagster_event=next(
+                e for e in story.instance.all_logs(builds[0].run_id) if e.dagster_event and e.dagster_event.event_type
+                == DagsterEventType.RUN_SUCCESS
+            ).dagster_event,
+        ))
+
+    request = evaluate()
     assert request.run_key == f"deploy_ci:{builds[0].run_id}"
     assert sensor.job_name == "deploy_ci"
     assert "deploy_staging_after_build" not in {s.name for s in story.defs.sensors}
+    # A deployment of ci waiting to start (e.g. requested for the previous build of a backfill) deploys the
+    # newest images anyway: no second one is requested, and the sensor says why.
+    waiting = create_run_for_test(story.instance, job_name="deploy_ci", status=DagsterRunStatus.NOT_STARTED)
+    try:
+        skipped = evaluate()
+    finally:
+        story.instance.delete_run(waiting.run_id)
+    assert isinstance(skipped, SkipReason)
+    assert f"deploy_ci run {waiting.run_id} is not_started and will deploy the newest pushed images" in (
+        skipped.skip_message or ""
+    )
+    assert skipped.skip_message in capfd.readouterr().err
+    assert evaluate().run_key == request.run_key  # nothing waits any more: the deployment is requested again
 
 
 def test_failed_ci_run_is_torn_down_by_the_sensor(story: Story, docker_client) -> None:  # noqa: ANN001

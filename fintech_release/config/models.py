@@ -25,6 +25,9 @@ HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")
 # A Cloud SQL instance connection name, "project:region:instance" (the project optionally domain-scoped).
 CLOUDSQL_INSTANCE_PATTERN = r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]*$"
 
+# A Bitbucket repository slug: the repository's name inside the workspace (Cloud) or project (Server), no path.
+BITBUCKET_SLUG_PATTERN = r"^[A-Za-z0-9._-]+$"
+
 SONAR_SEVERITIES = ("blocker", "critical", "major", "minor", "info")
 
 
@@ -287,6 +290,7 @@ class EmailSettings(_Strict):
     master_recipients: tuple[str, ...] = ()
     attempts: int = Field(default=3, ge=1, le=10)
     timeout_seconds: float = Field(default=10, gt=0, le=120)
+    ca_file: Path | None = None  # CA bundle (PEM) for a server with a private certificate (starttls/tls)
 
 
 class NotificationSettings(_Strict):
@@ -341,6 +345,28 @@ class ReleaseConfig(_Strict):
                     )
         _require_unique("services[{}].port", [s.port for s in self.services])
         _require_unique("environments[{}].address", [e.address for e in self.environments if e.address])
+        return self
+
+    @model_validator(mode="after")
+    def _repositories_fit_the_source(self) -> ReleaseConfig:
+        if self.source_control.platform == "bitbucket":
+            for index, service in enumerate(self.services):
+                if not re.fullmatch(BITBUCKET_SLUG_PATTERN, service.repository):
+                    raise ValueError(
+                        f"services[{index}].repository: {service.repository!r} is not a Bitbucket repository slug; "
+                        "with source_control.platform bitbucket it names the repository inside the workspace or "
+                        "project (source_control.bitbucket.owner), e.g. contact-us"
+                    )
+        # The commit sensor's cursor and the webhook find a service by its repository: one repository, one service.
+        first_with: dict[str, int] = {}
+        for index, service in enumerate(self.services):
+            reference = self.repository_ref(service)
+            if reference in first_with:
+                raise ValueError(
+                    f"services[{index}].repository: {service.repository!r} is also "
+                    f"services[{first_with[reference]}].repository; each service needs its own repository"
+                )
+            first_with[reference] = index
         return self
 
     @property
