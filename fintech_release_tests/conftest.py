@@ -20,6 +20,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from dagster import DagsterInstance
 
 from fintech_release_tests.components import (
     DockerEngine,
@@ -28,7 +29,13 @@ from fintech_release_tests.components import (
     free_port,
     remove_images,
 )
-from fintech_release_tests.release_setup import EXAMPLES_DIR, REPO_ROOT, TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE
+from fintech_release_tests.release_setup import (
+    EXAMPLES_DIR,
+    REPO_ROOT,
+    TEST_BASE_IMAGE,
+    TEST_IMAGE_NAMESPACE,
+    quiet_instance,
+)
 
 from fintech_release.resources.base_image import JlinkBaseImageBuilder
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
@@ -149,3 +156,12 @@ def pushed_image_cleanup(docker_client: docker.DockerClient, registry: RegistryS
     """Remove the engine's tags for images the suite pushed to its registry."""
     yield
     remove_images(docker_client, lambda tag: tag.startswith(f"{registry.host}/"))
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
+    """A fresh, quiet Dagster instance of the test's own (see release_setup.quiet_instance)."""
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    with quiet_instance(home) as instance:
+        yield instance

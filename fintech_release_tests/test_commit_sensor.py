@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources.source import CommitInfo, LocalGitSource
 from fintech_release_tests.components import GitBareRepo
-from fintech_release_tests.release_setup import quiet_instance, write_release_config
+from fintech_release_tests.release_setup import write_release_config
 
 pytestmark = pytest.mark.integration
 
@@ -124,14 +123,6 @@ def _launched(instance: DagsterInstance, request: RunRequest) -> None:
 @pytest.fixture
 def repos(git_bare_repo_factory) -> dict[str, GitBareRepo]:
     return {name: git_bare_repo_factory(None, message=f"Start {name}") for name in SERVICES}
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
-    home = tmp_path / "dagster-home"
-    home.mkdir()
-    with quiet_instance(home) as instance:
-        yield instance
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,7 @@ from fintech_release_tests.fixtures_smtp import (  # noqa: F401
     smtp_server,
     start_smtp,
 )
-from fintech_release_tests.release_setup import quiet_instance, write_release_config
+from fintech_release_tests.release_setup import write_release_config
 
 pytestmark = pytest.mark.integration
 
@@ -121,14 +120,6 @@ def _config(root: Path, repo: GitBareRepo, smtp_port: int | None) -> ReleaseConf
 @pytest.fixture
 def repo(git_bare_repo_factory) -> GitBareRepo:
     return git_bare_repo_factory(SERVICE, author_name="Ada Lovelace", author_email=AUTHOR, message="Import")
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
-    home = tmp_path / "dagster-home"
-    home.mkdir()
-    with quiet_instance(home) as instance:
-        yield instance
 
 
 class Setup:
