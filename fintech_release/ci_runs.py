@@ -66,8 +66,12 @@ def is_watched_branch(config: ReleaseConfig, branch: str) -> bool:
 
 
 def service_for_repository(config: ReleaseConfig, repository: str) -> str | None:
-    """The service whose `repository` is `repository` (a Bitbucket slug or a local path), if any."""
+    """The service whose `repository` is `repository`: a Bitbucket slug, or a local bare repository's name.
+
+    A local `.demo/git/payments.git` answers to `payments`, as its Bitbucket twin would.
+    """
     for service in config.services:
-        if service.repository == repository or service.repository.rstrip("/").split("/")[-1] == repository:
+        name = service.repository.rstrip("/").split("/")[-1].removesuffix(".git")
+        if repository in (service.repository, name):
             return service.name
     return None
