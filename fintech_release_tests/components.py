@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import requests
@@ -43,6 +44,8 @@ class ComponentError(RuntimeError):
 # Generic helpers
 # --------------------------------------------------------------------------- #
 
+T = TypeVar("T")
+
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now.
@@ -53,6 +56,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOCALHOST, 0))
         return sock.getsockname()[1]
+
+
+def on_a_free_port(start: Callable[[int], T], attempts: int = 3) -> T:
+    """`start(port)` on a free port, again on another when it fails (another process may take a free port first).
+
+    `start` cleans up after itself when it raises ComponentError; the last error is raised after `attempts`.
+    """
+    last_error: ComponentError | None = None
+    for _ in range(attempts):
+        try:
+            return start(free_port())
+        except ComponentError as error:
+            last_error = error
+    assert last_error is not None
+    raise last_error
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -286,16 +304,13 @@ class RegistryServer:
         """Start a registry on a free port, retrying if the port was taken meanwhile."""
         if not Path(REGISTRY_BINARY).exists():
             raise ComponentError(f"{REGISTRY_BINARY} is missing (apt-get install docker-registry).")
-        last_error: ComponentError | None = None
-        for attempt in range(1, attempts + 1):
-            server = cls(port=free_port(), workdir=workdir / f"attempt-{attempt}")
-            try:
-                server._launch(timeout)
-                return server
-            except ComponentError as error:
-                last_error = error
-        assert last_error is not None
-        raise last_error
+
+        def launch(port: int) -> RegistryServer:
+            server = cls(port=port, workdir=workdir / f"port-{port}")
+            server._launch(timeout)
+            return server
+
+        return on_a_free_port(launch, attempts)
 
     def _launch(self, timeout: float) -> None:
         self.storage_dir.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from fintech_release_tests.components import LOCALHOST, ComponentError, free_port, log_tail
+from fintech_release_tests.components import LOCALHOST, ComponentError, log_tail, on_a_free_port
 
 POSTGRES_HINT = "Install it with `apt-get install postgresql`."
 UNPRIVILEGED_USERS = ("postgres", "nobody")
@@ -91,18 +91,18 @@ class PostgresServer:
         account = server_account()
         server = cls(workdir=workdir, port=0, account=account)
         server._initdb()
-        last_error: ComponentError | None = None
-        for _ in range(attempts):
-            server.port = free_port()
+
+        def launch(port: int) -> PostgresServer:
+            server.port = port
             try:
                 server._pg_ctl_start()
                 server.create_database(server.database)
-                return server
-            except ComponentError as error:
+            except ComponentError:
                 server.stop()
-                last_error = error
-        assert last_error is not None
-        raise last_error
+                raise
+            return server
+
+        return on_a_free_port(launch, attempts)
 
     def _run(self, argv: list[str], what: str, timeout: float = 120) -> None:
         """Run a PostgreSQL program as the server's account; output goes to the server log."""

@@ -8,7 +8,7 @@
   it, so a missing nginx fails the tests instead of skipping them).
 
 Process management for MariaDB lives here in small functions; the generic helpers
-(``ManagedProcess``, ``free_port``, ``wait_until``, ``log_tail``) come from ``components.py``.
+(``ManagedProcess``, ``on_a_free_port``, ``wait_until``, ``log_tail``) come from ``components.py``.
 Nothing here is a mock, and all traffic stays on 127.0.0.1.
 """
 
@@ -26,7 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from fintech_release_tests.components import LOCALHOST, ComponentError, ManagedProcess, free_port, log_tail, wait_until
+from fintech_release_tests.components import (
+    LOCALHOST,
+    ComponentError,
+    ManagedProcess,
+    log_tail,
+    on_a_free_port,
+    wait_until,
+)
 
 MARIADB_HINT = "Install it with `apt-get install mariadb-server` (make test does it)."
 NGINX_HINT = "Install it with `apt-get install nginx-light` (make test does it)."
@@ -170,18 +177,18 @@ class MariaDBServer:
         if len(str(workdir / "mariadbd.sock")) > MAX_SOCKET_PATH:
             raise ComponentError(f"{workdir} is too deep for a unix socket path; use a shorter temporary directory")
         install_datadir(workdir / "data", workdir / "install-db.log")
-        last_error: ComponentError | None = None
-        for _ in range(attempts):
-            server = cls(workdir=workdir, port=free_port())
+
+        def launch(port: int) -> MariaDBServer:
+            server = cls(workdir=workdir, port=port)
             try:
                 server._launch(timeout)
                 create_admin_user(server.socket_path, server.user, server.password)
-                return server
-            except ComponentError as error:
+            except ComponentError:
                 server.stop()
-                last_error = error
-        assert last_error is not None
-        raise last_error
+                raise
+            return server
+
+        return on_a_free_port(launch, attempts)
 
     def _launch(self, timeout: float) -> None:
         pid_file = self.workdir / "mariadbd.pid"
