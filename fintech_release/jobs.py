@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetSelection, JobDefinition, define_asset_job, job
 
 from fintech_release.assets.environments import ReleaseMode
-from fintech_release.assets.keys import BUILD_BASE_IMAGE, DEPLOYMENT_TAG, approval_key, release_key
+from fintech_release.records.keys import BUILD_BASE_IMAGE, DEPLOYMENT_TAG, approval_key, release_key
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.teardown import teardown_op
 

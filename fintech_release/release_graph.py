@@ -7,7 +7,7 @@ from fintech_release.assets.environments import environment_assets
 from fintech_release.assets.registry import registry_assets
 from fintech_release.assets.source import source_commit_spec
 from fintech_release.branch_ci import branch_ci_job
-from fintech_release.commit_sensor import commit_sensor
+from fintech_release.triggers.commit_sensor import commit_sensor
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import (
     base_image_job,
@@ -16,9 +16,9 @@ from fintech_release.jobs import (
     environment_jobs,
     teardown_job_name,
 )
-from fintech_release.notification_sensors import notification_sensors
+from fintech_release.notifications.sensors import notification_sensors
 from fintech_release.resources import platform_resources
-from fintech_release.sensors import deploy_after_build_sensor, teardown_sensors
+from fintech_release.triggers.after_run import deploy_after_build_sensor, teardown_sensors
 
 
 def build_definitions(config: ReleaseConfig) -> Definitions:

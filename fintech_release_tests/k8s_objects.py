@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient, V1Deployment, V1Ingress, V1Pod, V2HorizontalPodAutoscaler
 
-from fintech_release.kubernetes_health import ENVIRONMENT_LABEL, SERVICE_LABEL
+from fintech_release.health.kubernetes import ENVIRONMENT_LABEL, SERVICE_LABEL
 
 SERVICE = "payments"
 ENVIRONMENT = "staging"

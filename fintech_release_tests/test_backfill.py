@@ -1,4 +1,4 @@
-"""Backfills from the CLI: `fintech_release.backfill` launches a real Dagster asset backfill through the
+"""Backfills from the CLI: `fintech_release.cli.backfill` launches a real Dagster asset backfill through the
 webserver's GraphQL API (`launchPartitionBackfill`) on a real `dagster dev` (webserver + daemon), follows
 it to its terminal status, and materializes exactly the selected partitions. An unknown asset key and a
 URL where no webserver answers are clear `BackfillError`s."""
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from fintech_release.assets.keys import BUILD_ANALYSIS
+from fintech_release.records.keys import BUILD_ANALYSIS
 from fintech_release.assets.source import report_head_commits
-from fintech_release.backfill import BackfillError, backfill_status, launch_backfill
+from fintech_release.cli.backfill import BackfillError, backfill_status, launch_backfill
 from fintech_release.cli import main as cli_main
 from fintech_release.resources.source import LocalGitSource
 from fintech_release_tests.components import free_port

@@ -11,8 +11,8 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
-from fintech_release import launch
-from fintech_release.assets.keys import BUILD_IMAGE, REGISTRY_IMAGE
+from fintech_release.cli import launch
+from fintech_release.records.keys import BUILD_IMAGE, REGISTRY_IMAGE
 from fintech_release.assets.source import report_head_commits
 from fintech_release.cli import main as cli_main
 from fintech_release.config import ReleaseConfig

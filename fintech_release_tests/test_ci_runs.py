@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from fintech_release.assets.keys import COMMIT_TAG, SERVICE_TAG
-from fintech_release.ci_runs import PARTITION_TAG, ci_run_for, service_for_repository
+from fintech_release.records.keys import COMMIT_TAG, SERVICE_TAG
+from fintech_release.triggers.ci_runs import PARTITION_TAG, ci_run_for, service_for_repository
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
 

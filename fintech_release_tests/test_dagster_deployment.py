@@ -32,7 +32,7 @@ from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from fintech_release.assets.keys import BUILD_ANALYSIS, DEPLOYMENT_TAG, deployment_pool
+from fintech_release.records.keys import BUILD_ANALYSIS, DEPLOYMENT_TAG, deployment_pool
 from fintech_release.assets.source import report_head_commits
 from fintech_release.jobs import BUILD_AND_PUSH, deploy_job_name
 from fintech_release.release_graph import build_definitions

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from dagster import AssetKey, Definitions
 
-from fintech_release.assets.keys import (
+from fintech_release.records.keys import (
     BUILD_ANALYSIS,
     BUILD_BASE_IMAGE,
     BUILD_IMAGE,

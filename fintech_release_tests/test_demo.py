@@ -10,9 +10,9 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
-from fintech_release.assets.keys import REGISTRY_IMAGE
+from fintech_release.records.keys import REGISTRY_IMAGE
 from fintech_release.config import load_release_config
-from fintech_release.demo import build_and_push_all
+from fintech_release.cli.demo import build_and_push_all
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.conftest import EXAMPLES_DIR, REPO_ROOT
 from fintech_release_tests.release_setup import TEST_BASE_IMAGE, TEST_IMAGE_NAMESPACE, quiet_instance

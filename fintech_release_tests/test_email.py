@@ -20,7 +20,7 @@ from dagster import build_resources
 
 from fintech_release.config import load_release_config
 from fintech_release.config.models import EmailSettings
-from fintech_release.notifications import CiResult, Outcome, compose_email
+from fintech_release.notifications.messages import CiResult, Outcome, compose_email
 from fintech_release.resources import platform_resources
 from fintech_release.resources.email import EmailNotifier
 from fintech_release_tests.fixtures_smtp import (  # noqa: F401 (fixtures)

@@ -33,7 +33,7 @@ from dagster import AssetKey, materialize
 
 from fintech_release.assets.environments import environment_assets
 from fintech_release.config import ReleaseConfig, load_release_config
-from fintech_release.health import ServiceHealth
+from fintech_release.health.model import ServiceHealth
 from fintech_release.jobs import teardown_job
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, gke_database_key
 from fintech_release.resources.cloudsql import CloudSqlDatabase

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fintech_release.health import ReplicaStatus, ServiceHealth, assess
+from fintech_release.health.model import ReplicaStatus, ServiceHealth, assess
 
 IMAGE = "127.0.0.1:5000/contact-us@sha256:" + "1" * 64
 OTHER_IMAGE = "127.0.0.1:5000/contact-us@sha256:" + "2" * 64

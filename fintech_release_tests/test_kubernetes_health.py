@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fintech_release.health import ServiceHealth
-from fintech_release.kubernetes_health import (
+from fintech_release.health.model import ServiceHealth
+from fintech_release.health.kubernetes import (
     ServiceObjects,
     image_digest,
     is_failing_fast,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fintech_release.assets.event_log import latest_observation_metadata
-from fintech_release.assets.keys import SOURCE_COMMIT
+from fintech_release.records.event_log import latest_observation_metadata
+from fintech_release.records.keys import SOURCE_COMMIT
 from fintech_release.assets.source import report_head_commits
 from fintech_release.errors import ExternalSystemError
 from fintech_release.resources.source import BuildStatus, LocalGitSource

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from dagster import AssetMaterialization, DagsterInstance
 
-from fintech_release.assets.keys import BUILD_JAR
+from fintech_release.records.keys import BUILD_JAR
 from fintech_release_tests.release_setup import quiet_instance
-from fintech_release.versioning import artifact_version, local_image_reference, next_build_number
+from fintech_release.records.versioning import artifact_version, local_image_reference, next_build_number
 
 
 def test_artifact_version_is_base_dash_build_number() -> None:

@@ -33,14 +33,14 @@ from dagster._daemon.sensor import fetch_existing_runs
 from dagster_graphql.schema import create_schema
 from graphql import parse, validate
 
-from fintech_release.assets.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
-from fintech_release.commit_sensor import COMMIT_SENSOR
+from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
+from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.config.loader import CONFIG_ENV_VAR
 from fintech_release.dagster_graphql import REQUEST_TIMEOUT
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
-from fintech_release.webhook import Launcher, WebhookServer, make_server
-from fintech_release.webhook_events import sign
+from fintech_release.triggers.webhook import Launcher, WebhookServer, make_server
+from fintech_release.triggers.webhook_events import sign
 from fintech_release_tests.fixtures_dagster import (  # noqa: F401
     REPO_ROOT,
     TELEMETRY_OFF,

@@ -23,11 +23,11 @@ from dagster import (
 )
 from pydantic import BaseModel
 
-from fintech_release.assets.event_log import (
+from fintech_release.records.event_log import (
     latest_materialization_metadata,
     require_latest_materialization,
 )
-from fintech_release.assets.keys import (
+from fintech_release.records.keys import (
     BUILD_ANALYSIS,
     BUILD_BASE_IMAGE,
     BUILD_IMAGE,
@@ -43,7 +43,7 @@ from fintech_release.resources.base_image import BaseImageBuilder
 from fintech_release.resources.build_tool import BuildTool, TestSummary
 from fintech_release.resources.images import BuiltImage, ImageBuilder
 from fintech_release.resources.source import SourceControl
-from fintech_release.versioning import (
+from fintech_release.records.versioning import (
     artifact_version,
     local_image_reference,
     next_build_number,

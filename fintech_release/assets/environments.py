@@ -30,7 +30,7 @@ from dagster import (
 )
 from pydantic import BaseModel
 
-from fintech_release.assets.keys import (
+from fintech_release.records.keys import (
     REGISTRY_IMAGE,
     approval_key,
     cluster_key,
@@ -42,8 +42,8 @@ from fintech_release.assets.keys import (
 from fintech_release.config import Environment, ReleaseConfig, Service
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, platform_keys
-from fintech_release.health import ServiceHealth
-from fintech_release.promotion import (
+from fintech_release.health.model import ServiceHealth
+from fintech_release.records.promotion import (
     ApprovalRecord,
     CandidateImage,
     Decision,

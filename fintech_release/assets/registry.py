@@ -3,8 +3,8 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, PartitionsDefinition, asset
 
-from fintech_release.assets.event_log import require_latest_materialization
-from fintech_release.assets.keys import BUILD_IMAGE, REGISTRY_IMAGE
+from fintech_release.records.event_log import require_latest_materialization
+from fintech_release.records.keys import BUILD_IMAGE, REGISTRY_IMAGE
 from fintech_release.resources.registry import ImageRegistry
 
 

@@ -12,8 +12,8 @@ from dagster import (
 )
 from pydantic import BaseModel
 
-from fintech_release.assets.event_log import latest_observation_metadata
-from fintech_release.assets.keys import BRANCH_TAG, COMMIT_TAG, SOURCE_COMMIT
+from fintech_release.records.event_log import latest_observation_metadata
+from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SOURCE_COMMIT
 from fintech_release.config import ReleaseConfig
 from fintech_release.resources.source import CommitInfo, SourceControl
 

@@ -28,8 +28,8 @@ from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from fintech_release.errors import ExternalSystemError
-from fintech_release.health import ServiceHealth
-from fintech_release.kubernetes_health import ENVIRONMENT_LABEL, SERVICE_LABEL, ServiceObjects, is_failing_fast, judge
+from fintech_release.health.model import ServiceHealth
+from fintech_release.health.kubernetes import ENVIRONMENT_LABEL, SERVICE_LABEL, ServiceObjects, is_failing_fast, judge
 
 T = TypeVar("T")
 CREDENTIALS_HINT = (

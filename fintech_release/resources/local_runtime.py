@@ -21,7 +21,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from fintech_release.errors import ExternalSystemError, RegistryUnavailableError
-from fintech_release.health import Readiness, ReplicaState, ReplicaStatus, ServiceHealth, assess
+from fintech_release.health.model import Readiness, ReplicaState, ReplicaStatus, ServiceHealth, assess
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker
 from fintech_release.resources.runtime import BackendsChanged, DeployOutcome, DeploySpec, ServiceRuntime
 

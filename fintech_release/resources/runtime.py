@@ -15,7 +15,7 @@ from typing import Literal
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
 
-from fintech_release.health import ServiceHealth
+from fintech_release.health.model import ServiceHealth
 
 # Called with the endpoints ("address:port") that should receive traffic, whenever they change.
 BackendsChanged = Callable[[list[str]], None]

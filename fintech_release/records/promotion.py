@@ -19,8 +19,8 @@ from enum import Enum
 from dagster import DagsterInstance
 from pydantic import BaseModel
 
-from fintech_release.assets.event_log import latest_materialization_metadata, materializations
-from fintech_release.assets.keys import REGISTRY_IMAGE, approval_key, release_key
+from fintech_release.records.event_log import latest_materialization_metadata, materializations
+from fintech_release.records.keys import REGISTRY_IMAGE, approval_key, release_key
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError
 

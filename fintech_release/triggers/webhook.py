@@ -40,12 +40,12 @@ from typing import Any
 from pydantic import BaseModel
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from fintech_release.ci_runs import PARTITION_TAG, CiRun, ci_run_for, service_for_repository
-from fintech_release.commit_sensor import COMMIT_SENSOR
+from fintech_release.triggers.ci_runs import PARTITION_TAG, CiRun, ci_run_for, service_for_repository
+from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
 from fintech_release.config import ReleaseConfig
 from fintech_release.dagster_graphql import REQUEST_TIMEOUT, DagsterGraphQLError, find_runs, launch_run, session
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
-from fintech_release.webhook_events import (
+from fintech_release.triggers.webhook_events import (
     PUSH_EVENTS,
     SERVER_PING,
     MalformedEventError,

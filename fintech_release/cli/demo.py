@@ -17,13 +17,13 @@ from pathlib import Path
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
-from fintech_release import launch
-from fintech_release.assets.event_log import latest_materialization_metadata
-from fintech_release.assets.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
+from fintech_release.cli import launch
+from fintech_release.records.event_log import latest_materialization_metadata
+from fintech_release.records.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import FintechReleaseError
-from fintech_release.promotion import Decision
+from fintech_release.records.promotion import Decision
 from fintech_release.resources._process import run_tool
 from fintech_release.resources.source import GIT_HINT
 

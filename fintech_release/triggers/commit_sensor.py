@@ -41,7 +41,7 @@ from dagster import (
 )
 
 from fintech_release.assets.source import commit_observation
-from fintech_release.ci_runs import CiRun, ci_run_for
+from fintech_release.triggers.ci_runs import CiRun, ci_run_for
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import ExternalSystemError
 from fintech_release.resources.source import SourceControl

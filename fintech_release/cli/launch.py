@@ -9,7 +9,7 @@ from __future__ import annotations
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from fintech_release.assets.environments import ReleaseMode
-from fintech_release.assets.keys import COMMIT_TAG, approval_key, cluster_key, database_key, ingress_key, release_key
+from fintech_release.records.keys import COMMIT_TAG, approval_key, cluster_key, database_key, ingress_key, release_key
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError, FintechReleaseError
 from fintech_release.jobs import (
@@ -21,7 +21,7 @@ from fintech_release.jobs import (
     rollback_job_name,
     teardown_job,
 )
-from fintech_release.promotion import Decision, candidate_for, require_approval
+from fintech_release.records.promotion import Decision, candidate_for, require_approval
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

@@ -43,11 +43,11 @@ from dagster import (
 )
 from pydantic import BaseModel
 
-from fintech_release.assets.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
+from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
 from fintech_release.branch_ci import TESTS_OP
-from fintech_release.ci_runs import PARTITION_TAG
+from fintech_release.triggers.ci_runs import PARTITION_TAG
 from fintech_release.config import ReleaseConfig
-from fintech_release.notifications import CiResult, Outcome, compose_email
+from fintech_release.notifications.messages import CiResult, Outcome, compose_email
 from fintech_release.resources.email import EmailNotifier
 from fintech_release.resources.source import BuildStatus, SourceControl
 

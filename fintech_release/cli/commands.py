@@ -27,7 +27,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
 from fintech_release.errors import FintechReleaseError
-from fintech_release.promotion import Decision
+from fintech_release.records.promotion import Decision
 
 DEMO_DAGSTER_HOME = Path(".dagster_home")
 DAGSTER_URL_ENV_VAR = "FINTECH_RELEASE_DAGSTER_URL"
@@ -103,7 +103,7 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
 
 
 def _base_image(config: ReleaseConfig, _args: argparse.Namespace) -> int:
-    from fintech_release import launch
+    from fintech_release.cli import launch
 
     return _run(config, launch.build_base_image, f"{config.build.base_image}: rebuilt")
 
@@ -120,7 +120,7 @@ def _observe(config: ReleaseConfig, _args: argparse.Namespace) -> int:
 
 
 def _approve(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release import launch
+    from fintech_release.cli import launch
 
     return _run(
         config,
@@ -133,8 +133,8 @@ def _approve(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.launch import check_environment
-    from fintech_release.promotion import approval_history
+    from fintech_release.cli.launch import check_environment
+    from fintech_release.records.promotion import approval_history
 
     check_environment(config, args.environment)
     with _instance() as instance:
@@ -149,7 +149,7 @@ def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _deploy(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release import launch
+    from fintech_release.cli import launch
 
     launch.check_environment(config, args.environment)
     launch.check_services(config, args.services)
@@ -161,7 +161,7 @@ def _deploy(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _rollback(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release import launch
+    from fintech_release.cli import launch
 
     return _run(
         config, lambda defs, instance: launch.rollback(config, defs, instance, args.environment),
@@ -170,7 +170,7 @@ def _rollback(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release import launch
+    from fintech_release.cli import launch
 
     environments = [e.name for e in config.environments] if args.all else args.environments
     if not environments:
@@ -187,8 +187,8 @@ def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.backfill import launch_backfill, wait_for_backfill
-    from fintech_release.launch import check_services, partitioned_asset_keys
+    from fintech_release.cli.backfill import launch_backfill, wait_for_backfill
+    from fintech_release.cli.launch import check_services, partitioned_asset_keys
 
     keys = BACKFILL_PRESETS.get(args.command) or tuple(key for key in args.select.split(",") if key)
     check_services(config, args.services)
@@ -206,14 +206,14 @@ def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _webhook(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.webhook import serve
+    from fintech_release.triggers.webhook import serve
 
     serve(config, location_name=args.location)
     return 0
 
 
 def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.demo import build_and_push_all, release_everywhere
+    from fintech_release.cli.demo import build_and_push_all, release_everywhere
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
@@ -234,7 +234,7 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 def _run(config: ReleaseConfig, launch_run: Callable, success: str) -> int:
     """Launch one run on the instance; print `success` or the failing step's message."""
-    from fintech_release.launch import failure_message
+    from fintech_release.cli.launch import failure_message
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)

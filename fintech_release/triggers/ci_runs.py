@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel
 
-from fintech_release.assets.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
+from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
 

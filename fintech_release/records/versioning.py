@@ -14,8 +14,8 @@ import re
 
 from dagster import DagsterInstance
 
-from fintech_release.assets.event_log import latest_materialization_metadata
-from fintech_release.assets.keys import BUILD_JAR
+from fintech_release.records.event_log import latest_materialization_metadata
+from fintech_release.records.keys import BUILD_JAR
 
 _DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 

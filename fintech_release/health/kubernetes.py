@@ -2,7 +2,7 @@
 
 `KubernetesCluster` reads a service's Deployment, Pods, HorizontalPodAutoscalers and Ingresses into
 `ServiceObjects`; `judge` turns them into the project's one `ServiceHealth`. Each pod becomes a
-`ReplicaStatus` for `fintech_release.health.assess` (crash loops, exits, wrong image, not ready,
+`ReplicaStatus` for `fintech_release.health.model.assess` (crash loops, exits, wrong image, not ready,
 ready count), and what only Kubernetes knows is added in the same plain words: Deployment
 conditions and rollout progress (as `kubectl rollout status` and Argo CD read them), pods that
 cannot start (image pulls, missing secrets, no node to run on), autoscalers that cannot scale and
@@ -34,7 +34,7 @@ from kubernetes.client import (
     V2HorizontalPodAutoscaler,
 )
 
-from fintech_release.health import Readiness, ReplicaStatus, ServiceHealth, assess
+from fintech_release.health.model import Readiness, ReplicaStatus, ServiceHealth, assess
 
 SERVICE_LABEL = "io.fintech-release/service"
 ENVIRONMENT_LABEL = "io.fintech-release/environment"
