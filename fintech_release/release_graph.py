@@ -6,7 +6,7 @@ from fintech_release.assets.build import base_image_asset, build_assets
 from fintech_release.assets.environments import environment_assets
 from fintech_release.assets.registry import registry_assets
 from fintech_release.assets.source import source_commit_spec
-from fintech_release.branch_ci import branch_ci_job
+from fintech_release.jobs.branch_ci import branch_ci_job
 from fintech_release.triggers.commit_sensor import commit_sensor
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import (
@@ -14,11 +14,13 @@ from fintech_release.jobs import (
     build_and_push_job,
     deploy_job_name,
     environment_jobs,
+    restore_job_name,
     teardown_job_name,
 )
 from fintech_release.notifications.sensors import notification_sensors
 from fintech_release.resources import platform_resources
 from fintech_release.triggers.after_run import deploy_after_build_sensor, teardown_sensors
+from fintech_release.triggers.health_watch import health_watch_sensor
 
 
 def build_definitions(config: ReleaseConfig) -> Definitions:
@@ -46,4 +48,6 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
             sensors.append(deploy_after_build_sensor(environment.name, build_and_push, deploy))
         if environment.ephemeral:
             sensors += teardown_sensors(environment.name, deploy, by_name[teardown_job_name(environment.name)])
+        else:
+            sensors.append(health_watch_sensor(config, environment, by_name[restore_job_name(environment.name)]))
     return Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=platform_resources(config))

@@ -32,7 +32,7 @@ import requests
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock"
-DOCKERD_ARGS = ("--iptables=false", "--bridge=none")
+DOCKERD_ARGS = ("--iptables=false", "--bridge=none", "--live-restore")
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 
 

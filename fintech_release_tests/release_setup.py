@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from dagster import DagsterInstance
 
+from fintech_release.cli.instance import INSTANCE_SETTINGS
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release_tests.components import GitBareRepo
 
@@ -15,7 +16,6 @@ EXAMPLES_DIR = REPO_ROOT / "examples"
 
 TEST_IMAGE_NAMESPACE = "fintech-release-test"
 TEST_BASE_IMAGE = f"{TEST_IMAGE_NAMESPACE}/jre:17"
-INSTANCE_SETTINGS = "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
 
 
 def write_release_config(
@@ -28,6 +28,7 @@ def write_release_config(
     local: dict | None = None,
     service_env: dict[str, str] | None = None,
     jre_modules: list[str] | None = None,
+    registry_retry_seconds: float | None = None,
 ) -> ReleaseConfig:
     """A release.yaml in `folder` releasing `repositories` (service name -> bare repo) to `registry_host`."""
     document = {
@@ -38,7 +39,7 @@ def write_release_config(
             "jre_modules": jre_modules,
         },
         "analysis": {"quality_gate": quality_gate or {"blocker": 0, "critical": 0}},
-        "registry": {"host": registry_host},
+        "registry": _registry(registry_host, registry_retry_seconds),
         "services": [
             {
                 "name": name,
@@ -59,12 +60,16 @@ def write_release_config(
 
 
 
+def _registry(host: str, retry_seconds: float | None) -> dict:
+    return {"host": host, **({"retry_seconds": retry_seconds} if retry_seconds else {})}
+
+
 def quiet_instance(home: Path) -> DagsterInstance:
     """A persistent instance in `home` (an empty folder) as a test's event log.
 
-    Its dagster.yaml turns telemetry off and makes every concurrency pool one slot wide, as the
-    demo's has it, so two deployments of one environment queue instead of interleaving; other
-    processes (the CLI) open the same instance through DAGSTER_HOME.
+    Its dagster.yaml is the one the CLI writes for a new home (no telemetry, pools one step wide, one
+    deployment per environment in the run queue, run monitoring); other processes (the CLI) open the
+    same instance through DAGSTER_HOME.
     """
     (home / "dagster.yaml").write_text(INSTANCE_SETTINGS)
     return DagsterInstance.local_temp(str(home))

@@ -11,7 +11,7 @@ import requests
 from dagster import AssetKey, DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
 from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
-from fintech_release.branch_ci import branch_version
+from fintech_release.jobs.branch_ci import branch_version
 from fintech_release.jobs import BRANCH_CI
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo

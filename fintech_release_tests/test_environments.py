@@ -2,7 +2,8 @@
 
 One story, in order, on one service: an unapproved or rejected candidate is refused; four eyes
 are enforced; v1 deploys and answers through the ingress; v2 rolls out with zero failed requests;
-a crashing v3 fails pod_health within 30 s while v2 keeps answering, and a rollback restores v2;
+a crashing v3 fails pod_health within 30 s while v2 keeps answering; a rollback undoes the last
+deployment that changed something (v2 → v1), a second one refuses, one to a moment brings v2 back;
 production gets exactly the digest that passed staging; v4, which dies after it started, is
 rolled back automatically; two deployments at once queue; a failed CI run is torn down by the
 sensor, leaving nothing behind; the database password never reaches the event log.
@@ -11,11 +12,13 @@ sensor, leaving nothing behind; the database password never reaches the event lo
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,14 +34,14 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from fintech_release.cli import launch
+from fintech_release.cli import launch, report
 from fintech_release.records.event_log import latest_materialization_metadata, materializations
 from fintech_release.records.keys import REGISTRY_IMAGE, database_key, release_key
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.jobs import BUILD_AND_PUSH
-from fintech_release.records.promotion import Decision, approval_history
+from fintech_release.records.approvals import Decision, approval_history
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo
 from fintech_release_tests.conftest import EXAMPLES_DIR
@@ -107,7 +110,7 @@ class Story:
         self.repo.commit({"CHANGES.md": f"{message}\n"}, message, author_email=AUTHOR)
         sha = report_head_commits(self.instance, self.config, self.defs.resources["source"])[SERVICE]
         result = launch.build_and_push(self.defs, self.instance, SERVICE, sha)
-        assert result.success, launch.failure_message(result)
+        assert result.success, report.failure_message(result)
         return latest_materialization_metadata(self.instance, REGISTRY_IMAGE, SERVICE)["digest"]
 
     def approve(self, environment: str, decision: Decision = Decision.YES, approver: str = APPROVER):  # noqa: ANN201
@@ -120,6 +123,15 @@ class Story:
 
     def mariadb_databases(self, prefix: str) -> list[str]:
         return self.defs.resources["database"].databases(prefix=prefix)
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment a `fintech-release` process needs to work on the story's instance and release.yaml."""
+        return {
+            **os.environ,
+            "DAGSTER_HOME": str(self.home),
+            "FINTECH_RELEASE_CONFIG": str(self.config.source),
+            "FINTECH_RELEASE_DB_PASSWORD": self.mariadb.password,
+        }
 
     def url(self, environment: str) -> str:
         address = self.config.environment_address(environment)
@@ -156,7 +168,7 @@ def test_unapproved_candidate_is_refused_and_nothing_runs(story: Story, docker_c
         instance=story.instance, raise_on_error=False
     )
     assert not result.success
-    assert "staging: no one approved contact-us 1.0.0-1" in launch.failure_message(result)
+    assert "staging: no one approved contact-us 1.0.0-1" in report.failure_message(result)
     assert story.release("staging") is None
     assert latest_materialization_metadata(story.instance, database_key("staging")) is None
     assert not docker_client.containers.list(all=True, filters={"label": _labels("staging")})
@@ -174,7 +186,7 @@ def test_rejected_candidate_is_recorded_and_not_deployed(story: Story) -> None:
 def test_approved_v1_deploys_and_answers_through_the_ingress(story: Story) -> None:
     assert story.approve("staging").success
     result = launch.deploy(story.config, story.defs, story.instance, "staging")
-    assert result.success, launch.failure_message(result)
+    assert result.success, report.failure_message(result)
     release = story.release("staging")
     assert (release["status"], release["healthy"], release["version"]) == ("deployed", True, "1.0.0-1")
     assert release["approved_by"] == APPROVER
@@ -216,12 +228,12 @@ def test_rolling_upgrade_fails_no_request_through_the_ingress(story: Story) -> N
     finally:
         stop.set()
         thread.join(10)
-    assert result.success, launch.failure_message(result)
+    assert result.success, report.failure_message(result)
     assert failures == []
     assert len(answered) > 50 and answered[0] == "1.0.0-1" and answered[-1] == "1.0.0-2"
 
 
-def test_crashing_v3_fails_pod_health_fast_keeps_v2_and_rolls_back(story: Story) -> None:
+def test_crashing_v3_fails_pod_health_fast_and_v2_keeps_serving(story: Story) -> None:
     story.push("v3")
     assert story.approve("staging").success
     crashing = story.configure("crash-on-start", {"CRASH_ON_START": "true"})
@@ -237,17 +249,38 @@ def test_crashing_v3_fails_pod_health_fast_keeps_v2_and_rolls_back(story: Story)
     assert (release["status"], release["version"], release["healthy"]) == ("failed", "1.0.0-3", False)
     assert requests.get(story.url("staging"), timeout=5).json()["version"] == "1.0.0-2"
 
+
+
+def test_rollback_undoes_the_last_deployment_that_changed_something(story: Story) -> None:
+    """v3 failed and changed nothing: the last change was v2's rollout, so a rollback brings v1 back; a second
+    rollback has nothing to undo; a rollback to a moment when v2 served brings v2 back."""
+    v2_served_at = datetime.now(UTC)
     rolled = launch.rollback(story.config, story.defs, story.instance, "staging")
-    assert rolled.success, launch.failure_message(rolled)
+    assert rolled.success, report.failure_message(rolled)
     release = story.release("staging")
-    assert (release["status"], release["version"], release["healthy"]) == ("rolled_back", "1.0.0-2", True)
+    assert (release["status"], release["version"], release["previous_version"], release["healthy"]) == (
+        "rolled_back", "1.0.0-1", "1.0.0-2", True
+    )
+    assert requests.get(story.url("staging"), timeout=5).json()["version"] == "1.0.0-1"
+    [line] = report.release_lines(rolled)  # what the command prints: the one service it changed
+    assert "contact-us" in line and "rolled_back" in line and "1.0.0-2 → 1.0.0-1" in line
+
+    runs_before = len(story.instance.get_runs())
+    nothing = r"staging: nothing to roll back \(deployment run .*\): contact-us already runs 1\.0\.0-1"
+    with pytest.raises(DeploymentRefusedError, match=nothing):
+        launch.rollback(story.config, story.defs, story.instance, "staging")
+    assert len(story.instance.get_runs()) == runs_before  # refused before a run was launched
+
+    back = launch.rollback(story.config, story.defs, story.instance, "staging", at=v2_served_at)
+    assert back.success, report.failure_message(back)
+    assert (story.release("staging")["version"], story.release("staging")["healthy"]) == ("1.0.0-2", True)
     assert requests.get(story.url("staging"), timeout=5).json()["version"] == "1.0.0-2"
 
 
 def test_four_eyes_forbids_the_author_approving_production(story: Story) -> None:
     result = story.approve("production", approver=AUTHOR)
     assert not result.success
-    assert "four eyes" in launch.failure_message(result) and AUTHOR in launch.failure_message(result)
+    assert "four eyes" in report.failure_message(result) and AUTHOR in report.failure_message(result)
 
 
 def test_production_gets_exactly_the_digest_that_passed_staging(story: Story) -> None:
@@ -256,7 +289,7 @@ def test_production_gets_exactly_the_digest_that_passed_staging(story: Story) ->
     assert newest_pushed != healthy_in_staging  # v3 was pushed but never passed staging
     assert story.approve("production").success
     result = launch.deploy(story.config, story.defs, story.instance, "production")
-    assert result.success, launch.failure_message(result)
+    assert result.success, report.failure_message(result)
     assert story.release("production")["digest"] == healthy_in_staging
     assert requests.get(story.url("production"), timeout=5).json()["version"] == "1.0.0-2"
 
@@ -279,31 +312,20 @@ def test_an_upgrade_that_dies_after_starting_is_rolled_back_automatically(story:
     assert response.json()["version"] == "1.0.0-2"
 
 
-def test_two_deployments_of_one_environment_never_interleave(story: Story) -> None:
-    """Two `fintech-release deploy staging` processes at once: the second waits for the deploy-staging pool."""
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(story.home),
-        "FINTECH_RELEASE_CONFIG": str(story.config.source),
-        "FINTECH_RELEASE_DB_PASSWORD": story.mariadb.password,
-    }
+def test_two_deployments_of_one_environment_run_one_after_the_other(story: Story) -> None:
+    """Two `fintech-release deploy staging` at once: one runs, the other says what it waits for, then runs.
+    Whole runs never overlap (not only their release steps)."""
     command = [sys.executable, "-m", "fintech_release.cli", "deploy", "staging"]
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [process.communicate(timeout=180)[0] for process in processes]
+    processes = [
+        subprocess.Popen(command, env=story.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=180) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
-    run_ids = [output.split("(run ")[-1].rstrip(")\n") for output in outputs]
-    windows = sorted(_step_window(story.instance, run_id, "staging_releases") for run_id in run_ids)
-    assert windows[0][1] <= windows[1][0], f"the two deployments overlapped: {windows}"
-
-
-def _step_window(instance: DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
-    times = {
-        entry.dagster_event.event_type: entry.timestamp
-        for entry in instance.all_logs(run_id)
-        if entry.dagster_event and entry.dagster_event.step_key == step
-        and entry.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)
-    }
-    return times[DagsterEventType.STEP_START], times[DagsterEventType.STEP_SUCCESS]
+    run_ids = [re.search(r"\(run ([0-9a-f-]{36})\)", stdout).group(1) for stdout, _ in outputs]
+    assert any("staging: waiting for" in stderr for _, stderr in outputs), outputs
+    records = sorted((story.instance.get_run_record_by_id(run_id) for run_id in run_ids), key=lambda r: r.start_time)
+    assert records[0].end_time <= records[1].start_time, "the two deployments overlapped"
 
 
 def test_database_is_migrated_once_per_environment(story: Story) -> None:

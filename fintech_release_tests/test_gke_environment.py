@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from dagster import AssetKey, materialize
+from dagster import AssetKey, AssetsDefinition, materialize
 
 from fintech_release.assets.environments import environment_assets
 from fintech_release.config import ReleaseConfig, load_release_config
@@ -273,7 +273,7 @@ def _materialize_production(release_config: ReleaseConfig, api: CloudSqlAdminApi
     assets = [
         definition
         for definition in environment_assets(release_config, release_config.environment("production"))
-        if definition.keys <= wanted
+        if isinstance(definition, AssetsDefinition) and definition.keys <= wanted
     ]
     assert {key for definition in assets for key in definition.keys} == wanted
     return materialize(

@@ -34,6 +34,10 @@ no_access() {
   exit 1
 }
 if docker info >/dev/null 2>&1; then
+  if [[ "$(docker info --format '{{.LiveRestoreEnabled}}' 2>/dev/null)" != "true" ]]; then
+    echo "bootstrap: note: the running Docker engine has live restore off, so an engine restart stops every" \
+      "environment's replicas; start dockerd with --live-restore (or \"live-restore\": true in daemon.json)" >&2
+  fi
   exit 0
 fi
 SUDO=()
@@ -45,7 +49,8 @@ fi
 
 echo "bootstrap: starting dockerd (log: $DOCKERD_LOG)"
 # setsid + closed stdin/stdout: dockerd outlives this script and does not hold make's output open.
-setsid nohup "${SUDO[@]}" dockerd --iptables=false --bridge=none </dev/null >"$DOCKERD_LOG" 2>&1 &
+# --live-restore: containers keep serving while the engine restarts (an upgrade, a crash).
+setsid nohup "${SUDO[@]}" dockerd --iptables=false --bridge=none --live-restore </dev/null >"$DOCKERD_LOG" 2>&1 &
 echo $! >"$DOCKERD_PIDFILE"
 
 engine_up() { "${SUDO[@]}" docker info >/dev/null 2>&1; }

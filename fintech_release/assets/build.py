@@ -1,7 +1,7 @@
 """build/*: analysis, tests, jar and image of one service commit, with the gates that block promotion.
 
 The build steps themselves (checkout, analysis and its gate, tests, jar, image) are the functions
-below the assets; the `branch_ci` op job (fintech_release/branch_ci.py) calls the same functions,
+below the assets; the `branch_ci` op job (fintech_release/jobs/branch_ci.py) calls the same functions,
 so a feature branch is built exactly as master is, without touching master's assets.
 """
 

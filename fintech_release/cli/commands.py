@@ -6,7 +6,8 @@
     fintech-release approve ENV --decision yes|no --approver EMAIL --reason TEXT
     fintech-release approvals ENV              the environment's approval audit trail
     fintech-release deploy ENV [SERVICE ...]   prepare ENV and deploy its candidate
-    fintech-release rollback ENV               restore what the last deployment to ENV changed
+    fintech-release rollback ENV [--run RUN | --to TIME]   undo the last deployment to ENV that changed it
+    fintech-release releases ENV               what each run did to ENV's releases, newest first
     fintech-release teardown ENV... | --all     remove everything the environments hold
     fintech-release backfill --select KEYS [SERVICE ...] [--wait]   a real Dagster backfill on the running instance
     fintech-release rebuild-images [SERVICE ...] [--wait]           backfill build/image + registry/image
@@ -19,34 +20,57 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import BetaWarning, DagsterInstance, Definitions, ExecuteInProcessResult, PreviewWarning, SupersessionWarning
 
+from fintech_release.cli.instance import dagster_home, open_instance
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
 from fintech_release.errors import FintechReleaseError
-from fintech_release.records.promotion import Decision
+from fintech_release.records.approvals import Decision
 
-DEMO_DAGSTER_HOME = Path(".dagster_home")
 DAGSTER_URL_ENV_VAR = "FINTECH_RELEASE_DAGSTER_URL"
 BACKFILL_PRESETS = {
     "rebuild-images": ("build/image", "registry/image"),
     "reanalyze": ("build/analysis", "build/tests"),
 }
 Command = Callable[[ReleaseConfig, argparse.Namespace], int]
+# Executes one run: (definitions, instance, the run id to use) -> its result.
+Launch = Callable[[Definitions, DagsterInstance, str], ExecuteInProcessResult]
+INTERRUPTED_EXIT = 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for a user error, 1 for a failed run, with one line on stderr)."""
+    """Entry point; the exit code says what happened, with one line on stderr for anything but success.
+
+    0 done; 1 a run failed (its reason, run id and where to read more are printed); 2 refused before
+    anything ran (bad release.yaml, unknown name, no approval, nothing to roll back); 130 stopped by
+    Ctrl-C or SIGTERM (what the run had started is removed). Tracebacks only with --verbose.
+    """
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops a command as Ctrl-C does
+    if not args.verbose:
+        warnings.filterwarnings("ignore", category=BetaWarning)
+        warnings.filterwarnings("ignore", category=PreviewWarning)
+        warnings.filterwarnings("ignore", category=SupersessionWarning)
     try:
         config = load_release_config(args.config)
         return COMMANDS[args.command](config, args)
     except FintechReleaseError as exc:
         print(f"fintech-release: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("fintech-release: stopped (Ctrl-C or SIGTERM) before a run started; nothing was changed", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    except Exception as exc:  # noqa: BLE001 - one line for the unexpected too; the traceback is --verbose's
+        if args.verbose:
+            raise
+        print(f"fintech-release: unexpected {type(exc).__name__}: {exc} (--verbose shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, help=f"release.yaml to use (default: ${CONFIG_ENV_VAR} or ./release.yaml)"
     )
+    parser.add_argument("--verbose", action="store_true", help="print Dagster's log of the run and tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="validate release.yaml")
     commands.add_parser("base-image", help="rebuild the JRE base image (build/base_image)")
@@ -65,12 +90,22 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("--decision", required=True, choices=[d.value for d in Decision])
     approve.add_argument("--approver", required=True, help="who decides (an email address)")
     approve.add_argument("--reason", required=True)
+    approve.add_argument(
+        "--expect", default="", help="what you reviewed, e.g. payments=1.0.0-7,accounts=1.0.0-3: refused if it changed"
+    )
     approvals = commands.add_parser("approvals", help="list an environment's approval decisions")
     approvals.add_argument("environment")
     deploy = commands.add_parser("deploy", help="prepare an environment and deploy its candidate")
     deploy.add_argument("environment")
     deploy.add_argument("services", nargs="*", help="only these services (default: all)")
-    commands.add_parser("rollback", help="restore the last healthy releases").add_argument("environment")
+    rollback = commands.add_parser(
+        "rollback", help="undo the last deployment that changed an environment (or a named run, or after a time)"
+    )
+    rollback.add_argument("environment")
+    target = rollback.add_mutually_exclusive_group()
+    target.add_argument("--run", dest="undo_run", help="the deployment run to undo (see `releases ENV`)")
+    target.add_argument("--to", dest="restore_to", help="an ISO 8601 time: restore what ran then (UTC unless given)")
+    commands.add_parser("releases", help="what each run did to an environment's releases").add_argument("environment")
     teardown = commands.add_parser("teardown", help="remove environments (runtime, ingress, databases)")
     teardown.add_argument("environments", nargs="*")
     teardown.add_argument("--all", action="store_true", help="every environment in release.yaml")
@@ -102,17 +137,20 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _base_image(config: ReleaseConfig, _args: argparse.Namespace) -> int:
+def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
-    return _run(config, launch.build_base_image, f"{config.build.base_image}: rebuilt")
+    return _run(
+        config, args, lambda defs, instance, _: launch.build_base_image(defs, instance, verbose=args.verbose),
+        f"{config.build.base_image}: built",
+    )
 
 
 def _observe(config: ReleaseConfig, _args: argparse.Namespace) -> int:
     from fintech_release.assets.source import report_head_commits
     from fintech_release.resources import platform_resources
 
-    with _instance() as instance:
+    with open_instance() as instance:
         heads = report_head_commits(instance, config, platform_resources(config)["source"])
     for service, sha in heads.items():
         print(f"{service}: {sha}")
@@ -123,10 +161,11 @@ def _approve(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
     return _run(
-        config,
-        lambda defs, instance: launch.approve(
+        config, args,
+        lambda defs, instance, _: launch.approve(
             config, defs, instance, args.environment,
-            decision=Decision(args.decision), approver=args.approver, reason=args.reason,
+            decision=Decision(args.decision), approver=args.approver, reason=args.reason, expect=args.expect,
+            verbose=args.verbose,
         ),
         f"{args.environment}: {args.decision} by {args.approver} recorded",
     )
@@ -134,10 +173,10 @@ def _approve(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli.launch import check_environment
-    from fintech_release.records.promotion import approval_history
+    from fintech_release.records.approvals import approval_history
 
     check_environment(config, args.environment)
-    with _instance() as instance:
+    with open_instance() as instance:
         history = approval_history(instance, args.environment)
     if not history:
         print(f"{args.environment}: no approval decisions yet")
@@ -154,19 +193,51 @@ def _deploy(config: ReleaseConfig, args: argparse.Namespace) -> int:
     launch.check_environment(config, args.environment)
     launch.check_services(config, args.services)
     return _run(
-        config,
-        lambda defs, instance: launch.deploy(config, defs, instance, args.environment, args.services or None),
+        config, args,
+        lambda defs, instance, run_id: launch.deploy(
+            config, defs, instance, args.environment, args.services or None, verbose=args.verbose, run_id=run_id
+        ),
         f"{args.environment}: deployed",
     )
 
 
 def _rollback(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.assets.releases import parse_moment
     from fintech_release.cli import launch
 
+    launch.check_environment(config, args.environment)
+    at = parse_moment(args.restore_to)
     return _run(
-        config, lambda defs, instance: launch.rollback(config, defs, instance, args.environment),
+        config, args,
+        lambda defs, instance, run_id: launch.rollback(
+            config, defs, instance, args.environment, undo_run=args.undo_run, at=at, verbose=args.verbose,
+            run_id=run_id,
+        ),
         f"{args.environment}: rolled back",
     )
+
+
+def _releases(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.cli.launch import check_environment
+    from fintech_release.records.releases import release_history
+
+    check_environment(config, args.environment)
+    with open_instance() as instance:
+        records = [
+            (record, service)
+            for service in config.service_names
+            for record in release_history(instance, args.environment, service)
+        ]
+    if not records:
+        print(f"{args.environment}: nothing released yet")
+    for record, service in sorted(records, key=lambda pair: pair[0].recorded_at, reverse=True):
+        values = record.metadata
+        print(
+            f"{record.recorded_at:%Y-%m-%d %H:%M:%S} run {record.run_id} {service:16} {values.get('status', '?'):20} "
+            f"{values.get('previous_version', '?')} → {values.get('version', '?')} {values.get('digest', '')}"
+            f"{'' if values.get('healthy') else ' (unhealthy)'}"
+        )
+    return 0
 
 
 def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
@@ -179,7 +250,8 @@ def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
         launch.check_environment(config, environment)
     for environment in environments:
         if code := _run(
-            config, lambda defs, instance: launch.teardown(config, defs, instance, environment),
+            config, args,
+            lambda defs, instance, _: launch.teardown(config, defs, instance, environment, verbose=args.verbose),
             f"{environment}: torn down",
         ):
             return code
@@ -217,7 +289,7 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
-    with _instance() as instance:
+    with open_instance() as instance:
         pushed = build_and_push_all(config, defs, instance, args.examples.resolve())
         urls = release_everywhere(config, defs, instance)
     print("\nPushed images:")
@@ -228,39 +300,38 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
         for service in config.service_names:
             print(f"  {env:11} {service:12} {url}/{service}/health")
     print("\nSee the lineage in the Dagster UI: make ui, then open http://127.0.0.1:3000")
-    print(f"(DAGSTER_HOME={_dagster_home()})")
+    print(f"(DAGSTER_HOME={dagster_home()})")
     return 0
 
 
-def _run(config: ReleaseConfig, launch_run: Callable, success: str) -> int:
-    """Launch one run on the instance; print `success` or the failing step's message."""
-    from fintech_release.cli.launch import failure_message
+def _run(config: ReleaseConfig, args: argparse.Namespace, launch_run: Launch, success: str) -> int:
+    """Execute one run on the instance; print what it changed, or why it failed and where to read more."""
+    from fintech_release.cli import launch, report
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
-    with _instance() as instance:
-        result: ExecuteInProcessResult = launch_run(defs, instance)
+    run_id = launch.new_run_id()
+    with open_instance() as instance:
+        result = launch_run(defs, instance, run_id)
+    changes = report.release_lines(result)
     if result.success:
         print(f"{success} (run {result.run_id})")
+        if changes:
+            print("\n".join(changes))
         return 0
-    print(f"fintech-release: run {result.run_id} failed: {failure_message(result)}", file=sys.stderr)
-    return 1
-
-
-def _dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or DEMO_DAGSTER_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():  # SQLite storage; one deployment per environment at a time; no telemetry
-        settings.write_text(
-            "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
+    more = f"run {result.run_id}: {config.notifications.dagster_url}/runs/{result.run_id} (make ui), or --verbose"
+    if report.was_interrupted(result):
+        print(
+            f"fintech-release: stopped (Ctrl-C or SIGTERM); run {result.run_id} ended as failed, the replicas it had "
+            "started were removed and what served before serves on",
+            file=sys.stderr,
         )
-    return home
-
-
-def _instance() -> DagsterInstance:
-    os.environ["DAGSTER_HOME"] = str(_dagster_home())
-    return DagsterInstance.get()
+        return INTERRUPTED_EXIT
+    reasons = report.failure_lines(result)
+    print(f"fintech-release: {reasons[0]}", file=sys.stderr)
+    for line in [*reasons[1:], *changes, more]:
+        print(f"  {line.strip()}", file=sys.stderr)
+    return 1
 
 
 COMMANDS: dict[str, Command] = {
@@ -271,6 +342,7 @@ COMMANDS: dict[str, Command] = {
     "approvals": _approvals,
     "deploy": _deploy,
     "rollback": _rollback,
+    "releases": _releases,
     "teardown": _teardown,
     "backfill": _backfill,
     "rebuild-images": _backfill,

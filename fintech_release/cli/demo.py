@@ -17,13 +17,13 @@ from pathlib import Path
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
-from fintech_release.cli import launch
+from fintech_release.cli import launch, report
 from fintech_release.records.event_log import latest_materialization_metadata
 from fintech_release.records.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
 from fintech_release.assets.source import report_head_commits
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import FintechReleaseError
-from fintech_release.records.promotion import Decision
+from fintech_release.records.approvals import Decision
 from fintech_release.resources._process import run_tool
 from fintech_release.resources.source import GIT_HINT
 
@@ -116,7 +116,7 @@ def release_everywhere(
 
 def _require(result: ExecuteInProcessResult, what: str) -> None:
     if not result.success:
-        raise DemoFailedError(f"{what} failed in run {result.run_id}: {launch.failure_message(result)}")
+        raise DemoFailedError(f"{what} failed in run {result.run_id}: {report.failure_message(result)}")
 
 
 def _git(worktree: Path, *args: str) -> None:

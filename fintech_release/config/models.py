@@ -81,6 +81,8 @@ class RegistrySettings(_Strict):
 
     platform: Literal["local"] = "local"
     host: str = "127.0.0.1:5000"
+    # How long a push keeps trying while the registry does not answer (e.g. restarts), with back-off.
+    retry_seconds: float = Field(default=60, ge=1, le=3600)
 
     @field_validator("host")
     @classmethod
@@ -173,7 +175,16 @@ class Approval(_Strict):
     """Who must say yes before a deployment to an environment."""
 
     required: bool = False
-    four_eyes: bool = False
+    four_eyes: bool = False  # the approver may not be an author of any commit in the candidate
+
+    @model_validator(mode="after")
+    def _four_eyes_needs_an_approval(self) -> Approval:
+        if self.four_eyes and not self.required:
+            raise ValueError(
+                "four_eyes: true needs required: true (four eyes is a rule about who approves; without a required "
+                "approval the environment would have no gate at all)"
+            )
+        return self
 
 
 class GkeEnvironmentSettings(_Strict):
@@ -205,6 +216,12 @@ class Environment(_Strict):
     auto_rollback: bool = False
     health_window_seconds: float = Field(default=10, ge=1, le=300)
     deploy_after_build: bool = False  # deploy by itself after every successful build_and_push run
+    # Between deployments: how often the health watch judges every released service (not for ephemeral ones),
+    health_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    # whether it brings back the recorded release of a service that turned bad (never a new version),
+    self_heal: bool = False
+    # and who hears when one turns bad or recovers (default: notifications.email.master_recipients).
+    notify: tuple[str, ...] = ()
     gke: GkeEnvironmentSettings | None = None
 
     @model_validator(mode="after")

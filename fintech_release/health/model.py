@@ -29,6 +29,7 @@ class ReplicaStatus(BaseModel, frozen=True):
     endpoint: str | None = None  # address:port the replica serves on
     started_at: datetime | None = None
     reason: str | None = None  # the platform's own words, e.g. "CrashLoopBackOff", "OOMKilled"
+    last_output: str | None = None  # the last lines a failing replica wrote, shortened
 
 
 class ServiceHealth(BaseModel, frozen=True):
@@ -72,10 +73,11 @@ def assess(
 def _replica_problems(replica: ReplicaStatus, expected_image: str | None) -> list[str]:
     name = replica.name
     because = f" ({replica.reason})" if replica.reason else ""
+    output = f"; last output: {replica.last_output}" if replica.last_output else ""
     if replica.state == "restarting" or (replica.restart_count > 0 and replica.state != "exited"):
-        return [f"{name} is crash-looping: {replica.restart_count} restarts{because}"]
+        return [f"{name} is crash-looping: {replica.restart_count} restarts{because}{output}"]
     if replica.state == "exited":
-        return [f"{name} exited with code {replica.exit_code}{because} after {replica.restart_count} restarts"]
+        return [f"{name} exited with code {replica.exit_code}{because} after {replica.restart_count} restarts{output}"]
     if replica.state == "missing":
         return [f"{name} is missing{because}"]
     problems = []

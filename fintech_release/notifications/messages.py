@@ -1,8 +1,11 @@
-"""The CI result email: who hears about a commit's run, and what the message says.
+"""The emails fintech-release sends: who hears, and what the message says.
 
-A result on the service's release branch (master) goes to `notifications.email.master_recipients`;
-a result on any other branch goes to the commit's author. Subject and body carry the service, branch,
-commit, result, failing step, test summary and a link to the run in the Dagster UI.
+- A CI result on the service's release branch (master) goes to `notifications.email.master_recipients`;
+  a result on any other branch goes to the commit's author. Subject and body carry the service, branch,
+  commit, result, failing step, test summary and a link to the run in the Dagster UI.
+- A health change (a released service turned bad, or recovered) goes to the environment's `notify`
+  addresses, else to `master_recipients`, naming each service, its version, the problems and what
+  the watch did about it.
 """
 
 from __future__ import annotations
@@ -66,6 +69,43 @@ def compose_email(result: CiResult, settings: EmailSettings, release_branch: str
     message["Subject"] = subject
     message["From"] = settings.sender
     recipients = recipients_for(result, settings, release_branch)
+    if recipients:
+        message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="fintech-release")
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+class HealthChange(BaseModel, frozen=True):
+    """One released service whose health verdict changed since the watch last looked."""
+
+    service: str
+    version: str
+    digest: str
+    healthy: bool
+    problems: tuple[str, ...]
+    action: str | None = None  # e.g. "restore requested (self_heal)"
+
+
+def compose_health_email(
+    environment: str, changes: list[HealthChange], settings: EmailSettings, recipients: tuple[str, ...], url: str
+) -> EmailMessage:
+    """The message about `changes` in `environment`; it has no To header when there is no one to send it to."""
+    bad = [change for change in changes if not change.healthy]
+    state = "UNHEALTHY" if bad else "RECOVERED"
+    names = ", ".join(change.service for change in (bad or changes))
+    lines = [f"The health watch saw {environment} change:", ""]
+    for change in changes:
+        verdict = "unhealthy" if not change.healthy else "healthy again"
+        lines.append(f"{change.service} {change.version} ({change.digest}): {verdict}")
+        lines += [f"  - {problem}" for problem in change.problems]
+        if change.action:
+            lines.append(f"  action: {change.action}")
+    lines += ["", f"Releases: {url}"]
+    message = EmailMessage()
+    message["Subject"] = f"[fintech-release] {environment} {state}: {names}"
+    message["From"] = settings.sender
     if recipients:
         message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(localtime=False)

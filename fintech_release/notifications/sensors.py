@@ -44,7 +44,7 @@ from dagster import (
 from pydantic import BaseModel
 
 from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
-from fintech_release.branch_ci import TESTS_OP
+from fintech_release.jobs.branch_ci import TESTS_OP
 from fintech_release.triggers.ci_runs import PARTITION_TAG
 from fintech_release.config import ReleaseConfig
 from fintech_release.notifications.messages import CiResult, Outcome, compose_email

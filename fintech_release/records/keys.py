@@ -10,12 +10,17 @@ BUILD_JAR = AssetKey(["build", "jar"])
 BUILD_IMAGE = AssetKey(["build", "image"])
 REGISTRY_IMAGE = AssetKey(["registry", "image"])
 
+# The state a teardown records on `<env>/cluster`: nothing of the environment runs after it.
+TORN_DOWN = "torn down"
+
 # Run tags that pin a run to one commit (set by sensors and the demo; the UI falls back to the last observation).
 COMMIT_TAG = "fintech-release/commit"
 BRANCH_TAG = "fintech-release/branch"
 SERVICE_TAG = "fintech-release/service"
 # Deployment runs carry their environment, so a run queue can admit one deployment per environment at a time.
 DEPLOYMENT_TAG = "fintech-release/deployment"
+# Runs executed in a fintech-release process name it, so a run whose process died can be told apart (records/runs.py).
+PROCESS_TAG = "fintech-release/process"
 
 
 def cluster_key(environment: str) -> AssetKey:

@@ -74,7 +74,9 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
         "base_image_builder": JlinkBaseImageBuilder(
             java_home=str(config.build.java_home or DEFAULT_JAVA_HOME), docker_host=docker_host
         ),
-        "registry": LocalRegistry(host=config.registry.host, docker_host=docker_host),
+        "registry": LocalRegistry(
+            host=config.registry.host, docker_host=docker_host, retry_seconds=config.registry.retry_seconds
+        ),
         "runtime": LocalDockerRuntime(docker_host=docker_host, scope=config.local.scope),
         "ingress": LocalNginxIngress(state_dir=str(config.resolve_path(config.local.state_dir) / "ingress")),
         "database": LocalMariaDB(

@@ -8,6 +8,8 @@ machine. Labels on each container record what it is, so the engine itself is the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import socket
 import time
@@ -31,10 +33,13 @@ SERVICE_LABEL = "io.fintech-release.service"
 IMAGE_LABEL = "io.fintech-release.image"
 ENDPOINT_LABEL = "io.fintech-release.endpoint"
 HEALTH_PATH_LABEL = "io.fintech-release.health-path"
+SETTINGS_LABEL = "io.fintech-release.settings"  # a digest of the runtime settings, never the settings themselves
 RESTART_POLICY = {"Name": "on-failure", "MaximumRetryCount": 5}
 READY_POLL_SECONDS = 0.25
 HEALTH_POLL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 1.0
+LOG_TAIL_LINES = 3  # of a failing replica's output, in its problem line
+LOG_TAIL_CHARACTERS = 300
 
 
 class LocalDockerRuntime(ServiceRuntime):
@@ -65,35 +70,45 @@ class LocalDockerRuntime(ServiceRuntime):
             return _most_common([container.labels[IMAGE_LABEL] for container in running])
 
     def deploy(self, *, spec: DeploySpec, on_backends_changed: BackendsChanged) -> DeployOutcome:
-        """Start every new replica at once, wait until all are ready, announce them, then retire the old.
+        """Converge to `spec`: keep the replicas that already serve it, start the missing ones, retire the rest.
 
-        All new replicas start together rather than one at a time: a rollout takes one start-up
-        time instead of one per replica, and the old replicas serve until the new ones are all
-        ready, so the brief doubling of replicas is the only cost. When the image is unchanged and
-        healthy only the count is adjusted, keeping the running replicas.
+        A replica is kept when it runs `spec.image` with the same settings, is ready and never
+        restarted; everything else (another image or settings, exited, restarting, left by an
+        interrupted run) is retired once its replacements are ready. All new replicas start at
+        once rather than one at a time: a rollout takes one start-up time instead of one per
+        replica, and the old replicas serve until the new ones are all ready, so the brief doubling
+        of replicas is the only cost. Whatever this call started is removed again when it fails or
+        is interrupted (Ctrl-C, SIGTERM); what a killed process left is retired by the next call.
         """
         with closing(connect_docker(self.docker_host)) as client:
             current = [(c, _observe(c)) for c in _replicas(client, self.scope, spec.environment, spec.service)]
             previous_image = _most_common([status.image for _, status in current if status.state == "running"])
-            statuses = [status for _, status in current]
-            if current and self._assess(spec, statuses, desired=len(current)).healthy:
-                keep, retire = current[: spec.replicas], current[spec.replicas :]
-            else:
-                keep, retire = [], current
+            settings = _settings_fingerprint(spec)
+            fitting = [(c, s) for c, s in current if _fits(c, s, spec.image, settings)]
+            keep = fitting[: spec.replicas]
+            kept_ids = {container.id for container, _ in keep}
+            retire = [(c, s) for c, s in current if c.id not in kept_ids]
             if len(keep) == spec.replicas and not retire:
                 return DeployOutcome(
                     status="unchanged", image=spec.image, previous_image=previous_image,
-                    health=self._assess(spec, statuses), detail=f"{spec.replicas} replicas already run {spec.image}",
+                    health=self._assess(spec, [status for _, status in keep]),
+                    detail=f"{spec.replicas} replicas already run {spec.image}",
                 )
-            started = self._start(client, spec, spec.replicas - len(keep))
+            started: list[Container] = []
+            before = [status.endpoint for _, status in current if _serves(status)]
+            announcing = False
             try:
+                started = self._start(client, spec, spec.replicas - len(keep), settings)
                 after = [*self._await_ready(started), *(status for _, status in keep)]
                 health = self._assess(spec, after)
                 serving = [status.endpoint for status in after]
                 if health.healthy and started:
+                    announcing = True
                     on_backends_changed([*serving, *(status.endpoint for _, status in retire if _serves(status))])
             except BaseException:
-                _remove_all(started)  # never leave unannounced replicas behind, whatever went wrong
+                if announcing:  # route back to what served before, then remove what this call started
+                    on_backends_changed(before)
+                _remove_all(started)
                 raise
             if not health.healthy:
                 _remove_all(started)
@@ -118,12 +133,16 @@ class LocalDockerRuntime(ServiceRuntime):
     ) -> ServiceHealth:
         """Poll the replicas for `window_seconds`; a crash, restart or exit ends the watch at once.
 
-        `since` does not matter here: every deployment starts new containers, so each restart is recent.
+        A running replica's restarts count only when its last start was at or after `since` (None:
+        all count): one that restarted once hours ago and serves since is healthy now.
         """
         deadline = time.monotonic() + window_seconds
         with closing(connect_docker(self.docker_host)) as client:
             while True:
-                statuses = [_observe(container) for container in _replicas(client, self.scope, environment, service)]
+                statuses = [
+                    _restarts_since(_observe(container), since)
+                    for container in _replicas(client, self.scope, environment, service)
+                ]
                 if any(_failing(status) for status in statuses) or time.monotonic() >= deadline:
                     return assess(
                         environment=environment, service=service, replicas=statuses,
@@ -138,8 +157,11 @@ class LocalDockerRuntime(ServiceRuntime):
             _remove_all(containers)
             return sorted(container.name for container in containers)
 
-    def _start(self, client: docker.DockerClient, spec: DeploySpec, count: int) -> list[Container]:
-        """Create and start `count` replicas, each on a free port of the environment's address."""
+    def _start(self, client: docker.DockerClient, spec: DeploySpec, count: int, settings: str) -> list[Container]:
+        """Create and start `count` replicas, each on a free port of the environment's address.
+
+        Raises with nothing left behind: whatever was created is removed when a start fails or is interrupted.
+        """
         if count <= 0:
             return []
         self._ensure_image(client, spec.image)
@@ -164,6 +186,7 @@ class LocalDockerRuntime(ServiceRuntime):
                         IMAGE_LABEL: spec.image,
                         ENDPOINT_LABEL: f"{spec.address}:{port}",
                         HEALTH_PATH_LABEL: spec.health_path,
+                        SETTINGS_LABEL: settings,
                     },
                     restart_policy=RESTART_POLICY,
                 )
@@ -172,6 +195,9 @@ class LocalDockerRuntime(ServiceRuntime):
         except DockerException as exc:
             _remove_all(started)
             raise ExternalSystemError(f"the Docker engine did not start a replica of {spec.image}: {exc}") from None
+        except BaseException:
+            _remove_all(started)
+            raise
         return started
 
     def _ensure_image(self, client: docker.DockerClient, image: str) -> None:
@@ -241,6 +267,7 @@ def _observe(container: Container) -> ReplicaStatus:
     readiness: Readiness = "unknown"
     if replica_state == "running":
         readiness = "ready" if _answers(f"http://{endpoint}{labels[HEALTH_PATH_LABEL]}") else "not_ready"
+    failing = replica_state in ("restarting", "exited") or container.attrs["RestartCount"] > 0
     return ReplicaStatus(
         name=container.name,
         image=labels[IMAGE_LABEL],
@@ -251,7 +278,19 @@ def _observe(container: Container) -> ReplicaStatus:
         endpoint=endpoint,
         started_at=None if state["StartedAt"].startswith("0001-") else state["StartedAt"],
         reason="OOMKilled" if state["OOMKilled"] else state["Error"] or None,
+        last_output=_last_output(container) if failing else None,
     )
+
+
+def _last_output(container: Container) -> str | None:
+    """The last lines the replica wrote (stdout and stderr), joined and shortened for a one-line problem."""
+    try:
+        raw = container.logs(tail=LOG_TAIL_LINES, stdout=True, stderr=True)
+    except DockerException:
+        return None
+    lines = [line.strip() for line in raw.decode("utf-8", "replace").splitlines() if line.strip()]
+    text = " | ".join(lines)
+    return (text[: LOG_TAIL_CHARACTERS - 1] + "…" if len(text) > LOG_TAIL_CHARACTERS else text) or None
 
 
 def _answers(url: str) -> bool:
@@ -262,6 +301,27 @@ def _answers(url: str) -> bool:
             return http.get(url, timeout=PROBE_TIMEOUT_SECONDS).status_code == 200
         except requests.RequestException:
             return False
+
+
+def _fits(container: Container, status: ReplicaStatus, image: str, settings: str) -> bool:
+    """Whether a replica already is what the spec asks for: its image and settings, serving, never restarted."""
+    return (
+        _serves(status) and status.restart_count == 0 and status.image == image
+        and container.labels.get(SETTINGS_LABEL) == settings
+    )
+
+
+def _settings_fingerprint(spec: DeploySpec) -> str:
+    """A digest of what a replica runs with besides its image, so a change of settings replaces replicas."""
+    document = json.dumps({"env": spec.env, "health_path": spec.health_path}, sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
+
+
+def _restarts_since(status: ReplicaStatus, since: datetime | None) -> ReplicaStatus:
+    """The replica with restarts before `since` forgotten, when it has been running since before then."""
+    if since is None or status.state != "running" or status.started_at is None or status.started_at >= since:
+        return status
+    return status.model_copy(update={"restart_count": 0})
 
 
 def _serves(status: ReplicaStatus) -> bool:

@@ -11,7 +11,7 @@ import requests
 from dagster import ConfigurableResource
 from docker.errors import APIError, ImageNotFound
 from pydantic import BaseModel
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from fintech_release.errors import RegistryUnavailableError, ToolFailedError
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker
@@ -57,7 +57,7 @@ class LocalRegistry(ImageRegistry):
 
     host: str = "127.0.0.1:5000"
     docker_host: str = DEFAULT_DOCKER_HOST
-    attempts: int = 3
+    retry_seconds: float = 60  # each stage (answer, accept the push, serve the digest) keeps trying this long
     request_timeout_seconds: float = 10
 
     def push(self, *, local_reference: str, repository: str, tag: str) -> PushedImage:
@@ -76,7 +76,7 @@ class LocalRegistry(ImageRegistry):
 
     def _with_retries(self, what: str, action: Callable[[], T]) -> T:
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=stop_after_delay(self.retry_seconds),
             wait=wait_exponential(multiplier=0.5, max=5),
             retry=retry_if_exception_type((requests.RequestException, _PushFailed)),
         )
@@ -85,7 +85,8 @@ class LocalRegistry(ImageRegistry):
         except RetryError as exc:
             last = exc.last_attempt.exception()
             raise RegistryUnavailableError(
-                f"registry {self.host} did not {what} after {self.attempts} attempts: {last}"
+                f"registry {self.host} did not {what} within {self.retry_seconds:g} s "
+                f"({exc.last_attempt.attempt_number} attempts; registry.retry_seconds in release.yaml): {last}"
             ) from None
 
     def _ping(self, http: requests.Session) -> None:

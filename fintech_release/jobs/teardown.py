@@ -8,10 +8,11 @@ removed. The runtime goes next. Databases are dropped last, once no service uses
 the database server outlives the environment (local MariaDB); a CloudSQL instance is destroyed with it.
 """
 
-from dagster import AssetMaterialization, MetadataValue, OpDefinition, OpExecutionContext, op
+from dagster import AssetMaterialization, JobDefinition, MetadataValue, OpDefinition, OpExecutionContext, job, op
 
 from fintech_release.assets.environments import database_name
-from fintech_release.records.keys import cluster_key, deployment_pool
+from fintech_release.jobs.names import teardown_job_name
+from fintech_release.records.keys import DEPLOYMENT_TAG, TORN_DOWN, cluster_key, deployment_pool
 from fintech_release.config import ReleaseConfig
 from fintech_release.platforms import platform_keys
 from fintech_release.resources.database import DatabaseAdmin
@@ -52,12 +53,26 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
                 asset_key=cluster_key(environment),
                 description=f"{environment} torn down",
                 metadata={
-                    "state": "torn down",
+                    "state": TORN_DOWN,
                     "removed_from_runtime": MetadataValue.json(removed),
                     "removed_ingress": MetadataValue.json(routes),
                     "dropped_databases": MetadataValue.json(dropped),
                 },
             )
         )
+
+    return teardown
+
+
+def teardown_job(config: ReleaseConfig, environment: str) -> JobDefinition:
+    """Remove everything the ephemeral environment holds."""
+
+    @job(
+        name=teardown_job_name(environment),
+        tags={DEPLOYMENT_TAG: environment},
+        description=f"Remove the ephemeral {environment} environment.",
+    )
+    def teardown() -> None:
+        teardown_op(config, environment)()
 
     return teardown

@@ -1,0 +1,347 @@
+"""<env>/release/<service>: what each service runs in an environment, and the one step that changes it.
+
+One multi-asset per environment, one asset per service (not a partition), so that one run is one
+deployment of the environment. The step runs in one of three modes:
+
+- **deploy** the approved candidate (the default): each service is rolled out and watched; with
+  `auto_rollback` an upgrade that turns unhealthy is rolled back at once;
+- **rollback**: undo the last deployment that changed the environment (or a named run, or
+  everything after a moment), service by service; a service that already runs what it would get
+  back is left alone, and a rollback that would change nothing fails saying so;
+- **restore** (self-heal, and the health watch's repair): bring back exactly the release the records
+  say serves now — missing replicas restarted, wrong images replaced, never a new version.
+
+Every change is recorded as a materialization with the image, the version before and after, the
+settings it ran with and the `pod_health` verdict (a blocking check).
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import Enum
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Config,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+from pydantic import BaseModel, Field
+
+from fintech_release.config import Environment, ReleaseConfig
+from fintech_release.errors import DeploymentRefusedError
+from fintech_release.health.model import ServiceHealth
+from fintech_release.platforms import platform_keys
+from fintech_release.records.approvals import approved_candidate
+from fintech_release.records.event_log import Recorded
+from fintech_release.records.keys import deployment_pool, release_key
+from fintech_release.records.releases import (
+    CandidateImage,
+    RollbackPlan,
+    last_healthy_release,
+    rollback_plan,
+    serving_release,
+)
+from fintech_release.resources.ingress import Ingress
+from fintech_release.resources.runtime import DeployOutcome, DeploySpec, ServiceRuntime
+
+POD_HEALTH = "pod_health"
+
+
+class ReleaseMode(str, Enum):
+    """What a run of the environment's releases does."""
+
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+    RESTORE = "restore"
+
+
+class ReleaseRunConfig(Config):
+    """How a run of the environment's releases behaves."""
+
+    mode: ReleaseMode = Field(
+        default=ReleaseMode.DEPLOY,
+        description="DEPLOY the approved candidate; ROLLBACK what a deployment changed; RESTORE the recorded release.",
+    )
+    undo_run: str | None = Field(
+        default=None,
+        description="ROLLBACK only: the deployment run to undo (default: the last one that changed the environment).",
+    )
+    restore_to: str | None = Field(
+        default=None,
+        description="ROLLBACK only: an ISO 8601 time (UTC unless given); every service goes back to its newest "
+        "healthy release at or before it.",
+    )
+
+
+class RuntimeSettings(BaseModel, frozen=True):
+    """How a release runs besides its image; recorded with it so a rollback restores both."""
+
+    replicas: int
+    env: dict[str, str]
+
+
+def release_assets(release_config: ReleaseConfig, environment: Environment, deps: list[AssetKey]) -> AssetsDefinition:
+    """The multi-asset of `environment`'s releases, one asset and one blocking `pod_health` check per service."""
+    env = environment.name
+    keys = platform_keys(environment)
+
+    @multi_asset(
+        name=f"{env}_releases",
+        specs=[
+            AssetSpec(
+                release_key(env, name), deps=deps, group_name=f"env_{env}", kinds=set(keys.release_kinds),
+                skippable=True,
+            )
+            for name in release_config.service_names
+        ],
+        check_specs=[
+            AssetCheckSpec(
+                POD_HEALTH, asset=release_key(env, name), blocking=True,
+                description="Every replica runs the released image, ready, without restarts; the count is met.",
+            )
+            for name in release_config.service_names
+        ],
+        can_subset=True,
+        pool=deployment_pool(env),
+        required_resource_keys={keys.runtime, keys.ingress},
+        description=f"Roll the candidate images out in {env} (or roll back, or restore); one run is one deployment.",
+    )
+    def releases(context: AssetExecutionContext, config: ReleaseRunConfig) -> Iterator[MaterializeResult]:
+        step = _ReleaseStep(
+            context, release_config, environment, getattr(context.resources, keys.runtime),
+            getattr(context.resources, keys.ingress),
+        )
+        selected = context.selected_asset_keys
+        services = [name for name in release_config.service_names if release_key(env, name) in selected]
+        if config.mode is ReleaseMode.ROLLBACK:
+            yield from step.roll_back(services, undo_run=config.undo_run, at=parse_moment(config.restore_to))
+        elif config.mode is ReleaseMode.RESTORE:
+            yield from step.restore(services)
+        else:
+            yield from step.deploy(services)
+
+    return releases
+
+
+def parse_moment(text: str | None) -> datetime | None:
+    """An ISO 8601 time as a timezone-aware datetime (UTC when none is given); `DeploymentRefusedError` if malformed."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise DeploymentRefusedError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-29T10:15:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def nothing_to_roll_back(plan: RollbackPlan, already: dict[str, str]) -> str:
+    """The one line a rollback that would change nothing ends with."""
+    if not plan.targets and not plan.not_restorable:
+        return f"{plan.environment}: nothing to roll back: no deployment has changed {plan.environment} yet"
+    reasons = [f"{name} already runs {version}" for name, version in already.items()]
+    reasons += [f"{name}: {why}" for name, why in plan.not_restorable.items()]
+    return f"{plan.environment}: nothing to roll back ({plan.undoes}): " + "; ".join(reasons)
+
+
+class _ReleaseStep:
+    """One run of the releases step: the run's context, the environment and the resources that act on it."""
+
+    def __init__(
+        self, context: AssetExecutionContext, config: ReleaseConfig, environment: Environment,
+        runtime: ServiceRuntime, ingress: Ingress,
+    ) -> None:
+        self.context, self.config, self.environment = context, config, environment
+        self.runtime, self.ingress = runtime, ingress
+        self.env = environment.name
+
+    def deploy(self, services: list[str]) -> Iterator[MaterializeResult]:
+        """Roll the approved candidate of `services` out; with auto_rollback, undo an upgrade that turns unhealthy."""
+        try:
+            candidate, approvals = approved_candidate(self.context.instance, self.config, self.env, services)
+        except DeploymentRefusedError as refused:
+            raise Failure(str(refused)) from None
+        missing = [name for name in services if name not in candidate]
+        if missing:
+            source = (
+                "pushed image" if self.environment.promotes_from is None
+                else f"release that passed pod_health in {self.environment.promotes_from}"
+            )
+            raise Failure(f"{self.env}: nothing to deploy for {', '.join(missing)} (no {source} yet)")
+        for name in services:
+            image = candidate[name]
+            settings = self._configured_settings(name)
+            before = serving_release(self.context.instance, self.env, name)
+            outcome, health = self._roll_out(name, image.reference, settings)
+            status, serving = _deploy_status(outcome, image, settings, before), outcome.image
+            if status == "deployed" and not health.healthy and self.environment.auto_rollback and outcome.previous_image:
+                self.context.log.warning(
+                    f"{self.env}/{name}: unhealthy after the upgrade, rolling back to {outcome.previous_image}"
+                )
+                healthy_before = last_healthy_release(self.context.instance, self.env, name)
+                settings = _recorded_settings(healthy_before) or settings  # what ran before comes back whole
+                restored, _ = self._roll_out(name, outcome.previous_image, settings)
+                status = "auto_rolled_back" if restored.status != "failed" else "auto_rollback_failed"
+                serving = restored.image
+            approval = approvals.get(name)
+            yield self._result(
+                name, image, status=status, serving=serving, outcome=outcome, before=before, health=health,
+                settings=settings,
+                extra={"approved_by": approval.approver, "approval_run": approval.run_id} if approval else {},
+            )
+
+    def roll_back(self, services: list[str], *, undo_run: str | None, at: datetime | None) -> Iterator[MaterializeResult]:
+        """Bring back, per service, the healthy release the plan names; fail when that changes nothing."""
+        try:
+            plan = rollback_plan(self.context.instance, self.env, services, undo_run=undo_run, at=at)
+        except DeploymentRefusedError as refused:
+            raise Failure(str(refused)) from None
+        already: dict[str, str] = {}
+        for name, target in plan.targets.items():
+            image = CandidateImage.from_metadata(name, target.metadata)
+            settings = _recorded_settings(target.metadata) or self._configured_settings(name)
+            before = serving_release(self.context.instance, self.env, name)
+            running = self.runtime.running_image(environment=self.env, service=name)
+            if running == image.reference and before is not None and _recorded_settings(before.metadata) == settings:
+                already[name] = f"{image.version} ({image.digest})"
+                continue
+            outcome, health = self._roll_out(name, image.reference, settings)
+            yield self._result(
+                name, image, status="rolled_back" if outcome.status != "failed" else "rollback_failed",
+                serving=outcome.image, outcome=outcome, before=before, health=health, settings=settings,
+                extra={
+                    "rolled_back_to": image.version,
+                    "undoes": plan.undoes,
+                    **({"approved_by": str(target.metadata["approved_by"])} if "approved_by" in target.metadata else {}),
+                },
+            )
+        for name, why in plan.not_restorable.items():
+            self.context.log.warning(f"{self.env}/{name}: not rolled back: {why}")
+        if len(already) == len(plan.targets):
+            raise Failure(nothing_to_roll_back(plan, already))
+
+    def restore(self, services: list[str]) -> Iterator[MaterializeResult]:
+        """Bring back exactly the release recorded as serving: the same image and settings, never a new version."""
+        for name in services:
+            record = serving_release(self.context.instance, self.env, name)
+            if record is None:
+                self.context.log.info(f"{self.env}/{name}: no release recorded as serving; nothing to restore")
+                continue
+            image = CandidateImage.from_metadata(name, record.metadata)
+            settings = _recorded_settings(record.metadata) or self._configured_settings(name)
+            outcome, health = self._roll_out(name, image.reference, settings)
+            yield self._result(
+                name, image, status="restored" if outcome.status == "deployed" else outcome.status,
+                serving=outcome.image, outcome=outcome, before=record, health=health, settings=settings,
+                extra={"restores_release_of_run": record.run_id},
+            )
+
+    def _configured_settings(self, name: str) -> RuntimeSettings:
+        """The settings release.yaml gives `name` in this environment now."""
+        values = self.config.service(name).deployment_in(self.env)
+        return RuntimeSettings(replicas=values.replicas, env={**values.env, "APP_ENV": self.env})
+
+    def _roll_out(self, name: str, image: str, settings: RuntimeSettings) -> tuple[DeployOutcome, ServiceHealth]:
+        spec = DeploySpec(
+            environment=self.env,
+            service=name,
+            image=image,
+            replicas=settings.replicas,
+            address=self.config.environment_address(self.env),
+            health_path=self.config.service(name).health_path,
+            env=settings.env,
+        )
+        started = datetime.now(UTC)
+        outcome = self.runtime.deploy(
+            spec=spec,
+            on_backends_changed=lambda backends: self.ingress.set_backends(
+                environment=self.env, service=name, backends=backends
+            ),
+        )
+        if outcome.status == "failed":
+            return outcome, outcome.health
+        window = self.environment.health_window_seconds if outcome.status == "deployed" else 0
+        health = self.runtime.health(
+            environment=self.env, service=name, desired_replicas=settings.replicas, expected_image=outcome.image,
+            window_seconds=window, since=started,
+        )
+        return outcome, health
+
+    def _result(
+        self,
+        name: str,
+        image: CandidateImage,
+        *,
+        status: str,
+        serving: str | None,
+        outcome: DeployOutcome,
+        before: Recorded | None,
+        health: ServiceHealth,
+        settings: RuntimeSettings,
+        extra: dict,
+    ) -> MaterializeResult:
+        healthy = health.healthy and serving == image.reference
+        serving_digest = serving.rsplit("@", 1)[-1] if serving else "none"
+        previous_version = before.metadata.get("version", "none") if before is not None else "none"
+        key = release_key(self.env, name)
+        return MaterializeResult(
+            asset_key=key,
+            metadata={
+                "status": status,
+                "healthy": healthy,
+                "pinned_reference": image.reference,
+                "digest": image.digest,
+                "version": image.version,
+                "commit": image.commit,
+                "author_email": image.author_email,
+                "serving": serving or "nothing",
+                "previous": outcome.previous_image or "nothing",
+                "previous_version": str(previous_version),
+                "ready_replicas": health.ready_replicas,
+                "desired_replicas": settings.replicas,
+                "runtime_env": MetadataValue.json(settings.env),
+                "endpoints": MetadataValue.json([r.endpoint for r in health.replicas if r.endpoint]),
+                "problems": MetadataValue.json(list(health.problems)),
+                **extra,
+            },
+            data_version=DataVersion(serving_digest),
+            check_results=[
+                AssetCheckResult(
+                    asset_key=key,
+                    check_name=POD_HEALTH,
+                    passed=healthy,
+                    severity=AssetCheckSeverity.ERROR,
+                    description="; ".join(health.problems) or f"{health.ready_replicas} replicas ready",
+                    metadata={"problems": MetadataValue.json(list(health.problems))},
+                )
+            ],
+        )
+
+
+def _deploy_status(
+    outcome: DeployOutcome, image: CandidateImage, settings: RuntimeSettings, before: Recorded | None
+) -> str:
+    """The runtime's outcome, except that replacing replicas of the release already in place is a repair.
+
+    A repair (e.g. a replica removed by hand, brought back) changes nothing a rollback could undo,
+    so it is not recorded as `deployed`.
+    """
+    if outcome.status != "deployed" or before is None:
+        return outcome.status
+    same = before.metadata.get("pinned_reference") == image.reference
+    return "repaired" if same and _recorded_settings(before.metadata) == settings else outcome.status
+
+
+def _recorded_settings(metadata: dict | None) -> RuntimeSettings | None:
+    """The settings a release materialization recorded (None for records that predate them)."""
+    if not metadata or "runtime_env" not in metadata:
+        return None
+    return RuntimeSettings(replicas=int(metadata["desired_replicas"]), env=dict(metadata["runtime_env"]))
