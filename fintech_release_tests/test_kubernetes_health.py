@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from fintech_release.config.models import GkePlatformSettings
 from fintech_release.health.kubernetes import (
+    TRANSIENT_GRACE_SECONDS,
     ServiceObjects,
     Timeline,
     Verdict,
@@ -487,6 +489,10 @@ def test_a_missing_secret_or_a_name_reservation_race_waits_but_root_under_run_as
         assert verdict(stuck(reason, message), seen_for=61).rollout_failing, message
     assert f"{POD_B} cannot start: CreateContainerConfigError ({root})" in problems(
         stuck("CreateContainerConfigError", root))
+
+
+def test_the_grace_period_is_release_yamls_default() -> None:
+    assert GkePlatformSettings().transient_grace_seconds == TRANSIENT_GRACE_SECONDS <= 60
 
 
 def test_an_api_time_wins_over_the_watchs_first_sighting() -> None:
