@@ -152,7 +152,7 @@ def evaluate(
     timeline = timeline or Timeline(now=datetime.now(UTC))
     desired = max(desired_replicas, _spec_replicas(objects.deployment))
     rollout = _deployment_findings(objects.deployment, service, since, timeline)
-    looks = [_observe(pod, service, since, timeline) for pod in current_pods(objects, since)]
+    looks = [_observe(pod, service, since, timeline) for pod in _current_pods(objects, since)]
     replicas = [replica for replica, _ in looks]
     assessed = assess(
         environment=environment, service=service, replicas=[_by_digest(r, expected_image) for r in replicas],
@@ -208,16 +208,17 @@ def new_replica_set(deployment: V1Deployment | None, replica_sets: Iterable[V1Re
     if deployment is None or not _observed(deployment):
         return None
     revision = (deployment.metadata.annotations or {}).get(REVISION_ANNOTATION)
+    if revision is None:
+        return None
     owned = [
         rs for rs in replica_sets
         if _controller_uid(rs.metadata) == deployment.metadata.uid
         and (rs.metadata.annotations or {}).get(REVISION_ANNOTATION) == revision
     ]
-    return min(owned, key=lambda rs: (rs.metadata.creation_timestamp or datetime.max.replace(tzinfo=UTC),
-                                      rs.metadata.name)) if revision and owned else None
+    return min(owned, key=_age_order, default=None)  # like kubectl, the oldest should there ever be two
 
 
-def current_pods(objects: ServiceObjects, since: datetime | None = None) -> list[V1Pod]:
+def _current_pods(objects: ServiceObjects, since: datetime | None = None) -> list[V1Pod]:
     """The new ReplicaSet's pods that are not being deleted, not killed by their node and did not end before `since`."""
     new = new_replica_set(objects.deployment, objects.replica_sets)
     if new is None:
@@ -226,12 +227,12 @@ def current_pods(objects: ServiceObjects, since: datetime | None = None) -> list
         pod for pod in objects.pods
         if pod.metadata.deletion_timestamp is None
         and _controller_uid(pod.metadata) == new.metadata.uid
-        and not killed_by_node(pod)
+        and not _killed_by_node(pod)
         and not _ended_before(pod, since)
     ]
 
 
-def killed_by_node(pod: V1Pod) -> bool:
+def _killed_by_node(pod: V1Pod) -> bool:
     """The node or the cluster ended the pod (eviction, preemption, node shutdown, admission), not its own code."""
     if any(c.type == "DisruptionTarget" and c.status == "True" for c in pod.status.conditions or []):
         return True
@@ -539,6 +540,11 @@ def _spec_replicas(deployment: V1Deployment | None) -> int:
 
 def _observed(deployment: V1Deployment) -> bool:
     return (deployment.status.observed_generation or 0) >= (deployment.metadata.generation or 0)
+
+
+def _age_order(replica_set: V1ReplicaSet) -> tuple[datetime, str]:
+    created = replica_set.metadata.creation_timestamp or datetime.max.replace(tzinfo=UTC)
+    return created, replica_set.metadata.name
 
 
 def _controller_uid(metadata: V1ObjectMeta) -> str | None:
