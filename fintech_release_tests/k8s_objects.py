@@ -1,19 +1,23 @@
 """Builders of Kubernetes objects as the API server returns them, for tests of the health model.
 
 Each builder writes the JSON document `kubectl get -o json` prints for the object (camelCase
-fields, RFC 3339 times, the labels the `microservice` chart sets) and deserializes it with the
-official client's own `ApiClient.deserialize`, so the code under test sees the very models a
-real API call yields. Defaults describe a healthy, finished rollout of `payments` in staging.
+fields, RFC 3339 times, the labels the `microservice` chart sets, the ownerReferences,
+pod-template-hash labels and revision annotations the Deployment controller writes) and
+deserializes it with the official client's own `ApiClient.deserialize`, so the code under test
+sees the very models a real API call yields. Defaults describe a healthy, finished rollout of
+`payments` in staging: revision 4 (ReplicaSet `payments-7d9f5c6b8`, IMAGE) replaced revision 3
+(`payments-6c8b7f9d4`, OLD_IMAGE, scaled to 0).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
-from kubernetes.client import ApiClient, V1Deployment, V1Ingress, V1Pod, V2HorizontalPodAutoscaler
+from kubernetes.client import ApiClient, V1Deployment, V1Ingress, V1Pod, V1ReplicaSet, V2HorizontalPodAutoscaler
 
-from fintech_release.health.kubernetes import ENVIRONMENT_LABEL, SERVICE_LABEL
+from fintech_release.health.kubernetes import ENVIRONMENT_LABEL, REVISION_ANNOTATION, SERVICE_LABEL
 
 SERVICE = "payments"
 ENVIRONMENT = "staging"
@@ -25,6 +29,9 @@ IMAGE = f"{REPOSITORY}@{DIGEST}"
 OLD_IMAGE = f"{REPOSITORY}@{OLD_DIGEST}"
 NOW = "2026-11-28T10:15:00Z"
 STARTED = "2026-11-28T10:12:41Z"
+DEPLOYMENT_UID = "0d6f3c0e-6a55-4c1b-9a51-5f2f6a1f0c11"
+NEW_HASH, OLD_HASH = "7d9f5c6b8", "6c8b7f9d4"  # pod-template-hash of the new and the previous ReplicaSet
+NEW_REVISION, OLD_REVISION = 4, 3
 LABELS = {
     "app.kubernetes.io/name": SERVICE,
     "app.kubernetes.io/instance": SERVICE,
@@ -46,9 +53,11 @@ def to_model(document: dict[str, Any], kind: str) -> Any:
     return ApiClient().deserialize(_Response(document), kind)
 
 
-def condition(kind: str, status: str, reason: str | None = None, message: str | None = None) -> dict[str, Any]:
-    """A status condition as controllers write them."""
-    found: dict[str, Any] = {"type": kind, "status": status, "lastTransitionTime": NOW}
+def condition(
+    kind: str, status: str, reason: str | None = None, message: str | None = None, *, at: str = NOW
+) -> dict[str, Any]:
+    """A status condition as controllers write them, last changed `at`."""
+    found: dict[str, Any] = {"type": kind, "status": status, "lastTransitionTime": at}
     if reason:
         found["reason"] = reason
     if message:
@@ -56,16 +65,28 @@ def condition(kind: str, status: str, reason: str | None = None, message: str | 
     return found
 
 
-def progressing(status: str = "True", reason: str = "NewReplicaSetAvailable", message: str | None = None) -> dict:
+def deployment_condition(kind: str, status: str, reason: str, message: str, *, at: str = NOW) -> dict[str, Any]:
+    """A Deployment condition: the controller also stamps when it last wrote it (lastUpdateTime)."""
+    return {**condition(kind, status, reason, message, at=at), "lastUpdateTime": at}
+
+
+def progressing(
+    status: str = "True", reason: str = "NewReplicaSetAvailable", message: str | None = None, *, at: str = NOW
+) -> dict:
     """The Deployment's Progressing condition; by default the rollout finished."""
-    done = f'ReplicaSet "{SERVICE}-7d9f5c6b8" has successfully progressed.'
-    return condition("Progressing", status, reason, message or done)
+    done = f'ReplicaSet "{SERVICE}-{NEW_HASH}" has successfully progressed.'
+    return deployment_condition("Progressing", status, reason, message or done, at=at)
 
 
 def available(status: str = "True", reason: str = "MinimumReplicasAvailable") -> dict:
     """The Deployment's Available condition."""
     has = "has" if status == "True" else "does not have"
-    return condition("Available", status, reason, f"Deployment {has} minimum availability.")
+    return deployment_condition("Available", status, reason, f"Deployment {has} minimum availability.")
+
+
+def replica_failure(message: str, *, at: str = NOW) -> dict:
+    """The ReplicaFailure condition the controller copies from a ReplicaSet that cannot create pods."""
+    return deployment_condition("ReplicaFailure", "True", "FailedCreate", message, at=at)
 
 
 def deployment(
@@ -80,8 +101,12 @@ def deployment(
     available_replicas: int | None = None,
     conditions: list[dict] | None = None,
     paused: bool = False,
+    revision: int = NEW_REVISION,
 ) -> V1Deployment:
-    """A Deployment from the microservice chart; by default a finished rollout of `replicas` pods."""
+    """A Deployment from the microservice chart; by default a finished rollout of `replicas` pods.
+
+    `revision` is what the controller copied from the newest ReplicaSet it made for the template.
+    """
     status: dict[str, Any] = {
         "observedGeneration": observed_generation,
         "replicas": replicas if status_replicas is None else status_replicas,
@@ -108,13 +133,62 @@ def deployment(
         "kind": "Deployment",
         "metadata": {
             "name": SERVICE, "namespace": NAMESPACE, "generation": generation, "labels": LABELS,
-            "annotations": {"deployment.kubernetes.io/revision": str(generation)},
-            "creationTimestamp": "2026-10-01T08:00:00Z", "uid": "0d6f3c0e-6a55-4c1b-9a51-5f2f6a1f0c11",
+            "annotations": {REVISION_ANNOTATION: str(revision)},
+            "creationTimestamp": "2026-10-01T08:00:00Z", "uid": DEPLOYMENT_UID,
         },
         "spec": spec,
         "status": status,
     }
     return to_model(document, "V1Deployment")
+
+
+def replica_set_uid(template_hash: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"replicaset/{SERVICE}-{template_hash}"))
+
+
+def replica_set(
+    template_hash: str = NEW_HASH,
+    revision: int = NEW_REVISION,
+    *,
+    image: str = IMAGE,
+    replicas: int = 2,
+    ready: int | None = None,
+    owner_uid: str = DEPLOYMENT_UID,
+    created: str = "2026-11-28T10:12:29Z",
+) -> V1ReplicaSet:
+    """A ReplicaSet the Deployment controller made for one pod template (owned by the Deployment)."""
+    ready = replicas if ready is None else ready
+    labels = {**LABELS, "pod-template-hash": template_hash}
+    document = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{SERVICE}-{template_hash}", "namespace": NAMESPACE, "uid": replica_set_uid(template_hash),
+            "generation": 1, "creationTimestamp": created, "labels": labels,
+            "annotations": {"deployment.kubernetes.io/desired-replicas": "2",
+                            "deployment.kubernetes.io/max-replicas": "3", REVISION_ANNOTATION: str(revision)},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": SERVICE, "uid": owner_uid,
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": SERVICE, "app.kubernetes.io/instance": SERVICE,
+                                         "pod-template-hash": template_hash}},
+            "template": {"metadata": {"labels": labels},
+                         "spec": {"containers": [container(image)], "restartPolicy": "Always"}},
+        },
+        "status": {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": ready,
+                   "availableReplicas": ready, "observedGeneration": 1},
+    }
+    return to_model(document, "V1ReplicaSet")
+
+
+def replica_sets(*, new: int = 2, old: int = 0, new_revision: int = NEW_REVISION) -> list[V1ReplicaSet]:
+    """The new ReplicaSet (IMAGE) with `new` replicas and the previous one (OLD_IMAGE) with `old`."""
+    return [
+        replica_set(NEW_HASH, new_revision, replicas=new),
+        replica_set(OLD_HASH, OLD_REVISION, image=OLD_IMAGE, replicas=old, created="2026-11-20T09:00:00Z"),
+    ]
 
 
 def running(started_at: str = STARTED) -> dict[str, Any]:
@@ -168,8 +242,12 @@ def pod(
     deleting: bool = False,
     reason: str | None = None,
     message: str | None = None,
+    template_hash: str = NEW_HASH,
 ) -> V1Pod:
-    """A pod of the Deployment; by default running and ready. `ready` defaults to all containers ready."""
+    """A pod of the ReplicaSet `template_hash` (default: the new one); by default running and ready.
+
+    `ready` defaults to all containers ready.
+    """
     statuses = [container_status(image=image)] if statuses is None else statuses
     is_ready = all(s["ready"] for s in statuses) and bool(statuses) if ready is None else ready
     if conditions is None:
@@ -182,8 +260,10 @@ def pod(
             ),
         ]
     metadata: dict[str, Any] = {
-        "name": name, "namespace": NAMESPACE, "labels": {**LABELS, "pod-template-hash": "7d9f5c6b8"},
-        "creationTimestamp": "2026-11-28T10:12:30Z",
+        "name": name, "namespace": NAMESPACE, "labels": {**LABELS, "pod-template-hash": template_hash},
+        "creationTimestamp": "2026-11-28T10:12:30Z", "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod/{name}")),
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{SERVICE}-{template_hash}",
+                             "uid": replica_set_uid(template_hash), "controller": True, "blockOwnerDeletion": True}],
     }
     if deleting:
         metadata["deletionTimestamp"] = NOW
@@ -208,10 +288,21 @@ def pod(
     return to_model(document, "V1Pod")
 
 
+def old_pod(name: str, **kwargs: Any) -> V1Pod:
+    """A pod of the previous ReplicaSet (OLD_IMAGE); `kwargs` as for `pod`."""
+    statuses = kwargs.pop("statuses", None) or [container_status(image=OLD_IMAGE)]
+    return pod(name, image=OLD_IMAGE, statuses=statuses, template_hash=OLD_HASH, **kwargs)
+
+
 def unscheduled_pod(name: str, message: str) -> V1Pod:
     """A Pending pod no node can take: no container statuses yet, PodScheduled False."""
     scheduled = condition("PodScheduled", "False", "Unschedulable", message)
     return pod(name, statuses=[], phase="Pending", conditions=[scheduled])
+
+
+def disrupted(message: str, reason: str = "TerminationByKubelet") -> dict[str, Any]:
+    """The DisruptionTarget condition the kubelet or scheduler sets on a pod it is about to end (Kubernetes 1.26+)."""
+    return condition("DisruptionTarget", "True", reason, message)
 
 
 def autoscaler(*conditions: dict[str, Any], current: int = 2) -> V2HorizontalPodAutoscaler:

@@ -77,6 +77,7 @@ def test_each_environment_uses_the_resources_of_its_platform() -> None:
     assert {"gke_runtime", "gke_ingress"} <= required(AssetKey(["production", "release", "payments"]))
     assert type(gke_defs.resources["source"]).__name__ == "BitbucketCloudSource"
     assert type(gke_defs.resources["notifier"]).__name__ == "EmailNotifier"
+    assert gke_defs.resources["gke_runtime"].cluster.transient_grace_seconds == 45  # gke.transient_grace_seconds
     # On the cluster, so that an instance without backups or failover stops everything after it in the run.
     ready = [key for key in graph.asset_check_keys if key.name == "cloudsql_backups_and_failover"]
     assert [key.asset_key for key in ready] == [AssetKey(["production", "cluster"])]

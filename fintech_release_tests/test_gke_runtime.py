@@ -1,14 +1,14 @@
 """GkeRuntime and KubernetesCluster.
 
 * Decisions that need no cluster run against a stand-in Kubernetes API on loopback: a small HTTP
-  server answering the list endpoints with documents shaped like the real API's (built by
-  `k8s_objects`), read by the real `kubernetes` client through a real kubeconfig. This is a
-  contract test against the documented response shapes, not a cluster: it shows which requests
-  are made (paths, label selectors), that an unchanged digest is not upgraded (helm is never
-  run), that health stops at the first back-off, that a health watch runs the kubeconfig's
-  credentials plugin (a stand-in script for gke-gcloud-auth-plugin) once, how refused credentials and an unreachable
-  API server (a loopback port nothing listens on) are reported, and that a permanent
-  environment is never torn down.
+  server answering the five list endpoints (Deployments, ReplicaSets, pods, HPAs, ingresses) with
+  documents shaped like the real API's (built by `k8s_objects`), read by the real `kubernetes`
+  client through a real kubeconfig. This is a contract test against the documented response
+  shapes, not a cluster: it shows which requests are made (paths, label selectors), that an
+  unchanged digest is not upgraded (helm is never run), that health stops at the first back-off,
+  that a health watch runs the kubeconfig's credentials plugin (a stand-in script for
+  gke-gcloud-auth-plugin) once, how refused credentials and an unreachable API server (a loopback
+  port nothing listens on) are reported, and that a permanent environment is never torn down.
 * Rollouts: helm is a stand-in shell script (not the real helm) that logs its arguments and
   replays release JSON in the shape `helm status/history/upgrade -o json` print; the stand-in API
   serves what the cluster would hold after the last helm command (before the upgrade, during the
@@ -17,8 +17,15 @@
   a rollout that never gets ready is rolled back at helm's timeout; a first install that fails is
   uninstalled; a healthy rollout is `deployed`; an upgrade helm rejects is rolled back with the
   chart's values seen; a rollback that fails too names the helm command that recovers;
-  restarts weeks before the deployment count for nothing. What a real
-  cluster does during a rollout is only covered by the opt-in integration test.
+  restarts weeks before the deployment count for nothing. Scenes can change look by look, so the
+  verdict rules are shown end to end: a release that fixes a crash loop (old pods crash-looping) goes
+  out; a new pod the node evicted, and conditions left from the last rollout (seen before the
+  controller observed the upgrade), roll nothing back; an image pull the registry answers with 503
+  is retried and the release goes out, one failing past the grace period is rolled back; a paused
+  Deployment is rolled back at the first look; an autoscaler without metrics for an hour fails
+  `pod_health` at the first look but rolls nothing back, one catching up after a rollout is waited
+  for past the window; a watch stops when interrupted. What a real cluster does during a rollout is
+  only covered by the opt-in integration test.
 * ensure_environment and teardown with the real terraform binary on a provider-free root module
   (a `terraform_data` resource, outputs, a sensitive output) with the environment's var file and a
   local backend path per environment; skipped when terraform is missing.
@@ -33,10 +40,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -55,15 +63,22 @@ from fintech_release_tests.k8s_objects import (
     ENVIRONMENT,
     IMAGE,
     NAMESPACE,
+    OLD_HASH,
     OLD_IMAGE,
+    OLD_REVISION,
     SERVICE,
     autoscaler,
     available,
+    condition,
     container_status,
     deployment,
+    disrupted,
     ingress,
+    old_pod,
     pod,
     progressing,
+    replica_set,
+    replica_sets,
     terminated,
     to_document,
     waiting,
@@ -76,17 +91,19 @@ LIST_KINDS = {
     f"/api/v1/namespaces/{NAMESPACE}/pods": "PodList",
     f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscalers": "HorizontalPodAutoscalerList",
     f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses": "IngressList",
+    f"/apis/apps/v1/namespaces/{NAMESPACE}/replicasets": "ReplicaSetList",
 }
 
 
 class StandInApi:
-    """Answers the four list endpoints from `objects`; records every request; can fail the next few."""
+    """Answers the five list endpoints from `objects`; records every request; can fail the next few."""
 
     def __init__(self) -> None:
         self.objects: dict[str, list[Any]] = {path: [] for path in LIST_KINDS}
         self.requests: list[tuple[str, str | None, str | None]] = []  # path, label selector, Authorization header
         self.failures: list[int] = []  # HTTP statuses to answer with, one per request, before serving
-        self.before_request: Callable[[], None] | None = None  # e.g. change the objects as a helm command would
+        # Called with the request's path before it is answered, e.g. to change the objects as a helm command would.
+        self.before_request: Callable[[str], None] | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -96,10 +113,10 @@ class StandInApi:
 
     def serve(
         self, *, deployments: Sequence[Any] = (), pods: Sequence[Any] = (), hpas: Sequence[Any] = (),
-        ingresses: Sequence[Any] = (),
+        ingresses: Sequence[Any] = (), replica_sets: Sequence[Any] = (),
     ) -> None:
         paths = list(LIST_KINDS)
-        for path, models in zip(paths, (deployments, pods, hpas, ingresses)):
+        for path, models in zip(paths, (deployments, pods, hpas, ingresses, replica_sets)):
             self.objects[path] = [to_document(model) for model in models]
 
     def count(self, kind: str) -> int:
@@ -114,7 +131,7 @@ class StandInApi:
                 selector = parse_qs(url.query).get("labelSelector", [None])[0]
                 api.requests.append((url.path, selector, self.headers.get("Authorization")))
                 if api.before_request:
-                    api.before_request()
+                    api.before_request(url.path)
                 if api.failures:
                     status = api.failures.pop(0)
                     self._answer(status, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
@@ -161,7 +178,8 @@ def write_kubeconfig(path: Path, server: str, context: str = "gke_acme-staging_e
 
 
 def make_runtime(
-    kubeconfig: Path, *, ephemeral: bool = False, helm: str = "/nonexistent/helm", helm_timeout: int = 600
+    kubeconfig: Path, *, ephemeral: bool = False, helm: str = "/nonexistent/helm", helm_timeout: int = 600,
+    grace: float = 60,
 ) -> GkeRuntime:
     """A runtime whose helm is missing unless given: a test that reaches it fails with ToolNotFoundError."""
     return GkeRuntime(
@@ -172,7 +190,8 @@ def make_runtime(
             namespace=NAMESPACE, terraform_root="/nonexistent/terraform/environment",
             terraform_var_file="/nonexistent/terraform/environments/staging.tfvars", ephemeral=ephemeral,
         )},
-        cluster=KubernetesCluster(kubeconfig=str(kubeconfig), request_timeout_seconds=2, poll_seconds=0.1),
+        cluster=KubernetesCluster(kubeconfig=str(kubeconfig), request_timeout_seconds=2, poll_seconds=0.1,
+                                  transient_grace_seconds=grace),
         helm=HelmRunner(executable=helm, kubeconfig=str(kubeconfig), timeout_seconds=helm_timeout),
         terraform=TerraformRunner(executable="/nonexistent/terraform"),
     )
@@ -184,7 +203,7 @@ def spec(image: str = IMAGE, replicas: int = 2) -> DeploySpec:
 
 
 def healthy_service(api: StandInApi, image: str = IMAGE) -> None:
-    api.serve(deployments=[deployment(image=image)],
+    api.serve(deployments=[deployment(image=image)], replica_sets=replica_sets(),
               pods=[pod("payments-7d9f5c6b8-x2k4q", image=image), pod("payments-7d9f5c6b8-m8n2p", image=image)],
               hpas=[autoscaler()], ingresses=[ingress()])
 
@@ -280,9 +299,27 @@ def release_document(revision: int, status: str) -> dict[str, Any]:
             "chart": {"metadata": {"name": "microservice", "version": "0.1.0", "appVersion": "by-digest"}}}
 
 
-def follow_helm(api: StandInApi, helm: StandInHelm, scenes: dict[str, dict[str, Any]]) -> None:
-    """Serve `scenes[helm.last_change()]`: what the cluster holds after the last helm command."""
-    api.before_request = lambda: api.serve(**scenes[helm.last_change()])
+Scene = dict[str, Any]  # keyword arguments of StandInApi.serve
+
+
+def follow_helm(api: StandInApi, helm: StandInHelm, scenes: dict[str, Scene | list[Scene]]) -> None:
+    """Serve `scenes[helm.last_change()]`: what the cluster holds after the last helm command.
+
+    A list is what successive looks see after that command (a look starts with the Deployment
+    list); the last scene stays.
+    """
+    looks: dict[str, int] = {}
+
+    def before(path: str) -> None:
+        change = helm.last_change()
+        scene = scenes[change]
+        if isinstance(scene, list):
+            if path.endswith("/deployments"):
+                looks[change] = looks.get(change, -1) + 1
+            scene = scene[min(looks.get(change, 0), len(scene) - 1)]
+        api.serve(**scene)
+
+    api.before_request = before
 
 
 def ready_status(image: str, *, restarted_weeks_ago: bool) -> dict[str, Any]:
@@ -293,21 +330,35 @@ def ready_status(image: str, *, restarted_weeks_ago: bool) -> dict[str, Any]:
     return container_status(image=image, last_state=previous_run, restart_count=1)
 
 
-def old_release(restarted_weeks_ago: bool = False) -> dict[str, Any]:
-    """Two ready pods of OLD_IMAGE; optionally each restarted once, weeks ago."""
-    pods = [pod(f"payments-6c8b7f9d4-{suffix}", image=OLD_IMAGE,
-                statuses=[ready_status(OLD_IMAGE, restarted_weeks_ago=restarted_weeks_ago)])
-            for suffix in ("a1b2c", "d3e4f")]
-    return {"deployments": [deployment(image=OLD_IMAGE)], "pods": pods, "hpas": [autoscaler()],
+OLD_PODS = ("payments-6c8b7f9d4-a1b2c", "payments-6c8b7f9d4-d3e4f")
+
+
+def old_release(restarted_weeks_ago: bool = False, *, old_pods: Sequence[Any] | None = None) -> Scene:
+    """Revision 3 serving: two ready pods of OLD_IMAGE (optionally each restarted once, weeks ago), or `old_pods`."""
+    pods = [old_pod(name, statuses=[ready_status(OLD_IMAGE, restarted_weeks_ago=restarted_weeks_ago)])
+            for name in OLD_PODS] if old_pods is None else list(old_pods)
+    return {"deployments": [deployment(image=OLD_IMAGE, revision=OLD_REVISION)], "pods": pods,
+            "replica_sets": [replica_set(OLD_HASH, OLD_REVISION, image=OLD_IMAGE, replicas=2)],
+            "hpas": [autoscaler()], "ingresses": [ingress()]}
+
+
+def rolling_out(*new_pods: Any, old_pods: Sequence[Any] | None = None, available_replicas: int = 2) -> Scene:
+    """Mid-rollout to revision 4 (maxSurge 1, maxUnavailable 0): the old pods still serve beside `new_pods`."""
+    old = old_release(restarted_weeks_ago=True, old_pods=old_pods)
+    conditions = [available() if available_replicas >= 2 else available("False", "MinimumReplicasUnavailable"),
+                  progressing(reason="ReplicaSetUpdated")]
+    rollout = deployment(generation=5, observed_generation=5, status_replicas=3, updated=1, ready=available_replicas,
+                         available_replicas=available_replicas, conditions=conditions)
+    return {**old, "deployments": [rollout], "pods": [*old["pods"], *new_pods],
+            "replica_sets": replica_sets(new=1, old=2)}
+
+
+def rolled_out(*extra_pods: Any, hpas: Sequence[Any] | None = None) -> Scene:
+    """Revision 4 finished: two ready new pods (plus `extra_pods`), the old ReplicaSet scaled to 0."""
+    return {"deployments": [deployment(generation=5, observed_generation=5)],
+            "pods": [pod("payments-7d9f5c6b8-x2k4q"), pod("payments-7d9f5c6b8-m8n2p"), *extra_pods],
+            "replica_sets": replica_sets(), "hpas": [autoscaler()] if hpas is None else list(hpas),
             "ingresses": [ingress()]}
-
-
-def rolling_out(new_pod: Any) -> dict[str, Any]:
-    """Mid-rollout (maxSurge 1, maxUnavailable 0): both old pods still serve beside `new_pod`."""
-    rollout = deployment(generation=5, observed_generation=5, status_replicas=3, updated=1, ready=2,
-                         available_replicas=2, conditions=[available(), progressing(reason="ReplicaSetUpdated")])
-    return {**old_release(restarted_weeks_ago=True), "deployments": [rollout],
-            "pods": [*old_release(restarted_weeks_ago=True)["pods"], new_pod]}
 
 
 def crash_looping_pod() -> Any:
@@ -374,7 +425,7 @@ def test_a_rollout_that_never_gets_ready_is_rolled_back_at_helms_timeout(
     outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
 
     assert (outcome.status, outcome.image) == ("failed", OLD_IMAGE)
-    assert "not healthy within helm's timeout of 1 s" in outcome.detail
+    assert "not rolled out within helm's timeout of 1 s" in outcome.detail
     assert "payments-7d9f5c6b8-zz9yx is not ready" in "; ".join(outcome.health.problems)
     assert not [problem for problem in outcome.health.problems if "crash-looping" in problem]
     kubeconfig = tmp_path / "kubeconfig"
@@ -387,7 +438,8 @@ def test_a_rollout_that_never_gets_ready_is_rolled_back_at_helms_timeout(
 def test_a_failed_first_install_is_uninstalled(stand_in_api: StandInApi, tmp_path: Path) -> None:
     helm = StandInHelm(tmp_path)
     helm.first_install()
-    installing = {"deployments": [deployment(updated=1, ready=0, available_replicas=0)], "pods": [crash_looping_pod()]}
+    installing = {"deployments": [deployment(updated=1, ready=0, available_replicas=0, revision=1)],
+                  "pods": [crash_looping_pod()], "replica_sets": [replica_set(revision=1, replicas=2)]}
     follow_helm(stand_in_api, helm, {"": {}, "upgrade": installing, "uninstall": {}})
     runtime = rollout_runtime(stand_in_api, tmp_path, helm)
 
@@ -402,10 +454,7 @@ def test_a_failed_first_install_is_uninstalled(stand_in_api: StandInApi, tmp_pat
 def test_a_healthy_rollout_is_deployed_without_a_rollback(stand_in_api: StandInApi, tmp_path: Path) -> None:
     helm = StandInHelm(tmp_path)
     helm.deployed_before(revision=7)
-    new_release = {"deployments": [deployment(generation=5, observed_generation=5)],
-                   "pods": [pod("payments-7d9f5c6b8-x2k4q"), pod("payments-7d9f5c6b8-m8n2p")],
-                   "hpas": [autoscaler()], "ingresses": [ingress()]}
-    follow_helm(stand_in_api, helm, {"": old_release(restarted_weeks_ago=True), "upgrade": new_release})
+    follow_helm(stand_in_api, helm, {"": old_release(restarted_weeks_ago=True), "upgrade": rolled_out()})
     runtime = rollout_runtime(stand_in_api, tmp_path, helm)
 
     outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
@@ -414,6 +463,196 @@ def test_a_healthy_rollout_is_deployed_without_a_rollback(stand_in_api: StandInA
     assert outcome.health.healthy, outcome.health.problems
     assert "revision 8" in outcome.detail
     assert [call.split()[0] for call in helm.calls()] == ["history", "status", "upgrade"]  # helm's wait unused
+
+
+def stamp(seconds_ago: float = 0) -> str:
+    """An API timestamp (RFC 3339, seconds) `seconds_ago` before now."""
+    return (datetime.now(UTC) - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deployed_without_rollback(outcome: Any, helm: StandInHelm) -> None:
+    assert (outcome.status, outcome.image) == ("deployed", IMAGE), outcome.detail
+    assert not [call for call in helm.calls() if call.startswith(("rollback", "uninstall"))]
+
+
+def test_a_release_that_fixes_a_crash_loop_goes_out(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    """The old pods crash-loop (and restarted seconds ago); the new ones get ready: deployed and healthy."""
+    def crashing(deleting: bool = False) -> list[Any]:
+        return [old_pod(name, deleting=deleting, statuses=[container_status(
+            image=OLD_IMAGE, state=waiting("CrashLoopBackOff", "back-off 2m40s restarting failed container=payments"),
+            last_state=terminated("Error", 1, started_at=stamp(3), finished_at=stamp(1)), ready=False,
+            restart_count=12)]) for name in OLD_PODS]
+
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    follow_helm(stand_in_api, helm, {"": old_release(old_pods=crashing()), "upgrade": [
+        rolling_out(pod("payments-7d9f5c6b8-x2k4q"), old_pods=crashing(), available_replicas=1),
+        rolled_out(*crashing(deleting=True)),
+    ]})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+    health = runtime.health(environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                            window_seconds=0)
+
+    deployed_without_rollback(outcome, helm)
+    assert outcome.health.healthy and health.healthy, (outcome.health.problems, health.problems)
+
+
+def test_a_pod_the_node_evicted_during_the_rollout_rolls_nothing_back(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    evicted = pod("payments-7d9f5c6b8-ev1ct", phase="Failed", reason="Evicted",
+                  message="The node was low on resource: memory. Threshold quantity: 100Mi, available: 91Mi. ",
+                  conditions=[condition("Ready", "False", "PodFailed"), disrupted("The node was low on memory.")],
+                  statuses=[container_status(state=terminated("Error", 137, finished_at=stamp()), ready=False)])
+    creating = pod("payments-7d9f5c6b8-qq7rt", statuses=[
+        container_status(state=waiting("ContainerCreating"), ready=False, image_id="")])
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    follow_helm(stand_in_api, helm, {"": old_release(),
+                                     "upgrade": [rolling_out(evicted, creating), rolled_out(evicted)]})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    deployed_without_rollback(outcome, helm)
+    assert outcome.health.healthy, outcome.health.problems
+
+
+def test_conditions_left_from_the_last_rollout_do_not_fail_this_one(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    """The first look comes before the controller observed the upgrade: its conditions are the last rollout's."""
+    left_over = [available("False", "MinimumReplicasUnavailable"),
+                 progressing("False", "ProgressDeadlineExceeded", 'ReplicaSet "payments-58c4d9" has timed out '
+                             "progressing.", at=stamp(3600)),
+                 condition("ReplicaFailure", "True", "FailedCreate", "exceeded quota: compute", at=stamp(3600))]
+    not_yet_observed = {**old_release(), "deployments": [deployment(
+        generation=5, observed_generation=4, revision=OLD_REVISION, conditions=left_over)]}
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    follow_helm(stand_in_api, helm, {"": old_release(), "upgrade": [
+        not_yet_observed, rolling_out(pod("payments-7d9f5c6b8-x2k4q")), rolled_out()]})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    deployed_without_rollback(outcome, helm)
+    assert stand_in_api.count("replicasets") >= 3
+
+
+def pulling(message: str, reason: str = "ErrImagePull") -> Any:
+    return pod("payments-7d9f5c6b8-qq7rt", statuses=[
+        container_status(state=waiting(reason, message), ready=False, image_id="")])
+
+
+def test_an_image_pull_the_registry_answers_with_503_is_retried_and_the_release_goes_out(
+    stand_in_api: StandInApi, tmp_path: Path
+) -> None:
+    unavailable = (f'failed to pull and unpack image "{IMAGE}": failed to copy: httpReadSeeker: failed open: '
+                   "unexpected status code https://europe-west1-docker.pkg.dev/v2/: 503 Service Unavailable")
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    follow_helm(stand_in_api, helm, {"": old_release(), "upgrade": [
+        rolling_out(pulling(unavailable)),
+        rolling_out(pulling(f'Back-off pulling image "{IMAGE}"', "ImagePullBackOff")),
+        rolling_out(pod("payments-7d9f5c6b8-qq7rt")), rolled_out()]})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    deployed_without_rollback(outcome, helm)
+
+
+def test_an_image_pull_failing_past_the_grace_period_is_rolled_back(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    follow_helm(stand_in_api, helm, {"": old_release(), "rollback": old_release(), "upgrade": rolling_out(
+        pulling(f'Back-off pulling image "{IMAGE}"', "ImagePullBackOff"))})
+    runtime = make_runtime(write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url), helm=str(helm.executable),
+                           grace=0.3)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    assert (outcome.status, outcome.image) == ("failed", OLD_IMAGE)
+    assert "did not roll out (failing: " in outcome.detail  # not helm's timeout of 600 s
+    assert f'payments-7d9f5c6b8-qq7rt cannot start: ImagePullBackOff (Back-off pulling image "{IMAGE}"), for' in \
+        outcome.detail
+    assert stand_in_api.count("pods") >= 3  # it waited out the grace period before it gave up
+
+
+def test_a_paused_deployment_is_rolled_back_at_the_first_look(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    paused = {**old_release(), "deployments": [deployment(generation=5, observed_generation=5, revision=OLD_REVISION,
+                                                          paused=True, image=IMAGE)]}
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    follow_helm(stand_in_api, helm, {"": old_release(), "upgrade": paused, "rollback": old_release()})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+
+    assert (outcome.status, outcome.image) == ("failed", OLD_IMAGE)
+    assert "deployment payments is paused: nothing rolls out until `kubectl rollout resume" in outcome.detail
+    assert stand_in_api.count("pods") == 1
+
+
+def broken_metrics(at: str) -> Any:
+    return autoscaler(condition("ScalingActive", "False", "FailedGetResourceMetric",
+                                "the HPA was unable to compute the replica count: failed to get cpu utilization: "
+                                "unable to get metrics for resource cpu: no metrics returned from resource metrics API",
+                                at=at), condition("AbleToScale", "True", "SucceededGetScale", "got the scale"))
+
+
+def test_an_autoscaler_without_metrics_for_an_hour_fails_pod_health_at_once_but_rolls_nothing_back(
+    stand_in_api: StandInApi, tmp_path: Path
+) -> None:
+    helm = StandInHelm(tmp_path)
+    helm.deployed_before(revision=7)
+    broken = [broken_metrics(stamp(3600))]
+    follow_helm(stand_in_api, helm, {"": old_release(), "upgrade": [
+        {**rolling_out(pod("payments-7d9f5c6b8-x2k4q")), "hpas": broken}, rolled_out(hpas=broken)]})
+    runtime = rollout_runtime(stand_in_api, tmp_path, helm)
+
+    outcome = runtime.deploy(spec=spec(), on_backends_changed=lambda backends: None)
+    looks_before = stand_in_api.count("pods")
+    health = runtime.health(environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                            window_seconds=300)
+
+    deployed_without_rollback(outcome, helm)
+    assert not health.healthy
+    assert health.problems[0].startswith("autoscaler payments cannot compute a replica count (FailedGetResourceMetric:")
+    assert stand_in_api.count("pods") - looks_before == 1  # a clear verdict at the first look, not after 300 s
+
+
+def test_pod_health_waits_for_the_autoscalers_metrics_after_a_rollout(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    """Metrics missing for the first looks (normal right after new pods start), then there: healthy."""
+    helm = StandInHelm(tmp_path)
+    catching_up = rolled_out(hpas=[broken_metrics(stamp())])
+    follow_helm(stand_in_api, helm, {"": [catching_up, catching_up, rolled_out()]})
+    runtime = make_runtime(write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url), grace=30)
+
+    health = runtime.health(environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                            window_seconds=0)
+
+    assert health.healthy, health.problems
+    assert stand_in_api.count("pods") == 3  # looked on past the window until the metrics came
+
+
+def test_a_watch_stops_at_once_when_interrupted(stand_in_api: StandInApi, tmp_path: Path) -> None:
+    """Ctrl-C (or Dagster's termination, raised the same way in the main thread) ends a long watch."""
+    healthy_service(stand_in_api)
+    runtime = make_runtime(write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url))
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runtime.health(environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
+                           window_seconds=600)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert stand_in_api.count("pods") >= 2
 
 
 def test_an_upgrade_helm_rejects_is_rolled_back_with_the_chart_values_seen(stand_in_api: StandInApi,
@@ -441,7 +680,7 @@ def test_unchanged_reports_the_specs_image_when_only_the_registry_path_differs(
     """Same digest under a mirror's path; each pod restarted once, weeks ago: unchanged and healthy."""
     mirrored = "mirror.gcr.io/fintech/payments@" + IMAGE.split("@")[1]
     stand_in_api.serve(deployments=[deployment(image=mirrored)], hpas=[autoscaler()], ingresses=[ingress()],
-                       pods=[pod(f"payments-7d9f5c6b8-{suffix}", image=mirrored,
+                       replica_sets=replica_sets(), pods=[pod(f"payments-7d9f5c6b8-{suffix}", image=mirrored,
                                  statuses=[ready_status(mirrored, restarted_weeks_ago=True)])
                              for suffix in ("x2k4q", "m8n2p")])
     runtime = make_runtime(write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url))
@@ -463,16 +702,16 @@ def test_running_image_is_none_when_nothing_is_deployed(stand_in_api: StandInApi
 
 
 def test_health_stops_at_the_first_back_off(stand_in_api: StandInApi, tmp_path: Path) -> None:
-    looping = pod("payments-58c4d9-qq7rt", statuses=[container_status(
+    looping = pod("payments-7d9f5c6b8-qq7rt", statuses=[container_status(
         state=waiting("CrashLoopBackOff"), last_state=terminated("OOMKilled", 137), ready=False, restart_count=4)])
-    stand_in_api.serve(deployments=[deployment(ready=1, available_replicas=1)],
+    stand_in_api.serve(deployments=[deployment(ready=1, available_replicas=1)], replica_sets=replica_sets(),
                        pods=[pod("payments-7d9f5c6b8-x2k4q"), looping])
     runtime = make_runtime(write_kubeconfig(tmp_path / "kubeconfig", stand_in_api.url))
 
     health = runtime.health(environment=ENVIRONMENT, service=SERVICE, desired_replicas=2, expected_image=IMAGE,
                             window_seconds=120)
 
-    assert "payments-58c4d9-qq7rt is crash-looping: 4 restarts (CrashLoopBackOff; last exit OOMKilled, code 137)" \
+    assert "payments-7d9f5c6b8-qq7rt is crash-looping: 4 restarts (CrashLoopBackOff; last exit OOMKilled, code 137)" \
         in health.problems
     assert stand_in_api.count("pods") == 1  # one look was enough: no waiting out the window
 

@@ -255,6 +255,9 @@ class GkePlatformSettings(_Strict):
     terraform_executable: str = "terraform"
     helm_executable: str = "helm"
     helm_timeout_seconds: int = Field(default=600, ge=30)
+    # How long an error the kubelet or a controller retries (image pull after a registry 5xx, a Secret
+    # that appears, quota, HPA metrics after a rollout) may last before it fails a rollout or pod_health.
+    transient_grace_seconds: float = Field(default=60, ge=0, le=300)
     ingress_nginx_chart: str = "ingress-nginx"
     ingress_nginx_repo: HttpUrl = "https://kubernetes.github.io/ingress-nginx"
     ingress_nginx_version: str = "4.11.3"

@@ -1,15 +1,30 @@
 """Health of one service on Kubernetes, judged from the objects the API returns (pure functions, no API calls).
 
-`KubernetesCluster` reads a service's Deployment, Pods, HorizontalPodAutoscalers and Ingresses into
-`ServiceObjects`; `judge` turns them into the project's one `ServiceHealth`. Each pod becomes a
-`ReplicaStatus` for `fintech_release.health.model.assess` (crash loops, exits, wrong image, not ready,
-ready count), and what only Kubernetes knows is added in the same plain words: Deployment
-conditions and rollout progress (as `kubectl rollout status` and Argo CD read them), pods that
-cannot start (image pulls, missing secrets, no node to run on), autoscalers that cannot scale and
+`KubernetesCluster` reads a service's Deployment, ReplicaSets, Pods, HorizontalPodAutoscalers and
+Ingresses into `ServiceObjects`; `evaluate` turns them into a `Verdict`: the project's one
+`ServiceHealth` (what `judge` returns) plus what a watch needs to decide whether to go on looking.
+Each judged pod becomes a `ReplicaStatus` for `fintech_release.health.model.assess`, and what only
+Kubernetes knows is added in the same plain words: Deployment conditions and rollout progress (as
+`kubectl rollout status` reads them), pods that cannot start, autoscalers that cannot scale and
 ingresses without an address.
 
-`is_failing_fast` says when waiting longer cannot help: a back-off state, a restart, an exited
-container, a Deployment past its progress deadline or unable to create pods.
+Which pods count. Only the live pods of the Deployment's new ReplicaSet: the one it owns whose
+`deployment.kubernetes.io/revision` equals the Deployment's, once the controller has observed the
+Deployment's current generation (before that the annotation still names the previous ReplicaSet).
+Pods of older ReplicaSets are on their way out: their crashes say nothing about the new version,
+so a release that fixes a crash loop can go out. Pods being deleted, pods the node or the cluster
+killed (evicted, preempted, node shut down, rejected at admission: `status.reason` as the kubelet
+writes it, or a `DisruptionTarget` condition) and pods that ended before `since` are left out too;
+the ReplicaSet replaces them.
+
+Errors someone retries (the kubelet pulling an image after a registry 5xx/429, creating a container
+after a name-reservation race or once a Secret appears; the ReplicaSet controller creating pods
+once quota frees; the HPA reading metrics once metrics-server has them) are not failures until they
+persisted for `Timeline.grace_seconds`, measured from the condition's lastTransitionTime where the
+API gives one, else from when the watch first saw them (`Timeline.first_seen`, keyed by
+`Verdict.retried`); before that only what they block (a pod not ready) counts. An image the registry
+says is missing or forbidden, an unparsable image name, or an image that runs as root under
+`runAsNonRoot` fails at once: no retry fixes those.
 
 Restarts count from a moment (`since`): a pod on GKE lives for weeks, and one restart long before
 this deployment or watch says nothing about the release being judged now. A container's last
@@ -20,17 +35,19 @@ Images are compared by digest: the same digest under another registry path is th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from kubernetes.client import (
     V1Container,
     V1ContainerStatus,
     V1Deployment,
     V1Ingress,
+    V1ObjectMeta,
     V1Pod,
     V1PodCondition,
+    V1ReplicaSet,
     V2HorizontalPodAutoscaler,
 )
 
@@ -38,12 +55,23 @@ from fintech_release.health.model import Readiness, ReplicaStatus, ServiceHealth
 
 SERVICE_LABEL = "io.fintech-release/service"
 ENVIRONMENT_LABEL = "io.fintech-release/environment"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+TRANSIENT_GRACE_SECONDS = 60  # release.yaml gke.transient_grace_seconds: metrics-server needs 30-60 s for new pods
 
 CRASH_LOOP = "CrashLoopBackOff"
-# Waiting reasons no amount of waiting fixes: the image cannot be pulled or the container cannot be created.
-BLOCKED_REASONS = frozenset({
-    "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+IMAGE_PULL = frozenset({"ErrImagePull", "ImagePullBackOff"})  # one retried state: the kubelet alternates them
+FINAL_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull"})  # the kubelet will never pull this image
+# What registries answer for an image that is missing or that the node may not read: retrying cannot help.
+FINAL_PULL_MESSAGES = (
+    "not found", "manifest unknown", "unauthorized", "denied", "forbidden", "invalid reference format",
+    "invalid image name",
+)
+FINAL_CONFIG_MESSAGES = ("runasnonroot",)  # the image runs as root (or a named user) under runAsNonRoot
+# status.reason of a pod the node killed or refused (kubelet: eviction manager, preemption, graceful node
+# shutdown - "Shutdown" before Kubernetes 1.22 -, admission "OutOf<resource>"; node lifecycle: NodeLost).
+NODE_KILLED_REASONS = frozenset({
+    "Evicted", "Preempting", "Terminated", "Shutdown", "NodeShutdown", "NodeLost", "NodeAffinity",
+    "UnexpectedAdmissionError",
 })
 
 
@@ -55,6 +83,102 @@ class ServiceObjects:
     pods: Sequence[V1Pod] = ()
     autoscalers: Sequence[V2HorizontalPodAutoscaler] = ()
     ingresses: Sequence[V1Ingress] = ()
+    replica_sets: Sequence[V1ReplicaSet] = ()
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When a look happens, how long retried errors may last, and when the watch first saw each one."""
+
+    now: datetime
+    grace_seconds: float = TRANSIENT_GRACE_SECONDS
+    first_seen: Mapping[str, datetime] = field(default_factory=dict)  # keys from `Verdict.retried`
+
+    def age(self, key: str, started: datetime | None = None) -> float:
+        """Seconds the retried error `key` has lasted: from `started` (the API's own time) or its first sighting."""
+        start = started or self.first_seen.get(key) or self.now
+        return max(0.0, (self.now - start).total_seconds())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The service's health, and what it means for a watch.
+
+    `rolled_out`: the Deployment finished rolling out and the new ReplicaSet's pods are ready,
+    running the expected image without restarts (as `kubectl rollout status`, plus the pods).
+    `rollout_failing`: the rollout cannot succeed by waiting. `failing`: that, or an autoscaler that
+    stayed unable past the grace period. `undecided`: a retried error is still within its grace
+    period. `retried`: the keys of the retried errors in view, for the watch to remember.
+    """
+
+    health: ServiceHealth
+    rolled_out: bool
+    rollout_failing: bool
+    failing: bool
+    undecided: bool
+    retried: tuple[str, ...]
+
+
+@dataclass
+class _Findings:
+    problems: list[str] = field(default_factory=list)
+    failing: bool = False
+    undecided: bool = False
+    retried: list[str] = field(default_factory=list)
+
+    def add(self, other: _Findings) -> None:
+        self.problems += other.problems
+        self.failing = self.failing or other.failing
+        self.undecided = self.undecided or other.undecided
+        self.retried += other.retried
+
+
+def evaluate(
+    objects: ServiceObjects,
+    *,
+    environment: str,
+    service: str,
+    desired_replicas: int,
+    expected_image: str | None,
+    since: datetime | None = None,
+    timeline: Timeline | None = None,
+) -> Verdict:
+    """Judge the service at `timeline.now` (None: now, nothing seen before, the default grace period).
+
+    The desired count is the larger of `desired_replicas` and the Deployment's own (an autoscaler
+    may have raised it). Only restarts at or after `since` (timezone-aware) count, and pods that
+    ended before it are left out; None counts every restart.
+    """
+    timeline = timeline or Timeline(now=datetime.now(UTC))
+    desired = max(desired_replicas, _spec_replicas(objects.deployment))
+    rollout = _deployment_findings(objects.deployment, service, since, timeline)
+    looks = [_observe(pod, service, since, timeline) for pod in _current_pods(objects, since)]
+    replicas = [replica for replica, _ in looks]
+    assessed = assess(
+        environment=environment, service=service, replicas=[_by_digest(r, expected_image) for r in replicas],
+        desired_replicas=desired, expected_image=expected_image,
+    )
+    rollout.problems += assessed.problems
+    for replica, found in looks:
+        rollout.add(found)
+        rollout.failing = rollout.failing or replica.state in ("restarting", "exited") or replica.restart_count > 0
+    scaling = _Findings()
+    for hpa in objects.autoscalers:
+        scaling.add(_autoscaler_findings(hpa, timeline))
+    extras = [problem for ingress in objects.ingresses for problem in ingress_problems(ingress)]
+    problems = (*rollout.problems, *scaling.problems, *extras)
+    health = ServiceHealth(
+        environment=environment, service=service, healthy=not problems, ready_replicas=assessed.ready_replicas,
+        desired_replicas=desired, problems=problems, replicas=tuple(replicas),
+    )
+    return Verdict(
+        health=health,
+        rolled_out=not rollout.problems,
+        rollout_failing=rollout.failing,
+        failing=rollout.failing or scaling.failing,
+        undecided=rollout.undecided or scaling.undecided,
+        retried=(*rollout.retried, *scaling.retried),
+    )
 
 
 def judge(
@@ -65,48 +189,62 @@ def judge(
     desired_replicas: int,
     expected_image: str | None,
     since: datetime | None = None,
+    timeline: Timeline | None = None,
 ) -> ServiceHealth:
-    """The service's health: every problem of its Deployment, pods, autoscalers and ingresses, in plain words.
+    """The service's health: every problem of its Deployment, new pods, autoscalers and ingresses, in plain words."""
+    return evaluate(
+        objects, environment=environment, service=service, desired_replicas=desired_replicas,
+        expected_image=expected_image, since=since, timeline=timeline,
+    ).health
 
-    The desired count is the larger of `desired_replicas` and the Deployment's own (an autoscaler
-    may have raised it); pods being deleted are left out, as `kubectl rollout status` does. Only
-    restarts at or after `since` (timezone-aware) count; None counts every restart.
+
+def new_replica_set(deployment: V1Deployment | None, replica_sets: Iterable[V1ReplicaSet]) -> V1ReplicaSet | None:
+    """The Deployment's ReplicaSet of its current revision, once the controller observed its current generation.
+
+    `kubectl`'s deployment util finds it by comparing pod templates; the controller writes the new
+    ReplicaSet's revision onto the Deployment before it records the observed generation, so the
+    revision names the same ReplicaSet then (except when paused: no new ReplicaSet is made).
     """
-    desired = max(desired_replicas, _spec_replicas(objects.deployment))
-    replicas = [replica_status(pod, service, since) for pod in _live(objects.pods)]
-    verdict = assess(
-        environment=environment, service=service, replicas=[_by_digest(r, expected_image) for r in replicas],
-        desired_replicas=desired, expected_image=expected_image,
-    )
-    problems = [
-        *deployment_problems(objects.deployment, service),
-        *verdict.problems,
-        *(f"{r.name} cannot start: {r.reason}" for r in replicas if r.state == "starting" and r.reason),
-        *(problem for hpa in objects.autoscalers for problem in autoscaler_problems(hpa)),
-        *(problem for ingress in objects.ingresses for problem in ingress_problems(ingress)),
+    if deployment is None or not _observed(deployment):
+        return None
+    revision = (deployment.metadata.annotations or {}).get(REVISION_ANNOTATION)
+    if revision is None:
+        return None
+    owned = [
+        rs for rs in replica_sets
+        if _controller_uid(rs.metadata) == deployment.metadata.uid
+        and (rs.metadata.annotations or {}).get(REVISION_ANNOTATION) == revision
     ]
-    return ServiceHealth(
-        environment=environment,
-        service=service,
-        healthy=not problems,
-        ready_replicas=verdict.ready_replicas,
-        desired_replicas=desired,
-        problems=tuple(problems),
-        replicas=tuple(replicas),
-    )
+    return min(owned, key=_age_order, default=None)  # like kubectl, the oldest should there ever be two
 
 
-def is_failing_fast(objects: ServiceObjects, service: str, since: datetime | None = None) -> bool:
-    """True when the service cannot become healthy by waiting: stop watching and report it now.
+def _current_pods(objects: ServiceObjects, since: datetime | None = None) -> list[V1Pod]:
+    """The new ReplicaSet's pods that are not being deleted, not killed by their node and did not end before `since`."""
+    new = new_replica_set(objects.deployment, objects.replica_sets)
+    if new is None:
+        return []
+    return [
+        pod for pod in objects.pods
+        if pod.metadata.deletion_timestamp is None
+        and _controller_uid(pod.metadata) == new.metadata.uid
+        and not _killed_by_node(pod)
+        and not _ended_before(pod, since)
+    ]
 
-    Restarts before `since` are ignored, as in `judge`.
-    """
-    if _deployment_gave_up(objects.deployment):
+
+def _killed_by_node(pod: V1Pod) -> bool:
+    """The node or the cluster ended the pod (eviction, preemption, node shutdown, admission), not its own code."""
+    if any(c.type == "DisruptionTarget" and c.status == "True" for c in pod.status.conditions or []):
         return True
-    return any(_failing(*_observe(pod, service, since)) for pod in _live(objects.pods))
+    if pod.status.phase == "Succeeded":  # restartPolicy Always: only a kill by the node ends a pod cleanly
+        return True
+    reason = pod.status.reason or ""
+    return pod.status.phase == "Failed" and (reason in NODE_KILLED_REASONS or reason.startswith("OutOf"))
 
 
-def replica_status(pod: V1Pod, service: str, since: datetime | None = None) -> ReplicaStatus:
+def replica_status(
+    pod: V1Pod, service: str, since: datetime | None = None, timeline: Timeline | None = None
+) -> ReplicaStatus:
     """One pod as a replica: the worst state of its containers (init containers included), with the reason.
 
     The replica's image is the service container's repository at the digest the node really runs
@@ -114,11 +252,12 @@ def replica_status(pod: V1Pod, service: str, since: datetime | None = None) -> R
     cannot pull its image or create a container is `starting`, with the reason. `restart_count`
     counts the restarts of containers that last restarted at or after `since` (None: all).
     """
-    return _observe(pod, service, since)[0]
+    return _observe(pod, service, since, timeline or Timeline(now=datetime.now(UTC)))[0]
 
 
-def _observe(pod: V1Pod, service: str, since: datetime | None) -> tuple[ReplicaStatus, bool]:
-    """The pod as a replica, and whether it is blocked (image pull or container creation failing)."""
+def _observe(pod: V1Pod, service: str, since: datetime | None, timeline: Timeline) -> tuple[ReplicaStatus, _Findings]:
+    """The pod as a replica, and what it adds: a container that cannot start, or one still retried."""
+    found = _Findings()
     containers = pod.spec.containers if pod.spec else []
     main = _main_container(containers, service)
     main_name = main.name if main else None
@@ -133,70 +272,107 @@ def _observe(pod: V1Pod, service: str, since: datetime | None) -> tuple[ReplicaS
             name=pod.metadata.name, image=image, state="exited", readiness="unknown", restart_count=restarts,
             reason=reason,
         )
-        return replica, False
+        return replica, found
     if init + regular:
         main_first = sorted(init + regular, key=lambda pair: pair[0].name != main_name)
-        state, reason, exit_code = _worst_container(main_first, main_name, since)
+        state, reason, exit_code = _worst_container(pod.metadata.name, main_first, main_name, since, timeline, found)
     else:
         state, reason, exit_code = "starting", _unschedulable(pod), None
     readiness = _readiness(pod) if state == "running" else "unknown"
     if readiness == "not_ready" and reason is None:
         reason = _condition(pod.status.conditions, "Ready", "message")
+    if state == "blocked":
+        found.problems.append(f"{pod.metadata.name} cannot start: {reason}")
+        found.failing = True
     replica = ReplicaStatus(
         name=pod.metadata.name,
         image=image,
-        state="starting" if state == "blocked" else state,  # type: ignore[arg-type]
+        state="starting" if state in ("blocked", "retrying") else state,  # type: ignore[arg-type]
         readiness=readiness,
         restart_count=restarts,
         exit_code=exit_code,
         started_at=pod.status.start_time,
         reason=reason,
     )
-    return replica, state == "blocked"
+    return replica, found
 
 
-def deployment_problems(deployment: V1Deployment | None, service: str) -> list[str]:
-    """The Deployment's own verdict: missing, paused, conditions, and rollout progress like `kubectl rollout status`."""
+def _deployment_findings(
+    deployment: V1Deployment | None, service: str, since: datetime | None, timeline: Timeline
+) -> _Findings:
+    """The Deployment's own verdict: missing, paused, conditions, and rollout progress like `kubectl rollout status`.
+
+    Conditions count only once the controller observed the current generation: until then they
+    describe the previous rollout. A progress deadline last updated before `since` is reported but
+    does not end the watch (it is left from an earlier rollout); ReplicaFailure (e.g. quota, which
+    the ReplicaSet controller retries) fails once it lasted the grace period.
+    """
+    found = _Findings()
     if deployment is None:
-        return [f"no Deployment labelled {SERVICE_LABEL}={service}: the service is not deployed"]
+        found.problems.append(f"no Deployment labelled {SERVICE_LABEL}={service}: the service is not deployed")
+        return found
     name = f"deployment {deployment.metadata.name}"
+    if deployment.spec.paused:
+        found.problems.append(
+            f"{name} is paused: nothing rolls out until `kubectl rollout resume deployment/{deployment.metadata.name}`"
+        )
+        found.failing = True
     status = deployment.status
-    problems = [f"{name} is paused"] if deployment.spec.paused else []
+    generation, observed = deployment.metadata.generation or 0, status.observed_generation or 0
+    if observed < generation:
+        found.problems.append(f"{name}: the controller has not yet seen generation {generation} (saw {observed})")
+        return found
     for condition in status.conditions or []:
         why = _because(condition.reason, condition.message)
         if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
-            problems.append(f"{name} exceeded its progress deadline{why}")
+            found.problems.append(f"{name} exceeded its progress deadline{why}")
+            updated = condition.last_update_time or condition.last_transition_time
+            found.failing = found.failing or since is None or updated is None or updated >= since
         elif condition.type == "ReplicaFailure" and condition.status == "True":
-            problems.append(f"{name} cannot create pods{why}")
+            key = f"deployment/{deployment.metadata.name}/ReplicaFailure"
+            found.retried.append(key)
+            lasted = timeline.age(key, condition.last_transition_time)
+            if lasted < timeline.grace_seconds:
+                found.undecided = True
+            else:
+                found.problems.append(f"{name} cannot create pods{why} for {lasted:.0f} s")
+                found.failing = True
         elif condition.type == "Available" and condition.status == "False":
-            problems.append(f"{name} is not available{why}")
-    generation, observed = deployment.metadata.generation or 0, status.observed_generation or 0
-    if observed < generation:
-        return [*problems, f"{name}: the controller has not yet seen generation {generation} (saw {observed})"]
+            found.problems.append(f"{name} is not available{why}")
     desired = _spec_replicas(deployment)
     updated, available = status.updated_replicas or 0, status.available_replicas or 0
     if updated < desired:
-        problems.append(f"{name}: {updated} of {desired} replicas updated to the new version")
+        found.problems.append(f"{name}: {updated} of {desired} replicas updated to the new version")
     elif (status.replicas or 0) > updated:
-        problems.append(f"{name}: {(status.replicas or 0) - updated} old replicas pending termination")
+        found.problems.append(f"{name}: {(status.replicas or 0) - updated} old replicas pending termination")
     elif available < updated:
-        problems.append(f"{name}: {available} of {updated} updated replicas available")
-    return problems
+        found.problems.append(f"{name}: {available} of {updated} updated replicas available")
+    return found
 
 
-def autoscaler_problems(hpa: V2HorizontalPodAutoscaler) -> list[str]:
-    """AbleToScale or ScalingActive false: the autoscaler cannot read its target or its metrics."""
+def _autoscaler_findings(hpa: V2HorizontalPodAutoscaler, timeline: Timeline) -> _Findings:
+    """AbleToScale or ScalingActive false for a failure (Failed…/Invalid…) that lasted the grace period.
+
+    Right after a rollout the HPA cannot read the new pods' metrics for 30-60 s, and AbleToScale is
+    false during a back-off after scaling; neither is a problem of its own.
+    """
+    found = _Findings()
     name = f"autoscaler {hpa.metadata.name}"
-    problems = []
     for condition in (hpa.status.conditions if hpa.status else None) or []:
-        if condition.status != "False":
+        reason = condition.reason or ""
+        trouble = condition.status == "False" and reason.startswith(("Failed", "Invalid"))
+        if not trouble or condition.type not in ("AbleToScale", "ScalingActive"):
             continue
-        why = _because(condition.reason, condition.message)
-        if condition.type == "AbleToScale":
-            problems.append(f"{name} cannot scale{why}")
-        elif condition.type == "ScalingActive":
-            problems.append(f"{name} cannot compute a replica count{why}")
-    return problems
+        key = f"autoscaler/{hpa.metadata.name}/{condition.type}"
+        found.retried.append(key)
+        lasted = timeline.age(key, condition.last_transition_time)
+        if lasted < timeline.grace_seconds:
+            found.undecided = True
+            continue
+        what = "cannot scale" if condition.type == "AbleToScale" else "cannot compute a replica count"
+        found.problems.append(f"{name} {what}{_because(reason, condition.message)} for {lasted:.0f} s")
+        found.failing = True
+    return found
 
 
 def ingress_problems(ingress: V1Ingress) -> list[str]:
@@ -259,13 +435,18 @@ def _running_reference(spec_image: str, image_id: str | None) -> str:
 
 
 def _worst_container(
-    statuses: list[tuple[V1ContainerStatus, bool]], main: str | None, since: datetime | None
+    pod: str,
+    statuses: list[tuple[V1ContainerStatus, bool]],
+    main: str | None,
+    since: datetime | None,
+    timeline: Timeline,
+    found: _Findings,
 ) -> tuple[str, str | None, int | None]:
-    """The worst container state (crash loop > exited > blocked > starting > running), its reason and exit code."""
-    rank = {"restarting": 4, "exited": 3, "blocked": 2, "starting": 1, "running": 0}
+    """The worst container state (crash loop > exited > blocked > retrying > starting > running), reason, exit code."""
+    rank = {"restarting": 5, "exited": 4, "blocked": 3, "retrying": 2, "starting": 1, "running": 0}
     worst: tuple[str, str | None, int | None] | None = None
     for status, is_init in statuses:
-        state, reason, exit_code = _container_state(status, is_init, since)
+        state, reason, exit_code = _container_state(pod, status, is_init, since, timeline, found)
         if worst is None or rank[state] > rank[worst[0]]:
             prefix = "" if status.name == main else f"container {status.name}: "
             worst = (state, f"{prefix}{reason}" if reason else None, exit_code)
@@ -274,7 +455,7 @@ def _worst_container(
 
 
 def _container_state(
-    status: V1ContainerStatus, is_init: bool, since: datetime | None
+    pod: str, status: V1ContainerStatus, is_init: bool, since: datetime | None, timeline: Timeline, found: _Findings
 ) -> tuple[str, str | None, int | None]:
     last = status.last_state.terminated if status.last_state else None
     recent = last is not None and _restarted_since(status, since)
@@ -284,8 +465,9 @@ def _container_state(
         reason = state.waiting.reason or "Waiting"
         if reason == CRASH_LOOP:
             return "restarting", "; ".join(filter(None, (reason, last_exit))), last.exit_code if last else None
-        if reason in BLOCKED_REASONS:
-            return "blocked", f"{reason}{_because(None, state.waiting.message)}", None
+        if _is_error(reason):
+            waited, why = _waiting_on_error(pod, status.name, reason, state.waiting.message, timeline, found)
+            return waited, why, None
         return "starting", None, None
     if state and state.terminated:
         done = state.terminated
@@ -295,6 +477,37 @@ def _container_state(
     if state and state.running:
         return "running", last_exit, None
     return "starting", None, None
+
+
+def _waiting_on_error(
+    pod: str, container: str, reason: str, message: str | None, timeline: Timeline, found: _Findings
+) -> tuple[str, str]:
+    """("blocked", why) for an error no retry fixes or one that lasted the grace period, else ("retrying", why)."""
+    text = f"{reason}{_because(None, message)}"
+    if _final(reason, message or ""):
+        return "blocked", text
+    key = f"pod/{pod}/{container}/{'ImagePull' if reason in IMAGE_PULL else reason}"
+    found.retried.append(key)
+    lasted = timeline.age(key)
+    if lasted >= timeline.grace_seconds:
+        return "blocked", f"{text}, for {lasted:.0f} s"
+    found.undecided = True
+    return "retrying", f"{text}, retried for {lasted:.0f} s of {timeline.grace_seconds:.0f} s"
+
+
+def _is_error(reason: str) -> bool:
+    """A waiting reason that reports an error (as Argo CD reads them: Err…, …Error, …BackOff), not a normal wait."""
+    return reason.startswith("Err") or reason.endswith(("Error", "BackOff")) or reason in FINAL_REASONS
+
+
+def _final(reason: str, message: str) -> bool:
+    """An error no retry fixes: an image that cannot be named or pulled, or that runs as root under runAsNonRoot."""
+    text = message.lower()
+    if reason in FINAL_REASONS:
+        return True
+    if reason in IMAGE_PULL:
+        return any(phrase in text for phrase in FINAL_PULL_MESSAGES)
+    return reason == "CreateContainerConfigError" and any(phrase in text for phrase in FINAL_CONFIG_MESSAGES)
 
 
 def _unschedulable(pod: V1Pod) -> str | None:
@@ -325,19 +538,26 @@ def _spec_replicas(deployment: V1Deployment | None) -> int:
     return 1 if deployment.spec.replicas is None else deployment.spec.replicas
 
 
-def _live(pods: Iterable[V1Pod]) -> list[V1Pod]:
-    return [pod for pod in pods if pod.metadata.deletion_timestamp is None]
+def _observed(deployment: V1Deployment) -> bool:
+    return (deployment.status.observed_generation or 0) >= (deployment.metadata.generation or 0)
 
 
-def _deployment_gave_up(deployment: V1Deployment | None) -> bool:
-    conditions = (deployment.status.conditions if deployment and deployment.status else None) or []
-    return any(
-        (c.type == "Progressing" and c.reason == "ProgressDeadlineExceeded")
-        or (c.type == "ReplicaFailure" and c.status == "True")
-        for c in conditions
-    )
+def _age_order(replica_set: V1ReplicaSet) -> tuple[datetime, str]:
+    created = replica_set.metadata.creation_timestamp or datetime.max.replace(tzinfo=UTC)
+    return created, replica_set.metadata.name
 
 
-def _failing(replica: ReplicaStatus, blocked: bool) -> bool:
-    """A back-off or exit, a restart already counted, or a container that cannot be pulled or created."""
-    return blocked or replica.state in ("restarting", "exited") or replica.restart_count > 0
+def _controller_uid(metadata: V1ObjectMeta) -> str | None:
+    return next((ref.uid for ref in metadata.owner_references or [] if ref.controller), None)
+
+
+def _ended_before(pod: V1Pod, since: datetime | None) -> bool:
+    """A Failed pod whose containers all ended before `since` (or, without their times, that became not ready then)."""
+    if since is None or pod.status.phase != "Failed":
+        return False
+    statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+    ends = [s.state.terminated.finished_at for s in statuses if s.state and s.state.terminated]
+    if not ends or None in ends:
+        ready = next((c for c in pod.status.conditions or [] if c.type == "Ready"), None)
+        ends = [ready.last_transition_time] if ready and ready.last_transition_time else []
+    return bool(ends) and max(ends) < since

@@ -1,9 +1,10 @@
 """The health model, in one place: what makes a running service healthy, for every platform.
 
 A platform reports each replica (a container locally, a pod on GKE) as a `ReplicaStatus`;
-`assess` turns them into a `ServiceHealth` with every problem spelled out. Back-off states
-(crash loops, image pull failures) are failures at once: nobody waits for a timeout to learn
-that a process keeps dying.
+`assess` turns them into a `ServiceHealth` with every problem spelled out. A crash loop is a
+failure at once: nobody waits for a timeout to learn that a process keeps dying. (Errors a
+platform retries by itself, such as an image pull after a registry 5xx, get a grace period
+there: see `fintech_release.health.kubernetes`.)
 """
 
 from __future__ import annotations

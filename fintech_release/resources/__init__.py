@@ -154,7 +154,7 @@ def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> di
                 )
                 for name, target in targets.items()
             },
-            cluster=KubernetesCluster(),
+            cluster=KubernetesCluster(transient_grace_seconds=gke.transient_grace_seconds),
             helm=helm,
             terraform=TerraformRunner(
                 executable=find_tool(gke.terraform_executable),

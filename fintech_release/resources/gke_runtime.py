@@ -4,10 +4,11 @@ the Kubernetes API for health.
 * `ensure_environment` converges the environment (the one Terraform root, with the environment's
   var file and state) and reports the plan summary and the non-sensitive outputs.
 * `deploy` upgrades a service only when the digest it runs differs from the candidate's. helm
-  applies the upgrade without waiting; the rollout is watched through the Kubernetes API and
-  rolled back (`helm rollback`) at the first back-off or at helm's timeout, so a failed rollout
-  returns `failed` with the previous image still serving; it never raises for that.
-* `health` watches the pods, Deployment, autoscaler and ingress and stops at the first back-off;
+  applies the upgrade without waiting; the rollout (the Deployment and its new ReplicaSet's pods)
+  is watched through the Kubernetes API and rolled back (`helm rollback`) at the first failure of
+  the new pods or at helm's timeout, so a failed rollout returns `failed` with the previous image
+  still serving; it never raises for that.
+* `health` watches the new pods, Deployment, autoscaler and ingress and stops at the first failure;
   only restarts during the watch count (a pod on GKE may have restarted once weeks ago).
 * `teardown` destroys what Terraform manages for an ephemeral environment and refuses any other.
 
@@ -19,7 +20,6 @@ the ingress as on the local platform.
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from fintech_release.chart_values import service_values
 from fintech_release.config.loader import load_release_config
 from fintech_release.errors import DeploymentRefusedError, ExternalSystemError, ReleaseConfigError, ToolFailedError
 from fintech_release.health.model import ServiceHealth
-from fintech_release.health.kubernetes import image_digest, judge, running_image
+from fintech_release.health.kubernetes import Timeline, image_digest, judge, running_image
 from fintech_release.resources.helm import (
     RESTORABLE_STATUSES,
     ChartValuesError,
@@ -102,9 +102,12 @@ class GkeRuntime(ServiceRuntime):
         Unchanged compares digests only (on gke the autoscaler owns the replica count, and the
         chart's settings go out with the next image) and reports `spec.image`, whatever registry
         path the Deployment names. Otherwise helm applies the upgrade without waiting and the
-        rollout is watched here for at most helm's timeout, stopping at the first back-off
-        (CrashLoopBackOff, an image that cannot be pulled, a restart, the progress deadline)
-        instead of waiting for the timeout. A rollout that fails or times out is rolled back to
+        rollout is watched here for at most helm's timeout, stopping once it rolled out or at the
+        first failure of the new ReplicaSet's pods (CrashLoopBackOff, a restart, an image that
+        cannot be pulled, the progress deadline, a paused Deployment) instead of waiting for the
+        timeout; old pods, pods the node killed and retries still within `transient_grace_seconds`
+        fail nothing. The autoscaler and the ingress are not the rollout's: their problems stay in
+        the outcome's health for `pod_health`. A rollout that fails or times out is rolled back to
         the revision deployed before (`helm rollback <revision> --wait`; a first install is
         uninstalled) and the outcome is `failed`. The previous version serves throughout: the
         chart's RollingUpdate has maxUnavailable 0, so no old pod goes before a new one is ready.
@@ -134,25 +137,24 @@ class GkeRuntime(ServiceRuntime):
             output = "\n".join(str(exc).splitlines()[-DETAIL_LINES:])
             return self._roll_back(helm, target, spec, restore_to, previous, since, f"helm upgrade failed:\n{output}")
         window = helm.timeout_seconds
-        watch_started = time.monotonic()
         try:
-            health = self.cluster.watch_health(
+            verdict = self.cluster.watch_health(
                 environment=spec.environment, kube_context=target.kube_context, namespace=target.namespace,
                 service=spec.service, desired_replicas=spec.replicas, expected_image=spec.image,
-                window_seconds=window, stop_when_healthy=True, since=since,
+                window_seconds=window, until_rolled_out=True, since=since,
             )
         except ExternalSystemError as exc:
             return self._roll_back(
                 helm, target, spec, restore_to, previous, since, f"the rollout could not be watched: {exc}"
             )
-        if health.healthy:
+        health = verdict.health
+        if verdict.rolled_out:
             return DeployOutcome(
                 status="deployed", image=spec.image, previous_image=previous, health=health,
                 detail=f"Helm release {upgraded.name} revision {upgraded.revision} runs {spec.image},"
                 f" {health.ready_replicas} replicas ready",
             )
-        timed_out = time.monotonic() - watch_started >= window
-        cause = f"not healthy within helm's timeout of {window} s" if timed_out else "failing"
+        cause = "failing" if verdict.rollout_failing else f"not rolled out within helm's timeout of {window} s"
         return self._roll_back(
             helm, target, spec, restore_to, previous, since, f"{cause}: " + "; ".join(health.problems), health
         )
@@ -161,16 +163,18 @@ class GkeRuntime(ServiceRuntime):
         self, *, environment: str, service: str, desired_replicas: int, expected_image: str | None,
         window_seconds: float, since: datetime | None = None,
     ) -> ServiceHealth:
-        """Watch for the whole window (a pod dying after it got ready is caught); stop at the first back-off.
+        """Watch for the whole window (a pod dying after it got ready is caught); stop at the first failure.
 
-        Only restarts from `since` (default: the start of the watch) count, or a pod waiting in CrashLoopBackOff.
+        Only restarts from `since` (default: the start of the watch) count, or a pod waiting in
+        CrashLoopBackOff. An error that is retried (an image pull after a registry 5xx, an autoscaler
+        waiting for metrics) is watched past the window until it clears or its grace period ends.
         """
         target = self._target(environment)
         return self.cluster.watch_health(
             environment=environment, kube_context=target.kube_context, namespace=target.namespace, service=service,
             desired_replicas=desired_replicas, expected_image=expected_image, window_seconds=window_seconds,
-            stop_when_healthy=False, since=since or datetime.now(UTC),
-        )
+            since=since or datetime.now(UTC),
+        ).health
 
     def teardown(self, *, environment: str) -> list[str]:
         """Destroy what Terraform manages for an ephemeral environment; refuse a permanent environment untouched."""
@@ -259,6 +263,7 @@ class GkeRuntime(ServiceRuntime):
         return judge(
             objects, environment=spec.environment, service=spec.service, desired_replicas=spec.replicas,
             expected_image=expected_image, since=since,
+            timeline=Timeline(now=datetime.now(UTC), grace_seconds=self.cluster.transient_grace_seconds),
         )
 
 

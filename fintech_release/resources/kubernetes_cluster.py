@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -28,8 +28,15 @@ from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from fintech_release.errors import ExternalSystemError
-from fintech_release.health.model import ServiceHealth
-from fintech_release.health.kubernetes import ENVIRONMENT_LABEL, SERVICE_LABEL, ServiceObjects, is_failing_fast, judge
+from fintech_release.health.kubernetes import (
+    ENVIRONMENT_LABEL,
+    SERVICE_LABEL,
+    TRANSIENT_GRACE_SECONDS,
+    ServiceObjects,
+    Timeline,
+    Verdict,
+    evaluate,
+)
 
 T = TypeVar("T")
 CREDENTIALS_HINT = (
@@ -39,17 +46,19 @@ CREDENTIALS_HINT = (
 
 
 class KubernetesCluster(ConfigurableResource):
-    """Read-only access to the Deployments, Pods, HPAs and Ingresses of gke environments."""
+    """Read-only access to the Deployments, ReplicaSets, Pods, HPAs and Ingresses of gke environments."""
 
     kubeconfig: str | None = None  # None: $KUBECONFIG, else ~/.kube/config
     request_timeout_seconds: float = Field(default=10, gt=0)
     attempts: int = Field(default=3, ge=1, le=10)  # per read, on connection errors and 5xx/429 answers
     poll_seconds: float = Field(default=2, gt=0)  # between two looks in `watch_health`
+    # How long errors the kubelet or a controller retries may last before they fail (gke.transient_grace_seconds).
+    transient_grace_seconds: float = Field(default=TRANSIENT_GRACE_SECONDS, ge=0)
 
     def read_service(
         self, *, environment: str, kube_context: str | None, namespace: str, service: str
     ) -> ServiceObjects:
-        """The service's Deployment, its live pods, its autoscalers and the environment's ingresses."""
+        """The service's Deployment, ReplicaSets and pods, its autoscalers and the environment's ingresses."""
         with self._api(environment, kube_context) as api:
             return self._read_service(api, environment, kube_context, namespace, service)
 
@@ -75,31 +84,43 @@ class KubernetesCluster(ConfigurableResource):
         desired_replicas: int,
         expected_image: str | None,
         window_seconds: float,
-        stop_when_healthy: bool = True,
+        until_rolled_out: bool = False,
         since: datetime | None = None,
-    ) -> ServiceHealth:
-        """Look every `poll_seconds` until a fail-fast state, the end of the window, or (optionally) health.
+    ) -> Verdict:
+        """Look every `poll_seconds` and return the last verdict; never longer than the window (+ the grace period).
 
-        With `stop_when_healthy=False` a healthy service is watched for the whole window, so a pod
-        that dies a few seconds after it got ready is still caught. Restarts before `since` (a
-        timezone-aware time; None: every restart) neither fail the service nor end the watch.
+        `until_rolled_out` (a deployment; the window is helm's timeout): stop once the rollout
+        finished or cannot succeed; problems that are not the rollout's (an autoscaler, an ingress)
+        neither end nor fail it. Otherwise (`pod_health`): watch the whole window, so a pod that dies
+        a few seconds after it got ready is caught, stop at the first failure, and while a retried
+        error is still within its grace period at the window's end, look on until it is decided (at
+        most the grace period longer). Restarts before `since` (timezone-aware; None: every restart)
+        neither fail the service nor end the watch. The watch remembers when it first saw each
+        retried error (`Verdict.retried`): that is where its grace period starts.
         """
         deadline = time.monotonic() + window_seconds
+        settle_by = deadline + (0 if until_rolled_out else self.transient_grace_seconds)
+        first_seen: dict[str, datetime] = {}
         # One kubeconfig load (on GKE: one run of the auth exec plugin) and one API client for the whole watch.
         with self._api(environment, kube_context) as api:
             while True:
                 objects = self._read_service(api, environment, kube_context, namespace, service)
-                health = judge(
+                now = datetime.now(UTC)
+                verdict = evaluate(
                     objects, environment=environment, service=service, desired_replicas=desired_replicas,
                     expected_image=expected_image, since=since,
+                    timeline=Timeline(now=now, grace_seconds=self.transient_grace_seconds, first_seen=first_seen),
                 )
-                if (
-                    (stop_when_healthy and health.healthy)
-                    or is_failing_fast(objects, service, since)
-                    or time.monotonic() >= deadline
-                ):
-                    return health
-                time.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
+                first_seen = {key: first_seen.get(key, now) for key in verdict.retried}
+                if until_rolled_out and (verdict.rolled_out or verdict.rollout_failing):
+                    return verdict
+                if not until_rolled_out and verdict.failing:
+                    return verdict
+                clock = time.monotonic()
+                if clock >= deadline and (not verdict.undecided or clock >= settle_by):
+                    return verdict
+                end = deadline if clock < deadline else settle_by
+                time.sleep(min(self.poll_seconds, max(0.0, end - clock)))
 
     def _read_service(
         self, api: ApiClient, environment: str, kube_context: str | None, namespace: str, service: str
@@ -110,6 +131,8 @@ class KubernetesCluster(ConfigurableResource):
         autoscaling, networking = client.AutoscalingV2Api(api), client.NetworkingV1Api(api)
         where = (environment, kube_context, namespace)
         deployments = self._list(partial(apps.list_namespaced_deployment, namespace), service_selector, where)
+        # The chart's pod-template labels: the Deployment's ReplicaSets carry them (plus pod-template-hash).
+        replica_sets = self._list(partial(apps.list_namespaced_replica_set, namespace), service_selector, where)
         pods = self._list(partial(core.list_namespaced_pod, namespace), service_selector, where)
         hpas = self._list(
             partial(autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace), service_selector, where
@@ -120,6 +143,7 @@ class KubernetesCluster(ConfigurableResource):
             pods=sorted(pods.items, key=lambda pod: pod.metadata.name),
             autoscalers=hpas.items,
             ingresses=ingresses.items,
+            replica_sets=replica_sets.items,
         )
 
     @contextmanager
@@ -176,8 +200,9 @@ def _api_error(exc: ApiException, environment: str, kube_context: str | None, na
     where = f"environment {environment!r} (context {kube_context or '(current)'}, namespace {namespace!r})"
     if exc.status in (401, 403):
         return ExternalSystemError(
-            f"{where}: the Kubernetes API refused the credentials (HTTP {exc.status} {exc.reason}). The account needs"
-            f" read access to deployments, pods, horizontalpodautoscalers and ingresses there; {CREDENTIALS_HINT}"
+            f"{where}: the Kubernetes API refused the credentials (HTTP {exc.status} {exc.reason}). The account"
+            " needs read access to deployments, replicasets, pods, horizontalpodautoscalers and ingresses there;"
+            f" {CREDENTIALS_HINT}"
         )
     return ExternalSystemError(f"{where}: the Kubernetes API answered HTTP {exc.status} {exc.reason}")
 
