@@ -5,7 +5,15 @@ from typing import TYPE_CHECKING
 from dagster import AssetSelection, JobDefinition, define_asset_job, job
 
 from fintech_release.assets.environments import ReleaseMode
-from fintech_release.records.keys import BUILD_BASE_IMAGE, DEPLOYMENT_TAG, approval_key, release_key
+from fintech_release.records.keys import (
+    BUILD_BASE_IMAGE,
+    DEPLOYMENT_TAG,
+    approval_key,
+    dagster_name,
+    environment_group,
+    release_key,
+    releases_op_name,
+)
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.teardown import teardown_op
 
@@ -19,27 +27,22 @@ BASE_IMAGE = "base_image"
 
 def deploy_job_name(environment: str) -> str:
     """`deploy_<env>`: prepare the environment and roll the candidate out (one run, one deployment)."""
-    return f"deploy_{environment}"
+    return f"deploy_{dagster_name(environment)}"
 
 
 def approve_job_name(environment: str) -> str:
     """`approve_<env>`: record a yes/no decision on the environment's candidate (config in the launchpad)."""
-    return f"approve_{environment}"
+    return f"approve_{dagster_name(environment)}"
 
 
 def rollback_job_name(environment: str) -> str:
     """`rollback_<env>`: restore the last healthy release of every service the last deployment changed."""
-    return f"rollback_{environment}"
+    return f"rollback_{dagster_name(environment)}"
 
 
 def teardown_job_name(environment: str) -> str:
     """`teardown_<env>`: remove an ephemeral environment."""
-    return f"teardown_{environment}"
-
-
-def releases_op_name(environment: str) -> str:
-    """The op behind `<env>/release/*`, addressed by run config."""
-    return f"{environment}_releases"
+    return f"teardown_{dagster_name(environment)}"
 
 
 def build_and_push_job() -> "UnresolvedAssetJobDefinition":
@@ -64,7 +67,7 @@ def environment_jobs(config: ReleaseConfig, environment: Environment) -> list:
     """Deploy, rollback, approval and (for ephemeral environments) teardown jobs of one environment."""
     env = environment.name
     releases = AssetSelection.assets(*[release_key(env, name) for name in config.service_names])
-    prepare_and_release = AssetSelection.groups(f"env_{env}")
+    prepare_and_release = AssetSelection.groups(environment_group(env))
     if environment.approval.required:
         prepare_and_release -= AssetSelection.assets(approval_key(env))
     # A run queue with a per-value limit on this tag admits one deployment of an environment at a time

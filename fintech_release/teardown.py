@@ -11,7 +11,7 @@ the database server outlives the environment (local MariaDB); a CloudSQL instanc
 from dagster import AssetMaterialization, MetadataValue, OpDefinition, OpExecutionContext, op
 
 from fintech_release.assets.environments import database_name
-from fintech_release.records.keys import cluster_key, deployment_pool
+from fintech_release.records.keys import cluster_key, dagster_name, deployment_pool
 from fintech_release.config import ReleaseConfig
 from fintech_release.platforms import platform_keys
 from fintech_release.resources.database import DatabaseAdmin
@@ -25,7 +25,7 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
     keys = platform_keys(release_config.environment(environment))
 
     @op(
-        name=f"remove_{environment}",
+        name=f"remove_{dagster_name(environment)}",
         pool=deployment_pool(environment),
         required_resource_keys={keys.runtime, keys.ingress, keys.database},
     )

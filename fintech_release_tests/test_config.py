@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dagster import AssetKey, Definitions
 
+from fintech_release.assets.environments import database_name
 from fintech_release.cli import main as cli_main
 from fintech_release.config import load_release_config
 from fintech_release.errors import ReleaseConfigError
+from fintech_release.jobs import approve_job_name, deploy_job_name, rollback_job_name, teardown_job_name
+from fintech_release.release_graph import build_definitions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO_ROOT / "release.yaml"
@@ -30,6 +34,14 @@ def _on_bitbucket_with_a_path(document: dict) -> None:
     for service in document["services"]:
         service["repository"] = service["name"]
     document["services"][1]["repository"] = "../git/payments.git"
+
+
+def _hyphenated(document: dict) -> dict:
+    """The demo with environments qa-eu (ephemeral, was ci), pre-prod (was staging) and production."""
+    document["environments"][0]["name"] = "qa-eu"
+    document["environments"][1]["name"] = "pre-prod"
+    document["environments"][2]["promotes_from"] = "pre-prod"
+    return document
 
 
 @pytest.fixture
@@ -51,6 +63,35 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, demo_doc
     config = load_release_config(_write(tmp_path, demo_document))
     assert config.resolve_path("x/repo.git") == (tmp_path / "x" / "repo.git").resolve()
     assert config.resolve_path("/abs/repo.git") == Path("/abs/repo.git")
+
+
+def test_hyphenated_environment_names_work_end_to_end(
+    tmp_path: Path, demo_document: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pre-prod and qa-eu keep their names in asset keys and become pre_prod / qa_eu in every Dagster name."""
+    path = _write(tmp_path, _hyphenated(demo_document))
+    assert cli_main(["--config", str(path), "check"]) == 0
+    assert "environments: qa-eu (local), pre-prod (local), production (local)" in capsys.readouterr().out
+    config = load_release_config(path)
+    defs = build_definitions(config)
+    Definitions.validate_loadable(defs)
+    repository = defs.get_repository_def()
+
+    assert (deploy_job_name("pre-prod"), approve_job_name("pre-prod")) == ("deploy_pre_prod", "approve_pre_prod")
+    assert (rollback_job_name("qa-eu"), teardown_job_name("qa-eu")) == ("rollback_qa_eu", "teardown_qa_eu")
+    jobs = {job.name for job in repository.get_all_jobs()}
+    assert {"deploy_qa_eu", "rollback_qa_eu", "teardown_qa_eu", "deploy_pre_prod", "approve_pre_prod",
+            "rollback_pre_prod", "deploy_production"} <= jobs
+    assert "pre_prod_releases" in repository.get_job("deploy_pre_prod").graph.node_dict
+    assert "remove_qa_eu" in repository.get_job("teardown_qa_eu").graph.node_dict
+    assert {"deploy_qa_eu_after_build", "teardown_qa_eu_after_failure"} <= {s.name for s in repository.sensor_defs}
+
+    graph = repository.asset_graph
+    release = AssetKey(["pre-prod", "release", "payments"])
+    assert release.to_user_string() == "pre-prod/release/payments"
+    assert graph.get(release).group_name == "env_pre_prod"
+    assert release in graph.get(AssetKey(["production", "release", "payments"])).parent_keys
+    assert database_name("pre-prod", config.service("payments")) == "pre_prod_payments"
 
 
 @pytest.mark.parametrize(

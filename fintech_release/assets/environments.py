@@ -36,8 +36,10 @@ from fintech_release.records.keys import (
     cluster_key,
     database_key,
     deployment_pool,
+    environment_group,
     ingress_key,
     release_key,
+    releases_op_name,
 )
 from fintech_release.config import Environment, ReleaseConfig, Service
 from fintech_release.errors import DeploymentRefusedError
@@ -93,7 +95,7 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
     """Every asset of one environment."""
     env = environment.name
     address = release_config.environment_address(env)
-    group = f"env_{env}"
+    group = environment_group(env)
     promoted_from = (
         [REGISTRY_IMAGE]
         if environment.promotes_from is None
@@ -219,7 +221,7 @@ def environment_assets(release_config: ReleaseConfig, environment: Environment) 
         release_deps.append(approval_key(env))
 
     @multi_asset(
-        name=f"{env}_releases",
+        name=releases_op_name(env),
         specs=[
             AssetSpec(
                 release_key(env, name), deps=release_deps, group_name=group, kinds=set(keys.release_kinds),

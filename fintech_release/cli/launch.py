@@ -9,7 +9,15 @@ from __future__ import annotations
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from fintech_release.assets.environments import ReleaseMode
-from fintech_release.records.keys import COMMIT_TAG, approval_key, cluster_key, database_key, ingress_key, release_key
+from fintech_release.records.keys import (
+    COMMIT_TAG,
+    approval_key,
+    cluster_key,
+    database_key,
+    ingress_key,
+    release_key,
+    releases_op_name,
+)
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError, FintechReleaseError
 from fintech_release.jobs import (
@@ -17,7 +25,6 @@ from fintech_release.jobs import (
     BUILD_AND_PUSH,
     approve_job_name,
     deploy_job_name,
-    releases_op_name,
     rollback_job_name,
     teardown_job,
 )
