@@ -42,6 +42,7 @@ from fintech_release.records.keys import (
     releases_op_name,
 )
 from fintech_release.config import Environment, ReleaseConfig, Service
+from fintech_release.config.models import database_name as mysql_database_name
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, platform_keys
 from fintech_release.health.model import ServiceHealth
@@ -88,7 +89,7 @@ class ReleaseRunConfig(Config):
 
 def database_name(environment: str, service: Service) -> str:
     """The environment's database for `service`, e.g. staging_contact_us."""
-    return f"{environment}_{service.database}".replace("-", "_")
+    return mysql_database_name(environment, str(service.database))
 
 
 def environment_assets(release_config: ReleaseConfig, environment: Environment) -> list[AssetsDefinition]:
