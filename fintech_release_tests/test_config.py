@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetKey, Definitions
+from dagster import AssetKey, DagsterInvalidDefinitionError, Definitions
 
+from fintech_release import release_graph
 from fintech_release.assets.environments import database_name
 from fintech_release.cli import main as cli_main
 from fintech_release.config import CONFIG_ENV_VAR, load_release_config
@@ -439,6 +440,23 @@ def test_the_line_named_is_the_line_of_the_field(
     path = _write_text(tmp_path, text)
     line = text.splitlines().index("    branch: a..b") + 1
     assert _refused_everywhere(path, capsys, monkeypatch).startswith(f"{path}:{line}: services[1].branch: ")
+
+
+def test_check_refuses_whatever_dagster_refuses_even_past_these_rules(
+    tmp_path: Path, demo_document: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check` builds the definitions the code location builds: a gap in the rules still fails check, in one line."""
+
+    def refused_by_dagster(config: object) -> Definitions:
+        raise DagsterInvalidDefinitionError('"env_qa-eu" is not a valid asset group name.\nGroup names must ...')
+
+    monkeypatch.setattr(release_graph, "build_definitions", refused_by_dagster)
+    path = _write(tmp_path, demo_document)
+    assert cli_main(["--config", str(path), "check"]) == 2
+    assert capsys.readouterr().err == (
+        f"fintech-release: {path}: Dagster cannot load the definitions built from it: "
+        '"env_qa-eu" is not a valid asset group name. Group names must ...\n'
+    )
 
 
 # --- YAML itself -----------------------------------------------------------------------------------------------

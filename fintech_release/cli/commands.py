@@ -1,6 +1,6 @@
 """`fintech-release`: the release from the command line, on the instance in $DAGSTER_HOME (default ./.dagster_home).
 
-    fintech-release check                      validate release.yaml and print what it declares
+    fintech-release check                      validate release.yaml, build its definitions, print what it declares
     fintech-release base-image                 rebuild the JRE base image (build/base_image)
     fintech-release observe                    record every service's head commit (source/commit)
     fintech-release approve ENV --decision yes|no --approver EMAIL --reason TEXT
@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import BetaWarning, DagsterInstance, Definitions, ExecuteInProcessResult, PreviewWarning
 
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
-from fintech_release.errors import FintechReleaseError
+from fintech_release.errors import FintechReleaseError, ReleaseConfigError
 from fintech_release.records.promotion import Decision
 
 DEMO_DAGSTER_HOME = Path(".dagster_home")
@@ -96,6 +97,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
+    from fintech_release.release_graph import build_definitions
+
+    # The code location builds these same definitions: a file check accepts must load there too. The rules in
+    # fintech_release.config refuse bad values first; this catches any gap, still as one line and exit code 2.
+    try:
+        with warnings.catch_warnings():  # Dagster's notes about its own beta parameters are not the user's concern
+            warnings.simplefilter("ignore", BetaWarning)
+            warnings.simplefilter("ignore", PreviewWarning)
+            Definitions.validate_loadable(build_definitions(config))
+    except Exception as exc:  # noqa: BLE001 - whatever Dagster refuses, check refuses
+        reason = " ".join(str(exc).split())
+        raise ReleaseConfigError(
+            f"{config.source}: Dagster cannot load the definitions built from it: {reason[:300]}"
+        ) from None
     print(f"{config.source}: OK")
     print(f"  services: {', '.join(config.service_names)}")
     print(f"  environments: {', '.join(f'{e.name} ({e.platform})' for e in config.environments)}")
