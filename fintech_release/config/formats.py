@@ -77,7 +77,7 @@ def check_not_an_option(value: str) -> str:
 
 # --- names --------------------------------------------------------------------------------------------------------
 
-ENVIRONMENT_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,19}[a-z0-9])?$")
+ENVIRONMENT_NAME = re.compile(r"[a-z]([a-z0-9-]{0,19}[a-z0-9])?")
 
 
 def check_environment_name(value: str) -> str:
@@ -87,14 +87,14 @@ def check_environment_name(value: str) -> str:
     MySQL database names; in Dagster names (jobs, ops, groups, sensors) its '-' becomes '_'
     (records/keys.py: dagster_name), which is why '_' itself is not allowed.
     """
-    if not ENVIRONMENT_NAME.match(value):
+    if not ENVIRONMENT_NAME.fullmatch(value):
         raise ValueError("must be 1-21 lowercase letters, digits and '-' (a letter first, no '-' last), e.g. pre-prod")
     return value
 
 
 # --- hosts and URLs -----------------------------------------------------------------------------------------------
 
-_DNS_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_DNS_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 def is_host(value: str) -> bool:
@@ -107,7 +107,7 @@ def is_host(value: str) -> bool:
             pass
     labels = value.split(".")
     named = not all(label.isdigit() for label in labels)  # 999.1.1.1 is a bad address, not a name
-    return named and 0 < len(value) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
+    return named and 0 < len(value) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)
 
 
 def check_host(value: str) -> str:
@@ -143,13 +143,13 @@ _PATH_COMPONENT = rf"{_ALPHANUMERIC}(?:{_SEPARATOR}{_ALPHANUMERIC})*"
 _REMOTE_NAME = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::(?P<port>[0-9]+))?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # Go's \w is ASCII
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _REFERENCE = re.compile(
-    rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_REMOTE_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_REMOTE_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
 )
-_DOMAIN_AND_PORT = re.compile(rf"^{_DOMAIN}$")
-_REMOTE_NAME_ONLY = re.compile(rf"^{_REMOTE_NAME}$")
+_DOMAIN_AND_PORT = re.compile(_DOMAIN)
+_REMOTE_NAME_ONLY = re.compile(_REMOTE_NAME)
 NAME_TOTAL_LENGTH_MAX = 255
 _DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
@@ -163,7 +163,7 @@ def image_reference_problem(value: str) -> str | None:
     remote = (rest if domain_like else value).split("@", 1)[0].split(":", 1)[0]
     if remote.lower() != remote:
         return f"the repository {remote!r} must be lowercase"
-    match = _REFERENCE.match(value)
+    match = _REFERENCE.fullmatch(value)
     if match is None:
         return "not an image reference: [host[:port]/]path[:tag][@sha256:digest], path parts like 'fintech-release/jre'"
     if match["port"] is not None and not 0 < int(match["port"]) <= 65535:
@@ -183,7 +183,7 @@ def check_base_image(value: str) -> str:
     problem = image_reference_problem(value)
     if problem:
         raise ValueError(problem)
-    match = _REFERENCE.match(value)
+    match = _REFERENCE.fullmatch(value)
     if match is None or match["tag"] is None or match["digest"] is not None:
         raise ValueError("must be name:tag, e.g. fintech-release/jre:17 (the base image is built and tagged here)")
     return value
@@ -191,7 +191,7 @@ def check_base_image(value: str) -> str:
 
 def check_registry_host(value: str) -> str:
     """`host[:port]` of a registry, in a form Docker reads as a registry (a '.', a ':' or localhost)."""
-    match = _DOMAIN_AND_PORT.match(value)
+    match = _DOMAIN_AND_PORT.fullmatch(value)
     if match is None:
         raise ValueError("must be host[:port] without a scheme or path, e.g. 127.0.0.1:5000")
     if match["port"] is not None and not 0 < int(match["port"]) <= 65535:
@@ -203,7 +203,7 @@ def check_registry_host(value: str) -> str:
 
 def check_image_path(value: str) -> str:
     """Repository path parts Docker accepts, e.g. fintech-release or team/releases."""
-    if not _REMOTE_NAME_ONLY.match(value):
+    if not _REMOTE_NAME_ONLY.fullmatch(value):
         raise ValueError("must be lowercase path parts like fintech-release or team/releases ('.', '_', '-' inside)")
     return value
 
@@ -211,21 +211,20 @@ def check_image_path(value: str) -> str:
 # --- Kubernetes, the chart, the runtime ---------------------------------------------------------------------------
 
 # The microservice chart's schema (deploy/charts/microservice/values.schema.json), amounts above zero.
-CPU_QUANTITY = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]+)?)$")
-MEMORY_QUANTITY = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|K|M|G|T)?$")
+CPU_QUANTITY = re.compile(r"[0-9]+m|[0-9]+(?:\.[0-9]+)?")
+MEMORY_QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|K|M|G|T)?")
 
 
 def check_cpu(value: str) -> str:
     """A CPU amount: millicores (250m) or cores (0.5, 2)."""
-    if not CPU_QUANTITY.match(value) or not float(value.rstrip("m")):
+    if not CPU_QUANTITY.fullmatch(value) or not float(value.rstrip("m")):
         raise ValueError("must be a CPU amount above zero, e.g. 250m or 0.5")
     return value
 
 
 def check_memory(value: str) -> str:
     """A memory amount: bytes with an optional Ki/Mi/Gi/Ti or K/M/G/T suffix."""
-    number = re.match(r"^[0-9.]*", value)
-    if not MEMORY_QUANTITY.match(value) or not number or not float(number.group() or 0):
+    if not MEMORY_QUANTITY.fullmatch(value) or not float(value.rstrip("KMGTi")):
         raise ValueError("must be a memory amount above zero, e.g. 256Mi or 1Gi")
     return value
 
@@ -257,13 +256,13 @@ def check_relative_path(value: str) -> str:
 
 # --- mail and Java ------------------------------------------------------------------------------------------------
 
-_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9_.-]+$")
+_ADDRESS = re.compile(r"[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9_.-]+")
 
 
 def check_email_address(value: str) -> str:
     """One mail address, optionally with a display name: releases@bank.example or 'Releases <r@bank.example>'."""
     addresses = getaddresses([value])
-    if "\r" in value or "\n" in value or len(addresses) != 1 or not _ADDRESS.match(addresses[0][1]):
+    if "\r" in value or "\n" in value or len(addresses) != 1 or not _ADDRESS.fullmatch(addresses[0][1]):
         raise ValueError("must be one mail address, e.g. releases@bank.example")
     return value
 

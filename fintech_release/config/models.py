@@ -389,7 +389,7 @@ class ReleaseConfig(_Strict):
                 continue
             where = ("environments", index, "address") if env.address else ("environments", index)
             if env.address is None and index + 1 > 255:
-                raise FieldError(where, "needs an address: the default 127.0.<position + 1>.1 ends at position 254")
+                raise FieldError(where, "needs an address: the default 127.0.<position + 1>.1 stops at 255")
             address = self.environment_address(env.name)
             if address in first_at:
                 other = self.environments[first_at[address]]
