@@ -403,6 +403,8 @@ REFUSED: list[tuple[str, Mutation, str]] = [
     ("database-host-bad-address", _set("local", "database", "host", "999.1.1.1"),
      r":\d+: local\.database\.host: must be"),
     ("database-user-too-long", _set("local", "database", "user", "u" * 33), r":\d+: local\.database\.user: "),
+    ("build-timeout-beyond-a-day", _set("build", "timeout_seconds", 10**30),
+     r":\d+: build\.timeout_seconds: Input should be less than or equal to 86400 \(got 10{30}\)$"),
     ("jre-module", _set("build", "jre_modules", ["java.base", "java sql"]), r":\d+: build\.jre_modules\[1\]: must be"),
     ("jre-modules-empty", _set("build", "jre_modules", []), r":\d+: build\.jre_modules: .*at least 1 item"),
     ("executable-as-option", _set("build", "gradle_executable", "--init-script=x"),

@@ -96,7 +96,7 @@ class BuildSettings(_Strict):
     # The Java modules in the base image (None: the default set).
     jre_modules: tuple[JavaModule, ...] | None = Field(default=None, min_length=1)
     image_namespace: ImageNamespace = "fintech-release"
-    timeout_seconds: int = Field(default=1200, ge=10)
+    timeout_seconds: int = Field(default=1200, ge=10, le=86_400)
 
 
 class RegistrySettings(_Strict):
@@ -247,7 +247,7 @@ class GkePlatformSettings(_Strict):
     charts_dir: Path = Path("deploy/charts")
     terraform_executable: Executable = "terraform"
     helm_executable: Executable = "helm"
-    helm_timeout_seconds: int = Field(default=600, ge=30)
+    helm_timeout_seconds: int = Field(default=600, ge=30, le=86_400)
     ingress_nginx_chart: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")] = "ingress-nginx"
     ingress_nginx_repo: HttpUrl = "https://kubernetes.github.io/ingress-nginx"
     # A pinned chart version (SemVer), not a range.
