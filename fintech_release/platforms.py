@@ -9,6 +9,7 @@ front of gke staging and production. The keys show in the UI next to every asset
 from typing import NamedTuple
 
 from fintech_release.config import Environment
+from fintech_release.records.keys import dagster_name
 
 
 class PlatformKeys(NamedTuple):
@@ -54,4 +55,4 @@ def platform_keys(environment: Environment) -> PlatformKeys:
 
 def gke_database_key(environment: str) -> str:
     """The resource key of a gke environment's CloudSQL instance (one instance per environment)."""
-    return f"gke_database_{environment.replace('-', '_')}"
+    return f"gke_database_{dagster_name(environment)}"

@@ -1,6 +1,7 @@
 """The local git source, on real bare repositories: it reads the head commit (sha, author, message), the
 branches with their head shas and the newest commits of a branch, checks a commit out for a build, and says it
-has no build statuses; a missing repository or branch is a clear error."""
+has no build statuses; a missing repository or branch is a clear error, and no branch, sha or remote is ever
+read by git as an option."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pydantic import ValidationError
 from fintech_release.records.event_log import latest_observation_metadata
 from fintech_release.records.keys import SOURCE_COMMIT
 from fintech_release.assets.source import report_head_commits
-from fintech_release.errors import ExternalSystemError
-from fintech_release.resources.source import BuildStatus, LocalGitSource
+from fintech_release.errors import ExternalSystemError, ToolFailedError
+from fintech_release.resources.source import BuildStatus, LocalGitSource, checkout_commit
 from fintech_release_tests.release_setup import quiet_instance, write_release_config
 
 
@@ -46,6 +47,39 @@ def test_missing_repository_and_branch_are_named(git_bare_repo_factory, tmp_path
     repo = git_bare_repo_factory("contact-us")
     with pytest.raises(ExternalSystemError, match=r"branch 'release/9' not found"):
         source.latest_commit(repository=str(repo.bare_path), branch="release/9")
+
+
+def test_a_branch_sha_or_remote_starting_with_dash_is_never_an_option(
+    git_bare_repo_factory, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """Read as options, `--output=FILE` would make `git log` write a file and `--upload-pack=CMD` run CMD.
+
+    release.yaml refuses such branches and repositories (test_config.py); run tags and other callers reach
+    these methods too, so the git calls themselves keep every such value an argument.
+    """
+    repo = git_bare_repo_factory("contact-us")
+    marker = tmp_path / "written-by-git"
+    source = LocalGitSource()
+    with pytest.raises(ExternalSystemError, match=r"branch '--output=.*' not found"):
+        source.latest_commit(repository=str(repo.bare_path), branch=f"--output={marker}")
+    with pytest.raises(ExternalSystemError, match=r"commit '--output=.*' not found"):
+        source.commit(repository=str(repo.bare_path), sha=f"--output={marker}", branch="master")
+    with pytest.raises(ExternalSystemError, match=r"'--output=.*' is not a commit sha"):
+        source.checkout(repository=str(repo.bare_path), sha=f"--output={marker}", destination=tmp_path / "tree")
+    with pytest.raises(ToolFailedError):
+        checkout_commit(remote=f"--upload-pack=touch {marker}", sha=repo.head(), destination=tmp_path / "tree",
+                        git_executable="git", timeout_seconds=60)
+    assert not marker.exists()
+
+
+def test_a_tag_named_like_the_branch_does_not_hide_the_branch_head(git_bare_repo_factory) -> None:  # noqa: ANN001
+    repo = git_bare_repo_factory("contact-us")
+    first = repo.head()
+    later = repo.commit({"NOTES.md": "later\n"}, "Later change", author_email="dev@example.com")
+    subprocess.run(["git", "--git-dir", str(repo.bare_path), "tag", "master", first], check=True)
+    source = LocalGitSource()
+    assert source.latest_commit(repository=str(repo.bare_path), branch="master").sha == later
+    assert source.recent_commits(repository=str(repo.bare_path), branch="master")[0].sha == later
 
 
 def test_observation_records_the_sha_as_data_version(git_bare_repo_factory, tmp_path: Path) -> None:  # noqa: ANN001

@@ -22,6 +22,7 @@ from dagster import (
 
 from fintech_release.assets.releases import release_assets
 from fintech_release.config import Environment, ReleaseConfig, Service
+from fintech_release.config.models import database_name as mysql_database_name
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, platform_keys
 from fintech_release.records.approvals import approved_candidate
@@ -29,8 +30,10 @@ from fintech_release.records.keys import (
     REGISTRY_IMAGE,
     approval_key,
     cluster_key,
+    dagster_name,
     database_key,
     deployment_pool,
+    environment_group,
     ingress_key,
     release_key,
 )
@@ -45,7 +48,7 @@ CLOUDSQL_READY = "cloudsql_backups_and_failover"
 
 def database_name(environment: str, service: Service) -> str:
     """The environment's database for `service`, e.g. staging_contact_us."""
-    return f"{environment}_{service.database}".replace("-", "_")
+    return mysql_database_name(environment, str(service.database))
 
 
 def environment_assets(
@@ -54,7 +57,7 @@ def environment_assets(
     """Every asset of one environment."""
     env = environment.name
     address = release_config.environment_address(env)
-    group = f"env_{env}"
+    group = environment_group(env)
     promoted_from = (
         [REGISTRY_IMAGE]
         if environment.promotes_from is None
@@ -164,7 +167,7 @@ def environment_assets(
             AssetSpec(
                 approval_key(env), deps=promoted_from, group_name=group, kinds={"approval"},
                 description=f"Each materialization is one decision on the {env} candidate (the audit trail), "
-                f"recorded by the approve_{env} job.",
+                f"recorded by the approve_{dagster_name(env)} job.",
             )
         )
         release_deps.append(approval_key(env))

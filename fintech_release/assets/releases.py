@@ -42,7 +42,7 @@ from fintech_release.health.model import ServiceHealth
 from fintech_release.platforms import platform_keys
 from fintech_release.records.approvals import approved_candidate
 from fintech_release.records.event_log import Recorded
-from fintech_release.records.keys import deployment_pool, release_key
+from fintech_release.records.keys import deployment_pool, environment_group, release_key, releases_op_name
 from fintech_release.records.releases import (
     CandidateImage,
     RollbackPlan,
@@ -95,10 +95,10 @@ def release_assets(release_config: ReleaseConfig, environment: Environment, deps
     keys = platform_keys(environment)
 
     @multi_asset(
-        name=f"{env}_releases",
+        name=releases_op_name(env),
         specs=[
             AssetSpec(
-                release_key(env, name), deps=deps, group_name=f"env_{env}", kinds=set(keys.release_kinds),
+                release_key(env, name), deps=deps, group_name=environment_group(env), kinds=set(keys.release_kinds),
                 skippable=True,
             )
             for name in release_config.service_names

@@ -1,6 +1,6 @@
 """`fintech-release`: the release from the command line, on the instance in $DAGSTER_HOME (default ./.dagster_home).
 
-    fintech-release check                      validate release.yaml and print what it declares
+    fintech-release check                      validate release.yaml, build its definitions, print what it declares
     fintech-release base-image                 rebuild the JRE base image (build/base_image)
     fintech-release observe                    record every service's head commit (source/commit)
     fintech-release approve ENV --decision yes|no --approver EMAIL --reason TEXT
@@ -30,7 +30,7 @@ from dagster import BetaWarning, DagsterInstance, Definitions, ExecuteInProcessR
 
 from fintech_release.cli.instance import dagster_home, open_instance
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
-from fintech_release.errors import FintechReleaseError
+from fintech_release.errors import FintechReleaseError, ReleaseConfigError
 from fintech_release.records.approvals import Decision
 
 DAGSTER_URL_ENV_VAR = "FINTECH_RELEASE_DAGSTER_URL"
@@ -131,6 +131,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
+    from fintech_release.release_graph import build_definitions
+
+    # The code location builds these same definitions: a file check accepts must load there too. The rules in
+    # fintech_release.config refuse bad values first; this catches any gap, still as one line and exit code 2.
+    try:
+        Definitions.validate_loadable(build_definitions(config))
+    except Exception as exc:  # noqa: BLE001 - whatever Dagster refuses, check refuses
+        reason = " ".join(str(exc).split())
+        raise ReleaseConfigError(
+            f"{config.source}: Dagster cannot load the definitions built from it: {reason[:300]}"
+        ) from None
     print(f"{config.source}: OK")
     print(f"  services: {', '.join(config.service_names)}")
     print(f"  environments: {', '.join(f'{e.name} ({e.platform})' for e in config.environments)}")

@@ -27,7 +27,6 @@ from fintech_release.jobs import (
     approval_op_name,
     approve_job_name,
     deploy_job_name,
-    releases_op_name,
     rollback_job_name,
     teardown_job,
 )
@@ -40,6 +39,7 @@ from fintech_release.records.keys import (
     database_key,
     ingress_key,
     release_key,
+    releases_op_name,
 )
 from fintech_release.records.releases import rollback_plan, serving_release
 from fintech_release.records.runs import ProcessIdentity

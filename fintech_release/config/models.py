@@ -1,6 +1,8 @@
 """Typed models of release.yaml: the services to release and the environments they go to.
 
-Every model forbids unknown keys, so a typo fails loading instead of being ignored.
+Every model forbids unknown keys, so a typo fails loading instead of being ignored, and every value is
+checked against where it goes (git, Docker, Kubernetes, MySQL, Dagster; see formats.py), so a file that
+loads can be deployed. Rules across fields raise `FieldError` naming the field they are about.
 Relative paths are resolved against the folder holding release.yaml by the loader.
 """
 
@@ -11,22 +13,42 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from fintech_release.config import formats
+from fintech_release.config.formats import FieldError, shown
 
 # A service name is a partition key, a Docker repository name and a DNS label: keep all three happy.
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
-EnvironmentName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,20}$")]
+EnvironmentName = Annotated[str, AfterValidator(formats.check_environment_name)]
 Port = Annotated[int, Field(ge=1024, le=65535)]
 SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+MYSQL_NAME_MAX = 64  # characters in a database name
+MySqlUser = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,32}$")]  # MySQL 5.7 allows 32
 
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
-HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+HttpUrl = Annotated[str, AfterValidator(formats.check_http_url)]
+Host = Annotated[str, AfterValidator(formats.check_host)]
+Executable = Annotated[str, AfterValidator(formats.check_not_an_option)]
+PathInRepository = Annotated[str, AfterValidator(formats.check_relative_path)]
+EmailAddress = Annotated[str, AfterValidator(formats.check_email_address)]
+GcsBucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")]
+BranchName = Annotated[str, AfterValidator(formats.check_branch_name)]
+BaseImage = Annotated[str, AfterValidator(formats.check_base_image)]
+# Local images are <image_namespace>/<service>:<version>; 200 leaves room for the service in Docker's 255.
+ImageNamespace = Annotated[str, AfterValidator(formats.check_image_path), Field(max_length=200)]
+JavaModule = Annotated[str, AfterValidator(formats.check_java_module)]
+Cpu = Annotated[str, AfterValidator(formats.check_cpu)]
+Memory = Annotated[str, AfterValidator(formats.check_memory)]
+# Names in the POSIX form; PORT, BIND_ADDRESS and APP_ENV are the runtime's.
+EnvironmentVariables = Annotated[dict[str, str], AfterValidator(formats.check_env)]
 
 # A Cloud SQL instance connection name, "project:region:instance" (the project optionally domain-scoped).
 CLOUDSQL_INSTANCE_PATTERN = r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]*:[a-z]+-[a-z]+[0-9]:[a-z][a-z0-9-]*$"
 
-# A Bitbucket repository slug: the repository's name inside the workspace (Cloud) or project (Server), no path.
-BITBUCKET_SLUG_PATTERN = r"^[A-Za-z0-9._-]+$"
+# A Bitbucket repository slug: the repository's name inside the workspace (Cloud) or project (Server), no path;
+# never '.' or '..' (they would climb the REST path) and never starting with '-'.
+BITBUCKET_SLUG_PATTERN = r"^(?!\.{1,2}$)[A-Za-z0-9._][A-Za-z0-9._-]*$"
 
 SONAR_SEVERITIES = ("blocker", "critical", "major", "minor", "info")
 
@@ -68,36 +90,30 @@ class BuildSettings(_Strict):
     """Where builds happen and which base image service images start from."""
 
     workspace: Path = Path(".fintech-release/workspaces")
-    gradle_executable: str = "gradle"
+    gradle_executable: Executable = "gradle"
     java_home: Path | None = None
-    base_image: str = "fintech-release/jre:17"
-    jre_modules: tuple[str, ...] | None = None  # the Java modules in the base image (None: the default set)
-    image_namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]*$")] = "fintech-release"
-    timeout_seconds: int = Field(default=1200, ge=10)
+    base_image: BaseImage = "fintech-release/jre:17"
+    # The Java modules in the base image (None: the default set).
+    jre_modules: tuple[JavaModule, ...] | None = Field(default=None, min_length=1)
+    image_namespace: ImageNamespace = "fintech-release"
+    timeout_seconds: int = Field(default=1200, ge=10, le=86_400)
 
 
 class RegistrySettings(_Strict):
     """The image registry: `local` is a Docker registry on loopback."""
 
     platform: Literal["local"] = "local"
-    host: str = "127.0.0.1:5000"
+    host: Annotated[str, AfterValidator(formats.check_registry_host)] = "127.0.0.1:5000"  # host[:port], no path
     # How long a push keeps trying while the registry does not answer (e.g. restarts), with back-off.
     retry_seconds: float = Field(default=60, ge=1, le=3600)
-
-    @field_validator("host")
-    @classmethod
-    def _host_has_no_scheme(cls, value: str) -> str:
-        if "://" in value or not re.fullmatch(r"[A-Za-z0-9.\-]+(:\d{1,5})?(/[a-z0-9._/-]+)?", value):
-            raise ValueError("must be host[:port][/path] without a scheme, e.g. 127.0.0.1:5000")
-        return value
 
 
 class LocalDatabaseSettings(_Strict):
     """The MariaDB/MySQL server the local platform's environments keep their databases on."""
 
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Port = 3306
-    user: str = "fintech_release"
+    user: MySqlUser = "fintech_release"
     password_env: EnvVarName = "FINTECH_RELEASE_DB_PASSWORD"
 
 
@@ -121,9 +137,9 @@ class DeploymentValues(_Strict):
     """How a service runs in an environment (the Helm values, or the local containers)."""
 
     replicas: int = Field(default=2, ge=1, le=50)
-    cpu: str = "250m"
-    memory: str = "256Mi"
-    env: dict[str, str] = Field(default_factory=dict)
+    cpu: Cpu = "250m"
+    memory: Memory = "256Mi"
+    env: EnvironmentVariables = Field(default_factory=dict)
     autoscaling: Autoscaling = Autoscaling()
 
 
@@ -137,22 +153,15 @@ class Service(_Strict):
     """One microservice: where its code lives, how it builds and how it runs."""
 
     name: ServiceName
-    repository: str
-    branch: str = "master"
+    repository: Annotated[str, AfterValidator(formats.check_not_an_option)]
+    branch: BranchName = "master"
     build_tool: Literal["gradle"] = "gradle"
-    dockerfile: str = "Dockerfile"
+    dockerfile: PathInRepository = "Dockerfile"
     port: Port
-    health_path: str = "/health"
-    database: SqlIdentifier | None = None
-    migrations: str | None = "migrations"
+    health_path: Annotated[str, AfterValidator(formats.check_http_path)] = "/health"
+    database: SqlIdentifier | None = None  # each environment's database is <env>_<database> (database_name)
+    migrations: PathInRepository | None = "migrations"
     deployment: ServiceDeployment = ServiceDeployment()
-
-    @field_validator("health_path")
-    @classmethod
-    def _health_path_is_absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        return value
 
     def deployment_in(self, environment: str) -> DeploymentValues:
         """The service's deployment values in `environment`: the environment's override wins field by field.
@@ -227,13 +236,14 @@ class Environment(_Strict):
     @model_validator(mode="after")
     def _gke_settings_match_platform(self) -> Environment:
         if self.platform == "gke" and self.gke is None:
-            raise ValueError("gke: required when platform is gke (project, region, cloudsql_instance)")
+            raise FieldError(("gke",), "required when platform is gke (project, region, cloudsql_instance)")
         if self.platform == "local" and self.gke is not None:
-            raise ValueError("gke: only allowed when platform is gke")
+            raise FieldError(("gke",), "only allowed when platform is gke")
         if self.deploy_after_build and (self.approval.required or self.promotes_from is not None):
-            raise ValueError(
-                "deploy_after_build: only for environments that deploy the newest pushed images without an approval"
-                " (e.g. ci); this one needs an approval or promotes from another environment"
+            raise FieldError(
+                ("deploy_after_build",),
+                "only for environments that deploy the newest pushed images without an approval"
+                " (e.g. ci); this one needs an approval or promotes from another environment",
             )
         return self
 
@@ -249,19 +259,22 @@ class GkePlatformSettings(_Strict):
     """Tools and shared settings of every gke environment."""
 
     terraform_dir: Path = Path("deploy/terraform")
-    terraform_state_bucket: str | None = None  # the GCS bucket deploy/terraform/bootstrap creates
+    terraform_state_bucket: GcsBucketName | None = None  # the GCS bucket deploy/terraform/bootstrap creates
     terraform_data_dir: Path | None = None  # a Terraform data dir per environment below it; None: <root>/.terraform-<env>
     charts_dir: Path = Path("deploy/charts")
-    terraform_executable: str = "terraform"
-    helm_executable: str = "helm"
-    helm_timeout_seconds: int = Field(default=600, ge=30)
+    terraform_executable: Executable = "terraform"
+    helm_executable: Executable = "helm"
+    helm_timeout_seconds: int = Field(default=600, ge=30, le=86_400)
     # How long an error the kubelet or a controller retries (image pull after a registry 5xx, a Secret
     # that appears, quota, HPA metrics after a rollout) may last before it fails a rollout or pod_health.
     transient_grace_seconds: float = Field(default=60, ge=0, le=300)
-    ingress_nginx_chart: str = "ingress-nginx"
+    ingress_nginx_chart: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")] = "ingress-nginx"
     ingress_nginx_repo: HttpUrl = "https://kubernetes.github.io/ingress-nginx"
-    ingress_nginx_version: str = "4.11.3"
-    database_user: str = "proxy"
+    # A pinned chart version (SemVer), not a range.
+    ingress_nginx_version: Annotated[
+        str, StringConstraints(pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+    ] = "4.11.3"
+    database_user: MySqlUser = "proxy"
     database_password_env: EnvVarName = "FINTECH_RELEASE_CLOUDSQL_PASSWORD"
     database_ip_type: Literal["PRIVATE", "PUBLIC", "PSC"] = "PRIVATE"
 
@@ -271,7 +284,8 @@ class BitbucketSettings(_Strict):
 
     flavor: Literal["cloud", "server"]
     base_url: HttpUrl | None = None  # None: https://api.bitbucket.org/2.0 for cloud; required for server
-    owner: str  # cloud: the workspace; server: the project key
+    # cloud: the workspace; server: the project key (~user for a personal project)
+    owner: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_~][A-Za-z0-9_.-]*$")]
     username_env: EnvVarName | None = None  # app passwords (cloud) need a username; tokens do not
     token_env: EnvVarName = "FINTECH_RELEASE_BITBUCKET_TOKEN"
     timeout_seconds: float = Field(default=15, gt=0, le=120)
@@ -279,7 +293,7 @@ class BitbucketSettings(_Strict):
     @model_validator(mode="after")
     def _server_needs_base_url(self) -> BitbucketSettings:
         if self.flavor == "server" and self.base_url is None:
-            raise ValueError("base_url: required for Bitbucket Server (e.g. https://bitbucket.example.com)")
+            raise FieldError(("base_url",), "required for Bitbucket Server (e.g. https://bitbucket.example.com)")
         return self
 
 
@@ -294,20 +308,20 @@ class SourceSettings(_Strict):
     @model_validator(mode="after")
     def _bitbucket_settings_match_platform(self) -> SourceSettings:
         if self.platform == "bitbucket" and self.bitbucket is None:
-            raise ValueError("bitbucket: required when platform is bitbucket")
+            raise FieldError(("bitbucket",), "required when platform is bitbucket")
         return self
 
 
 class EmailSettings(_Strict):
     """SMTP delivery of CI results: master to a group, other branches to the commit author."""
 
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "none"
     username_env: EnvVarName | None = None
     password_env: EnvVarName | None = None
-    sender: str = "fintech-release@localhost"
-    master_recipients: tuple[str, ...] = ()
+    sender: EmailAddress = "fintech-release@localhost"
+    master_recipients: tuple[EmailAddress, ...] = ()
     attempts: int = Field(default=3, ge=1, le=10)
     timeout_seconds: float = Field(default=10, gt=0, le=120)
     ca_file: Path | None = None  # CA bundle (PEM) for a server with a private certificate (starttls/tls)
@@ -324,7 +338,7 @@ class NotificationSettings(_Strict):
 class WebhookSettings(_Strict):
     """The endpoint Bitbucket push events arrive at; runs are launched on the Dagster webserver."""
 
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Port = 8089
     secret_env: EnvVarName = "FINTECH_RELEASE_WEBHOOK_SECRET"
     dagster_graphql_url: HttpUrl = "http://127.0.0.1:3000/graphql"
@@ -347,24 +361,120 @@ class ReleaseConfig(_Strict):
 
     @model_validator(mode="after")
     def _names_are_unique_and_known(self) -> ReleaseConfig:
-        _require_unique("services[{}].name", [s.name for s in self.services])
-        _require_unique("environments[{}].name", [e.name for e in self.environments])
+        _require_unique("services", "name", [s.name for s in self.services])
+        _require_unique("environments", "name", [e.name for e in self.environments])
         known = {e.name for e in self.environments}
+        declared = f"(declared: {', '.join(sorted(known))})"
         for index, env in enumerate(self.environments):
             if env.promotes_from is not None and env.promotes_from not in known:
-                raise ValueError(
-                    f"environments[{index}].promotes_from: unknown environment {env.promotes_from!r}"
-                    f" (declared: {', '.join(sorted(known))})"
+                raise FieldError(
+                    ("environments", index, "promotes_from"),
+                    f"unknown environment {shown(env.promotes_from)} {declared}",
                 )
         for index, service in enumerate(self.services):
             for env_name in service.deployment.environments:
                 if env_name not in known:
-                    raise ValueError(
-                        f"services[{index}].deployment.environments: unknown environment {env_name!r}"
-                        f" (declared: {', '.join(sorted(known))})"
+                    raise FieldError(
+                        ("services", index, "deployment", "environments", env_name),
+                        f"unknown environment {shown(env_name)} {declared}",
                     )
-        _require_unique("services[{}].port", [s.port for s in self.services])
-        _require_unique("environments[{}].address", [e.address for e in self.environments if e.address])
+        _require_unique("services", "port", [s.port for s in self.services])
+        return self
+
+    @model_validator(mode="after")
+    def _promotions_start_somewhere(self) -> ReleaseConfig:
+        """Every promotion chain ends at an environment that deploys built images: no self-reference, no cycle."""
+        source_of = {e.name: e.promotes_from for e in self.environments}
+        for index, env in enumerate(self.environments):
+            chain = [env.name]
+            while (upstream := source_of[chain[-1]]) is not None and upstream not in chain:
+                chain.append(upstream)
+            if upstream == env.name:
+                where = ("environments", index, "promotes_from")
+                if len(chain) == 1:
+                    raise FieldError(where, f"{shown(env.name)} cannot promote from itself")
+                raise FieldError(
+                    where,
+                    f"{shown(env.promotes_from)} makes a promotion cycle ({' → '.join([*chain, env.name])}); "
+                    "the first environment of a chain deploys built images and has no promotes_from",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _local_addresses_are_distinct(self) -> ReleaseConfig:
+        """Local environments listen on loopback addresses of their own (set, or 127.0.<position + 1>.1)."""
+        first_at: dict[str, int] = {}
+        for index, env in enumerate(self.environments):
+            if env.platform != "local":
+                continue
+            where = ("environments", index, "address") if env.address else ("environments", index)
+            if env.address is None and index + 1 > 255:
+                raise FieldError(where, "needs an address: the default 127.0.<position + 1>.1 stops at 255")
+            address = self.environment_address(env.name)
+            if address in first_at:
+                other = self.environments[first_at[address]]
+                how = "set" if other.address else "its default 127.0.<position + 1>.1"
+                mine = "" if env.address else " (this environment's default address)"
+                raise FieldError(
+                    where,
+                    f"{address}{mine} is also the address of environments[{first_at[address]}] {other.name!r} ({how}); "
+                    "give each local environment its own address",
+                )
+            first_at[address] = index
+        return self
+
+    @model_validator(mode="after")
+    def _autoscaling_reaches_replicas(self) -> ReleaseConfig:
+        """In every environment, after overrides are merged, the autoscaler's ceiling is at least `replicas`."""
+        for index, service in enumerate(self.services):
+            overrides = service.deployment.environments
+            for env in self.environments:
+                override = overrides.get(env.name)
+                values = service.deployment if override is None else service.deployment_in(env.name)
+                ceiling = values.autoscaling.max_replicas
+                if ceiling is None or ceiling >= values.replicas:
+                    continue
+                where: tuple[str | int, ...] = ("services", index, "deployment")
+                changed = override.model_fields_set if override is not None else set()
+                if "autoscaling" in changed:
+                    where += ("environments", env.name, "autoscaling", "max_replicas")
+                elif "replicas" in changed:
+                    where += ("environments", env.name, "replicas")
+                else:
+                    where += ("autoscaling", "max_replicas")
+                raise FieldError(
+                    where,
+                    f"max_replicas {ceiling} is below replicas {values.replicas} in environment {env.name!r}; "
+                    "raise max_replicas or lower replicas",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _databases_fit_mysql(self) -> ReleaseConfig:
+        """Each service's database name fits MySQL in every environment, and no two services share one."""
+        owner: dict[tuple[str, str], tuple[int, str]] = {}
+        for index, service in enumerate(self.services):
+            if service.database is None:
+                continue
+            where = ("services", index, "database")
+            for env in self.environments:
+                name = database_name(env.name, service.database)
+                if len(name) > MYSQL_NAME_MAX:
+                    raise FieldError(
+                        where,
+                        f"{service.database!r} becomes database {name!r} in environment {env.name!r}: "
+                        f"{len(name)} characters, MySQL allows {MYSQL_NAME_MAX}",
+                    )
+                # Local environments share one database server; each gke environment has its own instance.
+                server = "local" if env.platform == "local" else env.name
+                first_index, first_env = owner.setdefault((server, name.lower()), (index, env.name))
+                if first_index != index:
+                    raise FieldError(
+                        where,
+                        f"{service.database!r} becomes database {name!r} in environment {env.name!r}, which "
+                        f"services[{first_index}] ({self.services[first_index].name}) uses in {first_env!r}; "
+                        "each service needs its own database",
+                    )
         return self
 
     @model_validator(mode="after")
@@ -372,19 +482,21 @@ class ReleaseConfig(_Strict):
         if self.source_control.platform == "bitbucket":
             for index, service in enumerate(self.services):
                 if not re.fullmatch(BITBUCKET_SLUG_PATTERN, service.repository):
-                    raise ValueError(
-                        f"services[{index}].repository: {service.repository!r} is not a Bitbucket repository slug; "
-                        "with source_control.platform bitbucket it names the repository inside the workspace or "
-                        "project (source_control.bitbucket.owner), e.g. contact-us"
+                    raise FieldError(
+                        ("services", index, "repository"),
+                        f"{shown(service.repository)} is not a Bitbucket repository slug; with source_control.platform "
+                        "bitbucket it names the repository inside the workspace or project "
+                        "(source_control.bitbucket.owner), e.g. contact-us",
                     )
         # The commit sensor's cursor and the webhook find a service by its repository: one repository, one service.
         first_with: dict[str, int] = {}
         for index, service in enumerate(self.services):
             reference = self.repository_ref(service)
             if reference in first_with:
-                raise ValueError(
-                    f"services[{index}].repository: {service.repository!r} is also "
-                    f"services[{first_with[reference]}].repository; each service needs its own repository"
+                raise FieldError(
+                    ("services", index, "repository"),
+                    f"{shown(service.repository)} is also services[{first_with[reference]}].repository; "
+                    "each service needs its own repository",
                 )
             first_with[reference] = index
         return self
@@ -427,9 +539,16 @@ class ReleaseConfig(_Strict):
         return candidate if candidate.is_absolute() else (self.source.parent / candidate).resolve()
 
 
-def _require_unique(field_template: str, values: list[object]) -> None:
-    seen: set[object] = set()
+def database_name(environment: str, database: str) -> str:
+    """The MySQL database of `database` in `environment`: <env>_<database>, '-' as '_' (e.g. pre_prod_payments)."""
+    return f"{environment}_{database}".replace("-", "_")
+
+
+def _require_unique(collection: str, field: str, values: list[object]) -> None:
+    first_at: dict[object, int] = {}
     for index, value in enumerate(values):
-        if value in seen:
-            raise ValueError(f"{field_template.format(index)}: duplicate value {value!r}")
-        seen.add(value)
+        if value in first_at:
+            raise FieldError(
+                (collection, index, field), f"duplicate value {shown(value)} (also {collection}[{first_at[value]}])"
+            )
+        first_at[value] = index

@@ -11,9 +11,9 @@ from dagster import AssetSelection, JobDefinition, define_asset_job
 from fintech_release.assets.releases import ReleaseMode
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.jobs.approval import approve_job
-from fintech_release.jobs.names import deploy_job_name, releases_op_name, restore_job_name, rollback_job_name
+from fintech_release.jobs.names import deploy_job_name, restore_job_name, rollback_job_name
 from fintech_release.jobs.teardown import teardown_job
-from fintech_release.records.keys import DEPLOYMENT_TAG, approval_key, release_key
+from fintech_release.records.keys import DEPLOYMENT_TAG, approval_key, environment_group, release_key, releases_op_name
 
 if TYPE_CHECKING:  # dagster does not export the type define_asset_job returns
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -25,7 +25,7 @@ def environment_jobs(
     """Deploy, rollback, restore, approval and (for ephemeral environments) teardown jobs of one environment."""
     env = environment.name
     releases = AssetSelection.assets(*[release_key(env, name) for name in config.service_names])
-    prepare_and_release = AssetSelection.groups(f"env_{env}")
+    prepare_and_release = AssetSelection.groups(environment_group(env))
     if environment.approval.required:
         prepare_and_release -= AssetSelection.assets(approval_key(env))
     deployment = {DEPLOYMENT_TAG: env}

@@ -12,7 +12,7 @@ from dagster import AssetMaterialization, JobDefinition, MetadataValue, OpDefini
 
 from fintech_release.assets.environments import database_name
 from fintech_release.jobs.names import teardown_job_name
-from fintech_release.records.keys import DEPLOYMENT_TAG, TORN_DOWN, cluster_key, deployment_pool
+from fintech_release.records.keys import DEPLOYMENT_TAG, TORN_DOWN, cluster_key, dagster_name, deployment_pool
 from fintech_release.config import ReleaseConfig
 from fintech_release.platforms import platform_keys
 from fintech_release.resources.database import DatabaseAdmin
@@ -26,7 +26,7 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
     keys = platform_keys(release_config.environment(environment))
 
     @op(
-        name=f"remove_{environment}",
+        name=f"remove_{dagster_name(environment)}",
         pool=deployment_pool(environment),
         required_resource_keys={keys.runtime, keys.ingress, keys.database},
     )

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.records.event_log import materializations
-from fintech_release.records.keys import approval_key
+from fintech_release.records.keys import approval_key, dagster_name
 from fintech_release.records.releases import CandidateImage, candidate_for, release_history, serving_release
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -91,7 +91,7 @@ def refuse_reexecution(run: DagsterRun, environment: str) -> None:
     if run.parent_run_id or run.root_run_id:
         raise DeploymentRefusedError(
             f"{environment}: run {run.run_id} re-executes approval run {run.parent_run_id or run.root_run_id}; a "
-            f"decision is recorded once, by the person who makes it. Launch approve_{environment} anew "
+            f"decision is recorded once, by the person who makes it. Launch approve_{dagster_name(environment)} anew "
             f"(or `fintech-release approve {environment} …`) to decide again."
         )
 
@@ -137,7 +137,7 @@ def require_approval(instance: DagsterInstance, environment: str, candidate: Can
     what = f"{candidate.service} {candidate.version} ({candidate.digest})"
     how = (
         f"decide with `fintech-release approve {environment} --decision yes --approver … --reason …` "
-        f"or launch approve_{environment} in the UI"
+        f"or launch approve_{dagster_name(environment)} in the UI"
     )
     newest = next(iter(approval_history(instance, environment, limit=1)), None)
     if newest is None:

@@ -1,4 +1,4 @@
-"""Asset keys of the release graph, named once."""
+"""Asset keys of the release graph and the Dagster names derived from an environment's name, named once."""
 
 from dagster import AssetKey
 
@@ -21,6 +21,25 @@ SERVICE_TAG = "fintech-release/service"
 DEPLOYMENT_TAG = "fintech-release/deployment"
 # Runs executed in a fintech-release process name it, so a run whose process died can be told apart (records/runs.py).
 PROCESS_TAG = "fintech-release/process"
+
+
+def dagster_name(environment: str) -> str:
+    """`environment` where Dagster wants a name (job, op, group, sensor, resource key): '-' becomes '_'.
+
+    Dagster names must match ^[A-Za-z0-9_]+$; environment names may hold '-' (pre-prod, qa-eu) but never '_', so
+    no two environments get the same name. Asset keys keep the environment as written (pre-prod/release/payments).
+    """
+    return environment.replace("-", "_")
+
+
+def environment_group(environment: str) -> str:
+    """`env_<env>`: the asset group of an environment's cluster, database, ingress, approval and releases."""
+    return f"env_{dagster_name(environment)}"
+
+
+def releases_op_name(environment: str) -> str:
+    """`<env>_releases`: the op behind `<env>/release/*`, addressed by run config."""
+    return f"{dagster_name(environment)}_releases"
 
 
 def cluster_key(environment: str) -> AssetKey:

@@ -9,6 +9,7 @@ differ only in the remote and in the environment git runs with.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -90,18 +91,18 @@ class LocalGitSource(SourceControl):
     timeout_seconds: float = 120
 
     def latest_commit(self, *, repository: str, branch: str) -> CommitInfo:
-        return self._log(repository, branch, branch=branch, what="branch", limit=1)[0]
+        return self._log(repository, f"refs/heads/{branch}", branch=branch, what="branch", limit=1)[0]
 
     def commit(self, *, repository: str, sha: str, branch: str) -> CommitInfo:
         return self._log(repository, sha, branch=branch, what="commit", limit=1)[0]
 
     def recent_commits(self, *, repository: str, branch: str, limit: int = 20) -> list[CommitInfo]:
-        return self._log(repository, branch, branch=branch, what="branch", limit=limit)
+        return self._log(repository, f"refs/heads/{branch}", branch=branch, what="branch", limit=limit)
 
     def branch_heads(self, *, repository: str) -> dict[str, str]:
         self._require_repository(repository)
         completed = self._git(
-            "--git-dir", repository, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/"
+            f"--git-dir={repository}", "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/"
         )
         heads = (line.split(" ", 1) for line in completed.stdout.splitlines() if line)
         return dict(sorted((ref.removeprefix("refs/heads/"), sha) for sha, ref in heads))
@@ -120,17 +121,23 @@ class LocalGitSource(SourceControl):
         )
 
     def _log(self, repository: str, revision: str, *, branch: str, what: str, limit: int) -> list[CommitInfo]:
+        """`git log` of `revision`: a branch as refs/heads/<branch> (never a tag of the same name), or a sha.
+
+        --end-of-options keeps a revision that starts with '-' (from a run tag, say) from being read as an option.
+        """
         self._require_repository(repository)
         try:
             completed = self._git(
-                "--git-dir", repository, "log", "-z", f"--max-count={limit}", f"--format={_LOG_FORMAT}", revision, "--"
+                f"--git-dir={repository}", "log", "-z", f"--max-count={limit}", f"--format={_LOG_FORMAT}",
+                "--end-of-options", revision, "--",
             )
         except ToolFailedError:
-            raise ExternalSystemError(f"repository {repository}: {what} {revision!r} not found") from None
+            shown = revision.removeprefix("refs/heads/")
+            raise ExternalSystemError(f"repository {repository}: {what} {shown!r} not found") from None
         return [_parse_log_entry(entry, branch) for entry in completed.stdout.split("\0") if entry.strip()]
 
     def _require_repository(self, repository: str) -> None:
-        completed = self._git("--git-dir", repository, "rev-parse", "--git-dir", check=False)
+        completed = self._git(f"--git-dir={repository}", "rev-parse", "--git-dir", check=False)
         if completed.returncode != 0:
             raise ExternalSystemError(f"repository {repository} does not exist or is not a git repository")
 
@@ -180,8 +187,11 @@ def checkout_commit(
     """Clone `remote` and check `sha` out at `destination`; reuse `destination` when it already holds `sha`.
 
     `env` is passed to the clone only (e.g. credentials as GIT_CONFIG_* variables), so nothing of it is
-    written into the working tree's configuration.
+    written into the working tree's configuration. `sha` must be a hexadecimal object name and `remote`
+    follows `--`, so neither can be read as an option.
     """
+    if not re.fullmatch(r"[0-9a-f]{4,64}", sha):
+        raise ExternalSystemError(f"repository {remote}: {sha[:80]!r} is not a commit sha")
 
     def git(*args: str, check: bool = True, extra_env: Mapping[str, str] | None = None) -> CompletedProcess[str]:
         return run_git(*args, git_executable=git_executable, timeout_seconds=timeout_seconds, env=extra_env,
@@ -202,7 +212,7 @@ def checkout_commit(
     staging = destination.with_name(f"{destination.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        git("clone", "--quiet", "--no-checkout", remote, str(staging), extra_env=env)
+        git("clone", "--quiet", "--no-checkout", "--", remote, str(staging), extra_env=env)
         git("-C", str(staging), "checkout", "--quiet", "--detach", sha)
         staging.rename(destination)
     except OSError:

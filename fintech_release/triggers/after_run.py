@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from fintech_release.jobs import deploy_job_name
+from fintech_release.records.keys import dagster_name
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -55,7 +56,7 @@ def deploy_after_build_sensor(
         )
 
     return _after_run_sensor(
-        name=f"deploy_{environment}_after_build",
+        name=f"deploy_{dagster_name(environment)}_after_build",
         status=DagsterRunStatus.SUCCESS,
         monitored_job=build_job,
         request_job=deploy_job,
@@ -71,7 +72,7 @@ def teardown_sensors(
     """One sensor per way a deployment run can end, each requesting the environment's teardown once."""
     return [
         _after_run_sensor(
-            name=f"teardown_{environment}_after_{status.value.lower()}",
+            name=f"teardown_{dagster_name(environment)}_after_{status.value.lower()}",
             status=status,
             monitored_job=deploy_job,
             request_job=teardown_job,

@@ -41,7 +41,7 @@ from fintech_release.health.model import ServiceHealth
 from fintech_release.notifications.messages import HealthChange, compose_health_email
 from fintech_release.platforms import platform_keys
 from fintech_release.records.event_log import Recorded
-from fintech_release.records.keys import DEPLOYMENT_TAG, release_key
+from fintech_release.records.keys import DEPLOYMENT_TAG, dagster_name, environment_group, release_key
 from fintech_release.records.releases import serving_release
 from fintech_release.records.runs import changing_runs
 from fintech_release.resources.email import EmailNotifier
@@ -53,7 +53,7 @@ LOOKED_AT = "_looked_at"  # cursor entry: when the last tick looked, so only res
 
 def health_watch_name(environment: str) -> str:
     """`watch_<env>_health`."""
-    return f"watch_{environment}_health"
+    return f"watch_{dagster_name(environment)}_health"
 
 
 def health_watch_sensor(
@@ -151,7 +151,7 @@ def _email(
 ) -> None:
     settings = config.notifications.email
     assert settings is not None
-    url = f"{config.notifications.dagster_url}/asset-groups/env_{env}"
+    url = f"{config.notifications.dagster_url}/asset-groups/{environment_group(env)}"
     notifier: EmailNotifier = getattr(context.resources, NOTIFIER_KEY)
     report = notifier.send(compose_health_email(env, changes, settings, recipients, url))
     if report.delivered:
