@@ -3,7 +3,9 @@
 `post_graphql` sends one operation and returns its `data`, raising `DagsterGraphQLError` for every
 failure (no server, timeout, HTTP error, GraphQL `errors`). Only a request that never reached the
 server is sent again here: a mutation that timed out may have run, so its caller decides what to do.
-`find_runs` and `launch_run` are the two operations the webhook needs (runs by tags, launch a job).
+`find_runs` and `launch_run` are the operations the webhook needs (runs by tags, launch a job); the CLI
+also follows a run it launched (`run_status`), stops it (`terminate_run`) and checks that the webserver
+serves its own instance (`instance_info`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,28 @@ mutation LaunchRun($executionParams: ExecutionParams!) {
   }
 }
 """
+
+
+RUN_STATUS = """
+query RunStatus($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status }
+    ... on Error { message }
+  }
+}
+"""
+
+TERMINATE_RUN = """
+mutation TerminateRun($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on Error { message }
+  }
+}
+"""
+
+INSTANCE_INFO = "query InstanceInfo { instance { info } }"
 
 
 class DagsterGraphQLError(ExternalSystemError):
@@ -146,16 +170,21 @@ def launch_run(
     repository_name: str,
     job_name: str,
     tags: dict[str, str],
+    run_config: dict[str, Any] | None = None,
+    asset_selection: list[list[str]] | None = None,
     timeout: tuple[float, float] = REQUEST_TIMEOUT,
 ) -> str:
-    """Launch `job_name` with `tags` and no run config; return the new run's id."""
+    """Launch `job_name` with `tags`, `run_config` and (optionally) a subset of its assets; return the run's id."""
+    selector: dict[str, Any] = {
+        "repositoryLocationName": location_name,
+        "repositoryName": repository_name,
+        "jobName": job_name,
+    }
+    if asset_selection is not None:
+        selector["assetSelection"] = [{"path": path} for path in asset_selection]
     params = {
-        "selector": {
-            "repositoryLocationName": location_name,
-            "repositoryName": repository_name,
-            "jobName": job_name,
-        },
-        "runConfigData": {},
+        "selector": selector,
+        "runConfigData": run_config or {},
         "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
     }
     result = post_graphql(http, endpoint, LAUNCH_RUN, {"executionParams": params}, timeout=timeout)["launchRun"]
@@ -166,6 +195,31 @@ def launch_run(
         f"({result['__typename']}): {describe(result)}",
         transient=result["__typename"] == "PythonError",
     )
+
+
+def run_status(http: requests.Session, endpoint: str, run_id: str) -> str:
+    """The run's status as the webserver reports it, e.g. QUEUED, STARTED, SUCCESS."""
+    result = post_graphql(http, endpoint, RUN_STATUS, {"runId": run_id})["runOrError"]
+    if result["__typename"] != "Run":
+        raise DagsterGraphQLError(
+            f"the Dagster webserver at {endpoint} has no run {run_id}: {describe(result)}", transient=False
+        )
+    return str(result["status"])
+
+
+def terminate_run(http: requests.Session, endpoint: str, run_id: str) -> None:
+    """Ask the webserver to stop the run (its workers are interrupted and clean up); raises if it refuses."""
+    result = post_graphql(http, endpoint, TERMINATE_RUN, {"runId": run_id})["terminateRun"]
+    if result["__typename"] != "TerminateRunSuccess":
+        raise DagsterGraphQLError(
+            f"the Dagster webserver at {endpoint} did not stop run {run_id}: {describe(result)}", transient=False
+        )
+
+
+def instance_info(http: requests.Session, endpoint: str, *, timeout: tuple[float, float]) -> str | None:
+    """The webserver's instance configuration as `DagsterInstance.info_str()` prints it (None if it hides it)."""
+    info = post_graphql(http, endpoint, INSTANCE_INFO, {}, timeout=timeout, connect_attempts=1)["instance"]["info"]
+    return None if info is None else str(info)
 
 
 def describe(result: dict[str, Any]) -> str:

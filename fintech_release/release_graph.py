@@ -1,6 +1,6 @@
 """The release graph: every asset, check, job, sensor and resource for the services and environments in release.yaml."""
 
-from dagster import Definitions, StaticPartitionsDefinition
+from dagster import AssetKey, Definitions, StaticPartitionsDefinition, map_asset_specs
 
 from fintech_release.assets.build import base_image_asset, build_assets
 from fintech_release.assets.environments import environment_assets
@@ -19,7 +19,7 @@ from fintech_release.jobs import (
 )
 from fintech_release.notifications.sensors import notification_sensors
 from fintech_release.resources import platform_resources
-from fintech_release.triggers.after_run import deploy_after_build_sensor, teardown_sensors
+from fintech_release.triggers.after_run import deploy_after_build_sensor, delivery_metrics_sensors, teardown_sensors
 from fintech_release.triggers.health_watch import health_watch_sensor
 
 
@@ -50,4 +50,14 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
             sensors += teardown_sensors(environment.name, deploy, by_name[teardown_job_name(environment.name)])
         else:
             sensors.append(health_watch_sensor(config, environment, by_name[restore_job_name(environment.name)]))
-    return Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=platform_resources(config))
+    deployment_jobs = [job for job in jobs if job.name.startswith(("deploy_", "rollback_", "restore_"))]
+    sensors += delivery_metrics_sensors(config, deployment_jobs)
+    owned = map_asset_specs(lambda spec: spec.replace_attributes(owners=_owners(config, spec.key)), assets)
+    return Definitions(assets=owned, jobs=jobs, sensors=sensors, resources=platform_resources(config))
+
+
+def _owners(config: ReleaseConfig, key: AssetKey) -> list[str]:
+    """A release belongs to its service's owners; everything else (build, registry, environments) to the file's."""
+    if len(key.path) == 3 and key.path[1] == "release":
+        return config.owners_of(key.path[2])
+    return list(config.owners)

@@ -48,7 +48,7 @@ def test_cli_backfill_materializes_exactly_the_selected_services(
     with pytest.raises(BackfillError, match=unknown):
         launch_backfill(dev.url, asset_keys=[["no_such", "asset"]], partitions=SELECTED)
 
-    command = ["--config", str(config.source), "backfill", "--select", "build/analysis", *SELECTED, "--url", dev.url]
+    command = ["--config", str(config.source), "--url", dev.url, "backfill", "--select", "build/analysis", *SELECTED]
     assert cli_main([*command, "--wait"]) == 0
     printed = capsys.readouterr().out
     backfill_id = printed.split()[1].rstrip(":")
@@ -86,6 +86,5 @@ def test_bad_selection_fails_before_anything_is_launched(
     """The webserver URL points nowhere: a selection error (not a connection error) proves nothing was sent."""
     demo_config = Path(__file__).resolve().parent.parent / "release.yaml"
     url = f"http://127.0.0.1:{free_port()}"
-    extra = ["--url", url] if arguments[0] in ("rebuild-images", "backfill") else []
-    assert cli_main(["--config", str(demo_config), *arguments, *extra]) == 2
+    assert cli_main(["--config", str(demo_config), "--url", url, *arguments]) == 2
     assert message in capsys.readouterr().err

@@ -203,7 +203,7 @@ def test_a_waiting_command_and_a_starting_deployment_stop_cleanly_on_sigterm(
     starting = story.cli("deploy", ENV, "contact-us", config=never_ready)
     assert wait_until(lambda: len(containers(docker_client)) >= 4, timeout=60), starting.err
     waiting = story.cli("deploy", ENV, "contact-us")
-    assert wait_until(lambda: waiting.said("staging: waiting for `deploy staging`"), timeout=60), waiting.err
+    assert wait_until(lambda: waiting.said("staging: waiting for `staging: deploying contact-us`"), timeout=60), waiting.err
     assert waiting.said(f"(pid {starting.process.pid} on ")
 
     waiting.process.send_signal(signal.SIGTERM)

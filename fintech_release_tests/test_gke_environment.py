@@ -31,7 +31,7 @@ import pytest
 import yaml
 from dagster import AssetKey, AssetsDefinition, materialize
 
-from fintech_release.assets.environments import environment_assets
+from fintech_release.assets.environments import CLOUDSQL_READY, environment_assets
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.health.model import ServiceHealth
 from fintech_release.jobs import teardown_job
@@ -299,7 +299,7 @@ def test_an_instance_without_backups_stops_the_run_before_any_migration(
 
     result = _materialize_production(release_config, cloudsql_admin_api, journal)
 
-    (check,) = result.get_asset_check_evaluations()
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CLOUDSQL_READY]
     assert (check.asset_key, check.check_name, check.passed) == (
         AssetKey(["production", "cluster"]), "cloudsql_backups_and_failover", False
     )
@@ -321,7 +321,7 @@ def test_a_ready_instance_lets_migrations_and_the_ingress_run(
     result = _materialize_production(release_config, cloudsql_admin_api, journal)
 
     assert result.success
-    (check,) = result.get_asset_check_evaluations()
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CLOUDSQL_READY]
     assert check.passed
     lines = Journal(Path(journal)).lines()
     assert lines[0] == "runtime.ensure_environment production"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fintech_release.records.event_log import latest_observation_metadata
+from fintech_release.records.event_log import latest_materialization_metadata
 from fintech_release.records.keys import SOURCE_COMMIT
 from fintech_release.assets.source import report_head_commits
 from fintech_release.errors import ExternalSystemError, ToolFailedError
@@ -82,15 +82,18 @@ def test_a_tag_named_like_the_branch_does_not_hide_the_branch_head(git_bare_repo
     assert source.recent_commits(repository=str(repo.bare_path), branch="master")[0].sha == later
 
 
-def test_observation_records_the_sha_as_data_version(git_bare_repo_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_head_is_recorded_as_current_with_the_sha_as_data_version(git_bare_repo_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    """source/commit[payments] is materialized (the UI shows it current, not Missing) with the sha as data version."""
     repo = git_bare_repo_factory("payments", author_email="ada@bank.example")
     config = write_release_config(tmp_path, {"payments": repo.bare_path}, registry_host="127.0.0.1:5000")
     with quiet_instance(tmp_path) as instance:
         assert report_head_commits(instance, config, LocalGitSource()) == {"payments": repo.head()}
-        observed = latest_observation_metadata(instance, SOURCE_COMMIT, "payments")
-        record = instance.get_latest_data_version_record(SOURCE_COMMIT, is_source=True, partition_key="payments")
-    assert observed["sha"] == repo.head() and observed["author_email"] == "ada@bank.example"
-    assert record.asset_observation.data_version == repo.head()
+        recorded = latest_materialization_metadata(instance, SOURCE_COMMIT, "payments")
+        record = instance.get_latest_data_version_record(SOURCE_COMMIT, partition_key="payments")
+        partitions = instance.get_materialized_partitions(SOURCE_COMMIT)
+    assert recorded["sha"] == repo.head() and recorded["author_email"] == "ada@bank.example"
+    assert record.asset_materialization.tags["dagster/data_version"] == repo.head()
+    assert partitions == {"payments"}
 
 
 def test_branch_heads_are_listed_with_their_shas(git_bare_repo_factory) -> None:  # noqa: ANN001

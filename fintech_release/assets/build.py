@@ -123,7 +123,12 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         group_name="build",
         kinds={"gradle"},
         description="Every test of the commit (JUnit results); failing tests block the jar.",
-        check_specs=[AssetCheckSpec(TESTS_PASSED, asset=BUILD_TESTS, blocking=True)],
+        check_specs=[
+            AssetCheckSpec(
+                TESTS_PASSED, asset=BUILD_TESTS, blocking=True,
+                description="Every test of the commit passed (Gradle's JUnit results); blocks the jar, image and push.",
+            )
+        ],
     )
     def tests(context: AssetExecutionContext, source: SourceControl, build_tool: BuildTool) -> MaterializeResult:
         commit = resolve_commit(context, config, source)
@@ -201,6 +206,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
             metadata={
                 "commit": sha,
                 "author_email": built_jar["author_email"],
+                "committed_at": str(built_jar.get("committed_at", "")),
                 "version": version,
                 "image_id": built.image_id,
                 "reference": built.reference,
@@ -329,8 +335,11 @@ def build_service_image(
 
 
 def commit_metadata(commit: CommitRef) -> dict[str, Any]:
-    """The commit a build step worked on: sha, branch, author."""
-    return {"commit": commit.sha, "branch": commit.branch, "author_email": commit.author_email}
+    """The commit a build step worked on: sha, branch, author, when it was committed."""
+    return {
+        "commit": commit.sha, "branch": commit.branch, "author_email": commit.author_email,
+        "committed_at": commit.committed_at,
+    }
 
 
 def _issues_table(report: AnalysisReport) -> str:

@@ -20,6 +20,7 @@ from dagster import (
     asset,
 )
 
+from fintech_release.assets.delivery import delivery_spec
 from fintech_release.assets.releases import release_assets
 from fintech_release.config import Environment, ReleaseConfig, Service
 from fintech_release.config.models import database_name as mysql_database_name
@@ -44,6 +45,7 @@ from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.source import SourceControl
 
 CLOUDSQL_READY = "cloudsql_backups_and_failover"
+ENVIRONMENT_UP = "environment_up"
 
 
 def database_name(environment: str, service: Service) -> str:
@@ -58,10 +60,9 @@ def environment_assets(
     env = environment.name
     address = release_config.environment_address(env)
     group = environment_group(env)
+    source = environment.promotes_from
     promoted_from = (
-        [REGISTRY_IMAGE]
-        if environment.promotes_from is None
-        else [release_key(environment.promotes_from, name) for name in release_config.service_names]
+        [REGISTRY_IMAGE] if source is None else [release_key(source, name) for name in release_config.service_names]
     )
 
     pool = deployment_pool(env)
@@ -75,32 +76,44 @@ def environment_assets(
         kinds=set(keys.cluster_kinds),
         pool=pool,
         required_resource_keys={keys.runtime, *([CLOUDSQL_ADMIN_KEY] if check_cloudsql else [])},
-        # Blocking: an instance without backups or failover stops the run before any migration or release.
         check_specs=[
             AssetCheckSpec(
-                CLOUDSQL_READY,
+                ENVIRONMENT_UP,
                 asset=cluster_key(env),
-                blocking=True,
-                description="Cloud SQL Admin API: automated backups with a window, and high availability.",
-            )
-        ]
-        if check_cloudsql
-        else None,
+                description="The environment exists: passes when it is converged, warns once it is torn down.",
+            ),
+            # Blocking: an instance without backups or failover stops the run before any migration or release.
+            *(
+                [
+                    AssetCheckSpec(
+                        CLOUDSQL_READY,
+                        asset=cluster_key(env),
+                        blocking=True,
+                        description="Cloud SQL Admin API: automated backups with a window, and high availability.",
+                    )
+                ]
+                if check_cloudsql
+                else []
+            ),
+        ],
         description=f"The {env} runtime {where}.",
     )
     def cluster(context: AssetExecutionContext) -> MaterializeResult:
         runtime: ServiceRuntime = getattr(context.resources, keys.runtime)
         facts = runtime.ensure_environment(environment=env, address=address)
+        up = AssetCheckResult(
+            asset_key=cluster_key(env), check_name=ENVIRONMENT_UP, passed=True, description=f"{env} is up {where}"
+        )
         readiness = (
             [_cloudsql_readiness(getattr(context.resources, CLOUDSQL_ADMIN_KEY), environment)] if check_cloudsql else []
         )
         return MaterializeResult(
-            metadata={"environment": env, "platform": environment.platform, **facts}, check_results=readiness
+            metadata={"environment": env, "platform": environment.platform, **facts}, check_results=[up, *readiness]
         )
 
     @asset(
         key=database_key(env),
-        deps=[cluster_key(env), *promoted_from],
+        deps=[cluster_key(env), REGISTRY_IMAGE if source is None else database_key(source)],
         group_name=group,
         kinds=set(keys.database_kinds),
         pool=pool,
@@ -160,7 +173,7 @@ def environment_assets(
         )
 
     definitions: list[AssetsDefinition | AssetSpec] = [cluster, database, ingress]
-    release_deps: list[AssetKey] = [cluster_key(env), database_key(env), ingress_key(env), *promoted_from]
+    release_deps: list[AssetKey] = [cluster_key(env), database_key(env), ingress_key(env)]
 
     if environment.approval.required:
         definitions.append(
@@ -173,6 +186,8 @@ def environment_assets(
         release_deps.append(approval_key(env))
 
     definitions.append(release_assets(release_config, environment, release_deps))
+    if not environment.ephemeral:
+        definitions.append(delivery_spec(release_config, environment))
     return definitions
 
 

@@ -29,6 +29,7 @@ def registry_assets(services: PartitionsDefinition) -> list[AssetsDefinition]:
             metadata={
                 "commit": built["commit"],
                 "author_email": built["author_email"],
+                "committed_at": str(built.get("committed_at", "")),
                 "version": built["version"],
                 "reference": pushed.reference,
                 "digest": pushed.digest,

@@ -40,9 +40,15 @@ from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.health.model import ServiceHealth
 from fintech_release.platforms import platform_keys
-from fintech_release.records.approvals import approved_candidate
+from fintech_release.records.approvals import ApprovalRecord, approved_candidate
 from fintech_release.records.event_log import Recorded
-from fintech_release.records.keys import deployment_pool, environment_group, release_key, releases_op_name
+from fintech_release.records.keys import (
+    REGISTRY_IMAGE,
+    deployment_pool,
+    environment_group,
+    release_key,
+    releases_op_name,
+)
 from fintech_release.records.releases import (
     CandidateImage,
     RollbackPlan,
@@ -90,15 +96,26 @@ class RuntimeSettings(BaseModel, frozen=True):
 
 
 def release_assets(release_config: ReleaseConfig, environment: Environment, deps: list[AssetKey]) -> AssetsDefinition:
-    """The multi-asset of `environment`'s releases, one asset and one blocking `pod_health` check per service."""
+    """The multi-asset of `environment`'s releases, one asset and one blocking `pod_health` check per service.
+
+    Each release depends on `deps` (the environment's cluster, database, ingress, approval) and on the same
+    service upstream only: its release in the environment it promotes from, so the lineage reads one lane per
+    service, or the pushed images (registry/image is one partitioned node for every service; a multi-asset can
+    map it one way only).
+    """
     env = environment.name
     keys = platform_keys(environment)
+
+    def upstream(service: str) -> AssetKey:
+        source = environment.promotes_from
+        return REGISTRY_IMAGE if source is None else release_key(source, service)
 
     @multi_asset(
         name=releases_op_name(env),
         specs=[
             AssetSpec(
-                release_key(env, name), deps=deps, group_name=environment_group(env), kinds=set(keys.release_kinds),
+                release_key(env, name), deps=[*deps, upstream(name)], group_name=environment_group(env),
+                kinds=set(keys.release_kinds),
                 skippable=True,
             )
             for name in release_config.service_names
@@ -194,8 +211,7 @@ class _ReleaseStep:
             approval = approvals.get(name)
             yield self._result(
                 name, image, status=status, serving=serving, outcome=outcome, before=before, health=health,
-                settings=settings,
-                extra={"approved_by": approval.approver, "approval_run": approval.run_id} if approval else {},
+                settings=settings, extra=self._approval_metadata(approval, before),
             )
 
     def roll_back(self, services: list[str], *, undo_run: str | None, at: datetime | None) -> Iterator[MaterializeResult]:
@@ -243,6 +259,17 @@ class _ReleaseStep:
                 serving=outcome.image, outcome=outcome, before=record, health=health, settings=settings,
                 extra={"restores_release_of_run": record.run_id},
             )
+
+    def _approval_metadata(self, approval: ApprovalRecord | None, before: Recorded | None) -> dict:
+        """Who approved what serves: this run's approval, else (nothing changed) the one the serving release had."""
+        if approval is not None:
+            approved_by, run_id = approval.approver, approval.run_id
+        elif before is not None and "approval_run" in before.metadata:
+            approved_by, run_id = str(before.metadata.get("approved_by", "")), str(before.metadata["approval_run"])
+        else:
+            return {}
+        url = f"{self.config.notifications.dagster_url}/runs/{run_id}"
+        return {"approved_by": approved_by, "approval_run": run_id, "approval": MetadataValue.url(url)}
 
     def _configured_settings(self, name: str) -> RuntimeSettings:
         """The settings release.yaml gives `name` in this environment now."""
@@ -302,6 +329,8 @@ class _ReleaseStep:
                 "version": image.version,
                 "commit": image.commit,
                 "author_email": image.author_email,
+                "committed_at": image.committed_at,
+                "image": f"{image.version} · {image.digest[:19]}… · commit {image.commit[:12]}",
                 "serving": serving or "nothing",
                 "previous": outcome.previous_image or "nothing",
                 "previous_version": str(previous_version),

@@ -8,6 +8,7 @@
     fintech-release deploy ENV [SERVICE ...]   prepare ENV and deploy its candidate
     fintech-release rollback ENV [--run RUN | --to TIME]   undo the last deployment to ENV that changed it
     fintech-release releases ENV               what each run did to ENV's releases, newest first
+    fintech-release metrics [ENV] [--since DATE] [--json]   DORA's four keys per environment and service
     fintech-release teardown ENV... | --all     remove everything the environments hold
     fintech-release backfill --select KEYS [SERVICE ...] [--wait]   a real Dagster backfill on the running instance
     fintech-release rebuild-images [SERVICE ...] [--wait]           backfill build/image + registry/image
@@ -19,19 +20,24 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dagster import BetaWarning, DagsterInstance, Definitions, ExecuteInProcessResult, PreviewWarning, SupersessionWarning
+from dagster import BetaWarning, DagsterInstance, Definitions, PreviewWarning, SupersessionWarning
 
 from fintech_release.cli.instance import dagster_home, open_instance
 from fintech_release.config import CONFIG_ENV_VAR, ReleaseConfig, load_release_config
 from fintech_release.errors import FintechReleaseError, ReleaseConfigError
 from fintech_release.records.approvals import Decision
+
+if TYPE_CHECKING:
+    from fintech_release.cli.launch import RunPlan
 
 DAGSTER_URL_ENV_VAR = "FINTECH_RELEASE_DAGSTER_URL"
 BACKFILL_PRESETS = {
@@ -39,8 +45,8 @@ BACKFILL_PRESETS = {
     "reanalyze": ("build/analysis", "build/tests"),
 }
 Command = Callable[[ReleaseConfig, argparse.Namespace], int]
-# Executes one run: (definitions, instance, the run id to use) -> its result.
-Launch = Callable[[Definitions, DagsterInstance, str], ExecuteInProcessResult]
+# What a command asks to run, planned (and refused, if it must be) against the instance.
+PlanFor = Callable[[DagsterInstance], "RunPlan"]
 INTERRUPTED_EXIT = 130
 
 
@@ -81,7 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         "--config", type=Path, help=f"release.yaml to use (default: ${CONFIG_ENV_VAR} or ./release.yaml)"
     )
     parser.add_argument("--verbose", action="store_true", help="print Dagster's log of the run and tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
+    _launch_options(parser, defaults=True)
+    # The same options after the command name (`deploy staging --url …`), where they override the ones before it.
+    after = argparse.ArgumentParser(add_help=False)
+    _launch_options(after, defaults=False)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_parser_with(after))
     commands.add_parser("check", help="validate release.yaml")
     commands.add_parser("base-image", help="rebuild the JRE base image (build/base_image)")
     commands.add_parser("observe", help="record the head commit of every service")
@@ -106,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--run", dest="undo_run", help="the deployment run to undo (see `releases ENV`)")
     target.add_argument("--to", dest="restore_to", help="an ISO 8601 time: restore what ran then (UTC unless given)")
     commands.add_parser("releases", help="what each run did to an environment's releases").add_argument("environment")
+    metrics = commands.add_parser("metrics", help="DORA's four keys per environment and service")
+    metrics.add_argument("environment", nargs="?", help="one environment (default: every one that is not ephemeral)")
+    metrics.add_argument("--since", help="ISO 8601 date or time (default: 30 days ago)")
+    metrics.add_argument("--json", action="store_true", help="print JSON instead of tables")
     teardown = commands.add_parser("teardown", help="remove environments (runtime, ingress, databases)")
     teardown.add_argument("environments", nargs="*")
     teardown.add_argument("--all", action="store_true", help="every environment in release.yaml")
@@ -117,17 +131,35 @@ def _parser() -> argparse.ArgumentParser:
     ]
     for command in (backfill, *presets):
         command.add_argument("services", nargs="*", help="service partitions (default: all)")
-        command.add_argument(
-            "--url",
-            default=os.environ.get(DAGSTER_URL_ENV_VAR, "http://127.0.0.1:3000"),
-            help=f"the Dagster webserver (default: ${DAGSTER_URL_ENV_VAR} or http://127.0.0.1:3000, as `make ui`)",
-        )
         command.add_argument("--wait", action="store_true", help="print progress until the backfill ends")
     webhook = commands.add_parser("webhook", help="serve the Bitbucket push webhook (next to dagster dev)")
     webhook.add_argument("--location", default="fintech_release", help="code location name (workspace.yaml)")
     demo = commands.add_parser("demo", help="release the example services everywhere")
     demo.add_argument("--examples", type=Path, default=Path("examples"), help="folder of example services")
     return parser
+
+
+def _launch_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    url = os.environ.get(DAGSTER_URL_ENV_VAR, "http://127.0.0.1:3000")
+    parser.add_argument(
+        "--url", default=url if defaults else argparse.SUPPRESS,
+        help=f"a Dagster webserver serving this instance: runs are launched there, backfills too (default: "
+        f"${DAGSTER_URL_ENV_VAR} or http://127.0.0.1:3000, as `make ui`); without one runs go in this process",
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", default=False if defaults else argparse.SUPPRESS,
+        help="run here even when a webserver serves the instance",
+    )
+
+
+def _parser_with(parent: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    """An ArgumentParser class whose instances (the subcommands) also take `parent`'s options."""
+
+    class Subcommand(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, parents=[parent], **kwargs)
+
+    return Subcommand
 
 
 def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
@@ -151,10 +183,7 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
 def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
-    return _run(
-        config, args, lambda defs, instance, _: launch.build_base_image(defs, instance, verbose=args.verbose),
-        f"{config.build.base_image}: built",
-    )
+    return _run(config, args, lambda _: launch.base_image_run(config), f"{config.build.base_image}: built")
 
 
 def _observe(config: ReleaseConfig, _args: argparse.Namespace) -> int:
@@ -173,10 +202,9 @@ def _approve(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
     return _run(
         config, args,
-        lambda defs, instance, _: launch.approve(
-            config, defs, instance, args.environment,
-            decision=Decision(args.decision), approver=args.approver, reason=args.reason, expect=args.expect,
-            verbose=args.verbose,
+        lambda _: launch.approve_run(
+            config, args.environment, decision=Decision(args.decision), approver=args.approver, reason=args.reason,
+            expect=args.expect,
         ),
         f"{args.environment}: {args.decision} by {args.approver} recorded",
     )
@@ -201,13 +229,8 @@ def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
 def _deploy(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
-    launch.check_environment(config, args.environment)
-    launch.check_services(config, args.services)
     return _run(
-        config, args,
-        lambda defs, instance, run_id: launch.deploy(
-            config, defs, instance, args.environment, args.services or None, verbose=args.verbose, run_id=run_id
-        ),
+        config, args, lambda instance: launch.deploy_run(config, instance, args.environment, args.services or None),
         f"{args.environment}: deployed",
     )
 
@@ -216,14 +239,10 @@ def _rollback(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.assets.releases import parse_moment
     from fintech_release.cli import launch
 
-    launch.check_environment(config, args.environment)
     at = parse_moment(args.restore_to)
     return _run(
         config, args,
-        lambda defs, instance, run_id: launch.rollback(
-            config, defs, instance, args.environment, undo_run=args.undo_run, at=at, verbose=args.verbose,
-            run_id=run_id,
-        ),
+        lambda instance: launch.rollback_run(config, instance, args.environment, undo_run=args.undo_run, at=at),
         f"{args.environment}: rolled back",
     )
 
@@ -251,6 +270,35 @@ def _releases(config: ReleaseConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.assets.delivery import summary
+    from fintech_release.assets.releases import parse_moment
+    from fintech_release.cli.launch import check_environment
+    from fintech_release.records.delivery import default_window, delivery_metrics
+
+    if args.environment:
+        check_environment(config, args.environment)
+    environments = [args.environment] if args.environment else [e.name for e in config.environments if not e.ephemeral]
+    since, until = default_window()
+    since = parse_moment(args.since) or since
+    with open_instance() as instance:
+        results = [delivery_metrics(instance, config, env, since=since, until=until) for env in environments]
+    if args.json:
+        print(json.dumps([result.model_dump(mode="json") for result in results], indent=2))
+        return 0
+    for result in results:
+        print(f"{result.environment} ({result.since:%Y-%m-%d} → {result.until:%Y-%m-%d}): {summary(result.overall)}")
+        for service, figures in result.per_service.items():
+            print(f"  {service:16} {summary(figures)}")
+        for deployment in result.deployments:
+            if deployment.failed:
+                restored = deployment.restored_after_minutes
+                print(f"  failed {deployment.started_at:%Y-%m-%d %H:%M} run {deployment.run_id}: "
+                      + "; ".join(f"{s}: {why}" for s, why in deployment.broken.items())
+                      + (f" (restored after {restored:.1f} min)" if restored is not None else " (not restored)"))
+    return 0
+
+
 def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
@@ -260,11 +308,8 @@ def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
     for environment in environments:
         launch.check_environment(config, environment)
     for environment in environments:
-        if code := _run(
-            config, args,
-            lambda defs, instance, _: launch.teardown(config, defs, instance, environment, verbose=args.verbose),
-            f"{environment}: torn down",
-        ):
+        plan = launch.teardown_run(config, environment)
+        if code := _run(config, args, lambda _: plan, f"{environment}: torn down"):
             return code
     return 0
 
@@ -315,34 +360,48 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(config: ReleaseConfig, args: argparse.Namespace, launch_run: Launch, success: str) -> int:
-    """Execute one run on the instance; print what it changed, or why it failed and where to read more."""
+def _run(config: ReleaseConfig, args: argparse.Namespace, plan_for: PlanFor, success: str) -> int:
+    """Run one plan: on the webserver serving this instance, else here; print what changed or why it failed."""
     from fintech_release.cli import launch, report
+    from fintech_release.cli.remote import Webserver
     from fintech_release.release_graph import build_definitions
 
-    defs = build_definitions(config)
-    run_id = launch.new_run_id()
     with open_instance() as instance:
-        result = launch_run(defs, instance, run_id)
-    changes = report.release_lines(result)
-    if result.success:
-        print(f"{success} (run {result.run_id})")
+        plan = plan_for(instance)  # refusals (no approval, nothing to roll back) end here, before any run
+        server = None if args.in_process or plan.job is not None else Webserver.serving(args.url, instance)
+        if server is not None:
+            launched = server.run(plan, say=_say)
+            run_id, success_now, interrupted = launched.run_id, launched.success, launched.interrupted
+            events: report.Events = launched.events(instance)
+        else:
+            if not args.in_process:
+                _say(f"no Dagster webserver serves this instance at {args.url}: running in this process")
+            result = launch.execute(plan, config, build_definitions(config), instance, verbose=args.verbose, say=_say)
+            run_id, success_now, events = result.run_id, result.success, result.all_events
+            interrupted = report.was_interrupted(result)
+    changes = report.release_lines(events)
+    if success_now:
+        print(f"{success} (run {run_id})")
         if changes:
             print("\n".join(changes))
         return 0
-    more = f"run {result.run_id}: {config.notifications.dagster_url}/runs/{result.run_id} (make ui), or --verbose"
-    if report.was_interrupted(result):
+    if interrupted:
         print(
-            f"fintech-release: stopped (Ctrl-C or SIGTERM); run {result.run_id} ended as failed, the replicas it had "
-            "started were removed and what served before serves on",
+            f"fintech-release: stopped (Ctrl-C or SIGTERM); run {run_id} ended as failed or canceled, the replicas "
+            "it had started were removed and what served before serves on",
             file=sys.stderr,
         )
         return INTERRUPTED_EXIT
-    reasons = report.failure_lines(result)
+    more = f"run {run_id}: {args.url}/runs/{run_id} (make ui), or --verbose"
+    reasons = report.failure_lines(events)
     print(f"fintech-release: {reasons[0]}", file=sys.stderr)
     for line in [*reasons[1:], *changes, more]:
         print(f"  {line.strip()}", file=sys.stderr)
     return 1
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 COMMANDS: dict[str, Command] = {
@@ -354,6 +413,7 @@ COMMANDS: dict[str, Command] = {
     "deploy": _deploy,
     "rollback": _rollback,
     "releases": _releases,
+    "metrics": _metrics,
     "teardown": _teardown,
     "backfill": _backfill,
     "rebuild-images": _backfill,

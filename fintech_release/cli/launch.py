@@ -1,10 +1,13 @@
-"""Run the release's jobs in-process on an instance: what the CLI and `make demo` do instead of the UI.
+"""The runs a command asks for (`RunPlan`), checked before anything runs, and their execution in this process.
 
-Each function checks its selection (environment, services, approvals, what a rollback would
-change) against release.yaml and the event log before anything runs, so a typo or a refusal fails
-with a clear message and launches nothing. Runs that change an environment hold it for the whole
-run (`deployment_lock.exclusive_deployment`), and every run executed here names its process
-(`fintech-release/process`), so a run whose process was killed never holds an environment.
+Each `*_run` function checks its selection (environment, services, approvals, what a rollback would
+change) against release.yaml and the event log and returns a plan, or raises a clear one-line error
+and launches nothing. A plan runs on a Dagster webserver that serves the same instance (cli/remote.py:
+the UI sees it, queues it per environment and can re-execute it), or here with `execute`: a run that
+changes an environment holds it for the whole run (`deployment_lock.exclusive_deployment`), is
+checked again once it holds it, and names its process (`fintech-release/process`), so a run whose
+process was killed never holds an environment. `deploy`, `rollback`, … are plan + `execute`, for the
+demo and the tests.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
+from fintech_release.assets.delivery import record_delivery_metrics
 from fintech_release.assets.releases import ReleaseMode, nothing_to_roll_back
 from fintech_release.cli.deployment_lock import exclusive_deployment
 from fintech_release.config import ReleaseConfig
@@ -29,6 +34,7 @@ from fintech_release.jobs import (
     deploy_job_name,
     rollback_job_name,
     teardown_job,
+    teardown_job_name,
 )
 from fintech_release.records.approvals import Decision, approved_candidate
 from fintech_release.records.event_log import Recorded
@@ -49,6 +55,21 @@ Say = Callable[[str], None]
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run a command asks for: the job, its config and selection, and the environment it changes."""
+
+    job_name: str
+    what: str  # said when the run starts, e.g. "staging: deploying contact-us, payments"
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    asset_selection: tuple[AssetKey, ...] | None = None
+    partition_key: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    environment: str | None = None  # held for the whole run; None: the run changes no environment
+    recheck: Callable[[DagsterInstance], str] | None = None  # once held: refuse again, or return a fresher `what`
+    job: JobDefinition | None = None  # a job not in the code location (teardown of a permanent environment)
 
 
 def quiet(verbose: bool = False) -> dict[str, Any]:
@@ -77,14 +98,12 @@ def check_services(config: ReleaseConfig, services: list[str]) -> None:
             raise SelectionError(unknown.args[0]) from None
 
 
-def new_run_id() -> str:
-    """A run id chosen before the run starts, so a command can name its run while it runs."""
-    return str(uuid.uuid4())
-
-
-def build_base_image(defs: Definitions, instance: DagsterInstance, *, verbose: bool = False) -> ExecuteInProcessResult:
-    """Rebuild the JRE base image, recorded as build/base_image."""
-    return _execute(defs.resolve_job_def(BASE_IMAGE), instance, run_config=quiet(verbose))
+def check_approved(config: ReleaseConfig, instance: DagsterInstance, environment: str, services: list[str]) -> None:
+    """`DeploymentRefusedError` before any run when one of `services` has nothing to deploy or no approval."""
+    candidate, _ = approved_candidate(instance, config, environment, services)
+    for service in services:
+        if service not in candidate:
+            raise DeploymentRefusedError(f"{environment}: nothing to deploy for {service} yet")
 
 
 def partitioned_asset_keys(config: ReleaseConfig, keys: list[str]) -> list[list[str]]:
@@ -105,126 +124,162 @@ def partitioned_asset_keys(config: ReleaseConfig, keys: list[str]) -> list[list[
     return [key.split("/") for key in keys]
 
 
-def check_approved(config: ReleaseConfig, instance: DagsterInstance, environment: str, services: list[str]) -> None:
-    """`DeploymentRefusedError` before any run when one of `services` has nothing to deploy or no approval."""
-    candidate, _ = approved_candidate(instance, config, environment, services)
-    for service in services:
-        if service not in candidate:
-            raise DeploymentRefusedError(f"{environment}: nothing to deploy for {service} yet")
+# --- plans --------------------------------------------------------------------------------------------------------
 
 
-def build_and_push(
-    defs: Definitions, instance: DagsterInstance, service: str, sha: str, *, verbose: bool = False
-) -> ExecuteInProcessResult:
+def base_image_run(config: ReleaseConfig) -> RunPlan:
+    """Rebuild the JRE base image, recorded as build/base_image."""
+    return RunPlan(BASE_IMAGE, f"{config.build.base_image}: building")
+
+
+def build_and_push_run(service: str, sha: str) -> RunPlan:
     """Take one service commit to the registry."""
-    return _execute(
-        defs.resolve_job_def(BUILD_AND_PUSH), instance, partition_key=service, tags={COMMIT_TAG: sha},
-        run_config=quiet(verbose),
-    )
+    return RunPlan(BUILD_AND_PUSH, f"{service}: building {sha[:12]}", partition_key=service, tags={COMMIT_TAG: sha})
 
 
-def approve(
-    config: ReleaseConfig,
-    defs: Definitions,
-    instance: DagsterInstance,
-    environment: str,
-    *,
-    decision: Decision,
-    approver: str,
-    reason: str,
-    expect: str = "",
-    verbose: bool = False,
-) -> ExecuteInProcessResult:
+def approve_run(
+    config: ReleaseConfig, environment: str, *, decision: Decision, approver: str, reason: str, expect: str = ""
+) -> RunPlan:
     """Record a decision on the environment's current candidate (refused if it is not what `expect` names)."""
     check_environment(config, environment)
     if not config.environment(environment).approval.required:
         raise SelectionError(f"{environment} needs no approval (release.yaml: approval.required is false)")
-    op_name = approval_op_name(environment)
-    run_config = {
-        **quiet(verbose),
-        "ops": {
-            op_name: {"config": {"decision": decision.value, "approver": approver, "reason": reason, "expect": expect}}
-        },
-    }
-    return _execute(defs.resolve_job_def(approve_job_name(environment)), instance, run_config=run_config)
+    decided = {"decision": decision.value, "approver": approver, "reason": reason, "expect": expect}
+    return RunPlan(
+        approve_job_name(environment), f"{environment}: recording {decision.value} by {approver}",
+        run_config={"ops": {approval_op_name(environment): {"config": decided}}},
+    )
 
 
-def deploy(
-    config: ReleaseConfig,
-    defs: Definitions,
-    instance: DagsterInstance,
-    environment: str,
-    services: list[str] | None = None,
-    *,
-    verbose: bool = False,
-    run_id: str | None = None,
-    say: Say = _stderr,
-) -> ExecuteInProcessResult:
-    """Prepare the environment and deploy its candidate (all services, or those named), holding the environment."""
+def deploy_run(
+    config: ReleaseConfig, instance: DagsterInstance, environment: str, services: list[str] | None = None
+) -> RunPlan:
+    """Prepare the environment and deploy its candidate (all services, or those named)."""
     check_environment(config, environment)
     check_services(config, services or [])
     chosen = services or config.service_names
     check_approved(config, instance, environment, chosen)
     selection = [cluster_key(environment), database_key(environment), ingress_key(environment)]
     selection += [release_key(environment, service) for service in chosen]
-    with exclusive_deployment(instance, environment, command=f"deploy {environment}", say=say):
-        check_approved(config, instance, environment, chosen)  # again: an approval may have changed while waiting
-        run_id = _announce(say, f"{environment}: deploying {', '.join(chosen)}", run_id)
-        return _execute(
-            defs.resolve_job_def(deploy_job_name(environment)), instance, asset_selection=selection,
-            run_config=quiet(verbose), run_id=run_id,
-        )
+    what = f"{environment}: deploying {', '.join(chosen)}"
+
+    def recheck(held: DagsterInstance) -> str:  # an approval may have changed while the command waited
+        check_approved(config, held, environment, chosen)
+        return what
+
+    return RunPlan(
+        deploy_job_name(environment), what, asset_selection=tuple(selection), environment=environment, recheck=recheck
+    )
 
 
-def rollback(
-    config: ReleaseConfig,
-    defs: Definitions,
-    instance: DagsterInstance,
-    environment: str,
-    *,
-    undo_run: str | None = None,
-    at: datetime | None = None,
-    verbose: bool = False,
-    run_id: str | None = None,
-    say: Say = _stderr,
-) -> ExecuteInProcessResult:
+def rollback_run(
+    config: ReleaseConfig, instance: DagsterInstance, environment: str, *,
+    undo_run: str | None = None, at: datetime | None = None,
+) -> RunPlan:
     """Undo the last deployment that changed the environment (or `undo_run`, or everything after `at`).
 
     `DeploymentRefusedError` before any run when, by the records, the rollback would change nothing.
     """
     check_environment(config, environment)
+    undoes = _refuse_empty_rollback(config, instance, environment, undo_run=undo_run, at=at)
     mode = {"mode": ReleaseMode.ROLLBACK.name, "undo_run": undo_run, "restore_to": at.isoformat() if at else None}
-    run_config = {**quiet(verbose), "ops": {releases_op_name(environment): {"config": mode}}}
-    with exclusive_deployment(instance, environment, command=f"rollback {environment}", say=say):
-        undoes = _refuse_empty_rollback(config, instance, environment, undo_run=undo_run, at=at)
-        run_id = _announce(say, f"{environment}: rolling back {undoes}", run_id)
-        return _execute(
-            defs.resolve_job_def(rollback_job_name(environment)), instance, run_config=run_config, run_id=run_id
-        )
+    return RunPlan(
+        rollback_job_name(environment), f"{environment}: rolling back {undoes}",
+        run_config={"ops": {releases_op_name(environment): {"config": mode}}}, environment=environment,
+        recheck=lambda held: f"{environment}: rolling back "
+        + _refuse_empty_rollback(config, held, environment, undo_run=undo_run, at=at),
+    )
 
 
-def teardown(
+def teardown_run(config: ReleaseConfig, environment: str) -> RunPlan:
+    """Remove everything the environment holds (the CLI may do this to any environment, on purpose)."""
+    check_environment(config, environment)
+    ephemeral = config.environment(environment).ephemeral
+    return RunPlan(
+        teardown_job_name(environment), f"{environment}: tearing down", environment=environment,
+        job=None if ephemeral else teardown_job(config, environment),
+    )
+
+
+# --- execution in this process ------------------------------------------------------------------------------------
+
+
+def execute(
+    plan: RunPlan,
     config: ReleaseConfig,
     defs: Definitions,
     instance: DagsterInstance,
-    environment: str,
     *,
     verbose: bool = False,
+    run_id: str | None = None,
     say: Say = _stderr,
 ) -> ExecuteInProcessResult:
-    """Remove everything the environment holds (the CLI may do this to any environment, on purpose)."""
-    check_environment(config, environment)
-    with exclusive_deployment(instance, environment, command=f"teardown {environment}", say=say):
-        return _execute(
-            teardown_job(config, environment), instance, resources=defs.resources, run_config=quiet(verbose)
-        )
+    """Run `plan` here; a plan that changes an environment holds it for the whole run. Failures are returned."""
+    job = plan.job or defs.resolve_job_def(plan.job_name)
+    if plan.environment is None:
+        return _execute(job, defs, instance, plan, verbose=verbose, run_id=run_id)
+    with exclusive_deployment(instance, plan.environment, command=plan.what, say=say):
+        what = plan.recheck(instance) if plan.recheck else plan.what
+        run_id = run_id or new_run_id()
+        say(f"{what} in run {run_id} (Ctrl-C stops it cleanly) …")
+        result = _execute(job, defs, instance, plan, verbose=verbose, run_id=run_id)
+    if not config.environment(plan.environment).ephemeral:
+        record_delivery_metrics(instance, config, plan.environment)  # a daemon's sensor does it for launched runs
+    return result
 
 
-def _announce(say: Say, what: str, run_id: str | None) -> str:
-    """Say that a run starts now, under which id; return the id."""
-    run_id = run_id or new_run_id()
-    say(f"{what} in run {run_id} (Ctrl-C stops it cleanly) …")
-    return run_id
+def new_run_id() -> str:
+    """A run id chosen before the run starts, so a command can name its run while it runs."""
+    return str(uuid.uuid4())
+
+
+def build_base_image(defs: Definitions, instance: DagsterInstance, *, verbose: bool = False) -> ExecuteInProcessResult:
+    """Rebuild the JRE base image here."""
+    return _execute(defs.resolve_job_def(BASE_IMAGE), defs, instance, RunPlan(BASE_IMAGE, "base image"),
+                    verbose=verbose)
+
+
+def build_and_push(
+    defs: Definitions, instance: DagsterInstance, service: str, sha: str, *, verbose: bool = False
+) -> ExecuteInProcessResult:
+    """Take one service commit to the registry, here."""
+    plan = build_and_push_run(service, sha)
+    return _execute(defs.resolve_job_def(plan.job_name), defs, instance, plan, verbose=verbose)
+
+
+def approve(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str, *,
+    decision: Decision, approver: str, reason: str, expect: str = "", verbose: bool = False,
+) -> ExecuteInProcessResult:
+    """Record a decision here."""
+    plan = approve_run(config, environment, decision=decision, approver=approver, reason=reason, expect=expect)
+    return execute(plan, config, defs, instance, verbose=verbose)
+
+
+def deploy(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str,
+    services: list[str] | None = None, *, verbose: bool = False, say: Say = _stderr,
+) -> ExecuteInProcessResult:
+    """Deploy here, holding the environment."""
+    plan = deploy_run(config, instance, environment, services)
+    return execute(plan, config, defs, instance, verbose=verbose, say=say)
+
+
+def rollback(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str, *,
+    undo_run: str | None = None, at: datetime | None = None, verbose: bool = False, say: Say = _stderr,
+) -> ExecuteInProcessResult:
+    """Roll back here, holding the environment."""
+    plan = rollback_run(config, instance, environment, undo_run=undo_run, at=at)
+    return execute(plan, config, defs, instance, verbose=verbose, say=say)
+
+
+def teardown(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str, *,
+    verbose: bool = False, say: Say = _stderr,
+) -> ExecuteInProcessResult:
+    """Tear down here, holding the environment."""
+    return execute(teardown_run(config, environment), config, defs, instance, verbose=verbose, say=say)
 
 
 def _refuse_empty_rollback(
@@ -248,11 +303,17 @@ def _same_release(serving: Recorded | None, target: Recorded) -> bool:
 
 
 def _execute(
-    job: JobDefinition, instance: DagsterInstance, *, run_id: str | None = None, tags: Mapping[str, str] | None = None,
-    **kwargs: Any,
+    job: JobDefinition, defs: Definitions, instance: DagsterInstance, plan: RunPlan, *, verbose: bool,
+    run_id: str | None = None,
 ) -> ExecuteInProcessResult:
     """Execute `job` in this process, tagged with this process's identity; failures are returned, not raised."""
     return job.execute_in_process(
-        instance=instance, run_id=run_id or new_run_id(), raise_on_error=False,
-        tags={**(tags or {}), PROCESS_TAG: ProcessIdentity.current().tag()}, **kwargs,
+        run_config={**plan.run_config, **quiet(verbose)},
+        instance=instance,
+        partition_key=plan.partition_key,
+        asset_selection=list(plan.asset_selection) if plan.asset_selection else None,
+        run_id=run_id or new_run_id(),
+        tags={**plan.tags, PROCESS_TAG: ProcessIdentity.current().tag()},
+        resources=defs.resources if plan.job is not None else None,
+        raise_on_error=False,
     )

@@ -267,6 +267,17 @@ def check_email_address(value: str) -> str:
     return value
 
 
+def check_owner(value: str) -> str:
+    """Who owns an asset, as the Dagster catalog shows it: a plain mail address or `team:<name>`."""
+    if value.startswith("team:"):
+        if not re.fullmatch(r"team:[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}", value):
+            raise ValueError("must be team:<name> (letters, digits, space, _ . -), e.g. team:payments")
+        return value
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError("must be a plain mail address (alice@bank.example) or team:<name>")
+    return value
+
+
 def check_java_module(value: str) -> str:
     """A Java module name, e.g. java.sql (what jlink --add-modules takes)."""
     if not re.fullmatch(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*", value):

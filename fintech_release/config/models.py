@@ -32,6 +32,7 @@ Host = Annotated[str, AfterValidator(formats.check_host)]
 Executable = Annotated[str, AfterValidator(formats.check_not_an_option)]
 PathInRepository = Annotated[str, AfterValidator(formats.check_relative_path)]
 EmailAddress = Annotated[str, AfterValidator(formats.check_email_address)]
+Owner = Annotated[str, AfterValidator(formats.check_owner)]
 GcsBucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")]
 BranchName = Annotated[str, AfterValidator(formats.check_branch_name)]
 BaseImage = Annotated[str, AfterValidator(formats.check_base_image)]
@@ -162,6 +163,8 @@ class Service(_Strict):
     database: SqlIdentifier | None = None  # each environment's database is <env>_<database> (database_name)
     migrations: PathInRepository | None = "migrations"
     deployment: ServiceDeployment = ServiceDeployment()
+    # Who owns the service's releases, shown in the Dagster catalog (default: the file's `owners`).
+    owners: tuple[Owner, ...] = ()
 
     def deployment_in(self, environment: str) -> DeploymentValues:
         """The service's deployment values in `environment`: the environment's override wins field by field.
@@ -230,7 +233,7 @@ class Environment(_Strict):
     # whether it brings back the recorded release of a service that turned bad (never a new version),
     self_heal: bool = False
     # and who hears when one turns bad or recovers (default: notifications.email.master_recipients).
-    notify: tuple[str, ...] = ()
+    notify: tuple[EmailAddress, ...] = ()
     gke: GkeEnvironmentSettings | None = None
 
     @model_validator(mode="after")
@@ -356,6 +359,8 @@ class ReleaseConfig(_Strict):
     source_control: SourceSettings = SourceSettings()
     notifications: NotificationSettings = NotificationSettings()
     webhook: WebhookSettings = WebhookSettings()
+    # Who owns the release itself (the build, the registry, the environments), shown in the Dagster catalog.
+    owners: tuple[Owner, ...] = ()
     services: tuple[Service, ...] = Field(min_length=1)
     environments: tuple[Environment, ...] = Field(min_length=1)
 
@@ -512,6 +517,10 @@ class ReleaseConfig(_Strict):
             if service.name == name:
                 return service
         raise KeyError(f"unknown service {name!r} (known: {', '.join(self.service_names)})")
+
+    def owners_of(self, service: str) -> list[str]:
+        """The owners of `service`'s releases: its own, else the file's."""
+        return list(self.service(service).owners or self.owners)
 
     def environment(self, name: str) -> Environment:
         """The environment called `name`; KeyError naming the known environments otherwise."""

@@ -10,7 +10,19 @@ approver says what they reviewed (`expect`), exactly that candidate.
 import json
 from typing import Any
 
-from dagster import AssetMaterialization, Config, Failure, JobDefinition, MetadataValue, OpExecutionContext, job, op
+from dagster import (
+    AssetMaterialization,
+    Config,
+    Failure,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    job,
+    op,
+)
 from pydantic import Field
 
 from fintech_release.config import Environment, ReleaseConfig
@@ -70,7 +82,7 @@ def approve_job(release_config: ReleaseConfig, environment: Environment) -> JobD
                     "reason": reason,
                     "candidate_digests": json.dumps({s: c.digest for s, c in candidate.items()}, sort_keys=True),
                     "candidate_versions": json.dumps({s: c.version for s, c in candidate.items()}, sort_keys=True),
-                    "candidate": MetadataValue.md(_candidate_table(candidate)),
+                    "candidate": _candidate_table(candidate),
                     "four_eyes": environment.approval.four_eyes,
                 },
             )
@@ -89,8 +101,12 @@ def approve_job(release_config: ReleaseConfig, environment: Environment) -> JobD
     return approve
 
 
-def _candidate_table(candidate: dict[str, CandidateImage]) -> str:
+def _candidate_table(candidate: dict[str, CandidateImage]) -> MetadataValue:
+    """What was decided on, one row per service, as the UI shows a table."""
+    columns = ["service", "version", "digest", "commit", "author"]
     rows = [
-        f"| {c.service} | {c.version} | `{c.digest}` | {c.commit[:12]} | {c.author_email} |" for c in candidate.values()
+        TableRecord({"service": c.service, "version": c.version, "digest": c.digest, "commit": c.commit[:12],
+                     "author": c.author_email})
+        for c in candidate.values()
     ]
-    return "| service | version | digest | commit | author |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    return MetadataValue.table(rows, schema=TableSchema([TableColumn(name, "string") for name in columns]))

@@ -8,11 +8,23 @@ removed. The runtime goes next. Databases are dropped last, once no service uses
 the database server outlives the environment (local MariaDB); a CloudSQL instance is destroyed with it.
 """
 
-from dagster import AssetMaterialization, JobDefinition, MetadataValue, OpDefinition, OpExecutionContext, job, op
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetMaterialization,
+    JobDefinition,
+    MetadataValue,
+    OpDefinition,
+    OpExecutionContext,
+    job,
+    op,
+)
 
-from fintech_release.assets.environments import database_name
+from fintech_release.assets.environments import ENVIRONMENT_UP, database_name
+from fintech_release.assets.releases import POD_HEALTH
 from fintech_release.jobs.names import teardown_job_name
-from fintech_release.records.keys import DEPLOYMENT_TAG, TORN_DOWN, cluster_key, dagster_name, deployment_pool
+from fintech_release.records.keys import DEPLOYMENT_TAG, TORN_DOWN, cluster_key, dagster_name, deployment_pool, release_key
 from fintech_release.config import ReleaseConfig
 from fintech_release.platforms import platform_keys
 from fintech_release.resources.database import DatabaseAdmin
@@ -60,8 +72,19 @@ def teardown_op(release_config: ReleaseConfig, environment: str) -> OpDefinition
                 },
             )
         )
+        # Warnings the UI shows on the environment's nodes: torn down, nothing runs (not a green "materialized").
+        gone = f"{environment} was torn down by run {context.run_id}: nothing runs here"
+        context.log_event(_torn_down(cluster_key(environment), ENVIRONMENT_UP, gone))
+        for service in release_config.service_names:
+            context.log_event(_torn_down(release_key(environment, service), POD_HEALTH, gone))
 
     return teardown
+
+
+def _torn_down(key: AssetKey, check: str, description: str) -> AssetCheckEvaluation:
+    return AssetCheckEvaluation(
+        asset_key=key, check_name=check, passed=False, severity=AssetCheckSeverity.WARN, description=description
+    )
 
 
 def teardown_job(config: ReleaseConfig, environment: str) -> JobDefinition:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 
 class Recorded(BaseModel, frozen=True):
-    """One materialization or observation as the event log holds it."""
+    """One materialization as the event log holds it."""
 
     metadata: dict[str, Any]
     run_id: str
@@ -23,6 +23,23 @@ def materializations(
     """The newest `limit` materializations of `key` (of `partition`, when given), newest first."""
     records = instance.fetch_materializations(_filter(key, partition), limit=limit).records
     return [_recorded(record, record.asset_materialization) for record in records]
+
+
+def materializations_since(
+    instance: DagsterInstance, key: AssetKey, since: datetime, *, page: int = 1000
+) -> list[Recorded]:
+    """Every materialization of `key` recorded after `since`, oldest first (read in pages)."""
+    found: list[Recorded] = []
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=page, cursor=cursor,
+            ascending=True,
+        )
+        found += [_recorded(record, record.asset_materialization) for record in result.records]
+        if not result.has_more:
+            return found
+        cursor = result.cursor
 
 
 def latest_materialization_metadata(
@@ -39,12 +56,6 @@ def require_latest_materialization(context: AssetExecutionContext, key: AssetKey
     if metadata is None:
         raise Failure(f"{key.to_user_string()}[{context.partition_key}] has never been materialized: build it first")
     return metadata
-
-
-def latest_observation_metadata(instance: DagsterInstance, key: AssetKey, partition: str) -> dict[str, Any] | None:
-    """Metadata values of the newest observation of `key[partition]`, or None if there is none."""
-    records = instance.fetch_observations(_filter(key, partition), limit=1).records
-    return _recorded(records[0], records[0].asset_observation).metadata if records else None
 
 
 def _filter(key: AssetKey, partition: str | None) -> AssetRecordsFilter:

@@ -13,7 +13,7 @@ REGISTRY_IMAGE = AssetKey(["registry", "image"])
 # The state a teardown records on `<env>/cluster`: nothing of the environment runs after it.
 TORN_DOWN = "torn down"
 
-# Run tags that pin a run to one commit (set by sensors and the demo; the UI falls back to the last observation).
+# Run tags that pin a run to one commit (set by sensors and the demo; the UI falls back to the last recorded head).
 COMMIT_TAG = "fintech-release/commit"
 BRANCH_TAG = "fintech-release/branch"
 SERVICE_TAG = "fintech-release/service"
@@ -60,6 +60,11 @@ def ingress_key(environment: str) -> AssetKey:
 def approval_key(environment: str) -> AssetKey:
     """<env>/approval: each materialization is one approval decision (the audit trail)."""
     return AssetKey([environment, "approval"])
+
+
+def delivery_key(environment: str) -> AssetKey:
+    """<env>/delivery: DORA's four keys for the environment, recorded after each deployment."""
+    return AssetKey([environment, "delivery"])
 
 
 def release_key(environment: str, service: str) -> AssetKey:

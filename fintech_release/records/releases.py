@@ -34,6 +34,7 @@ class CandidateImage(BaseModel, frozen=True):
     version: str
     commit: str
     author_email: str
+    committed_at: str = ""  # ISO 8601 ("" for records older than this field)
 
     @classmethod
     def from_metadata(cls, service: str, metadata: dict) -> CandidateImage:
@@ -45,6 +46,7 @@ class CandidateImage(BaseModel, frozen=True):
             version=str(metadata["version"]),
             commit=str(metadata["commit"]),
             author_email=str(metadata["author_email"]),
+            committed_at=str(metadata.get("committed_at", "")),
         )
 
 

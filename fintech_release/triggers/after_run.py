@@ -1,14 +1,15 @@
-"""Environment sensors: deploy after a build where release.yaml says so, tear ephemeral environments down.
+"""Sensors that follow a run: deploy after a build, tear ephemeral environments down, record delivery metrics.
 
 `deploy_<env>_after_build` runs an environment's deployment after a successful build_and_push
 (`deploy_after_build: true`, typically ci), unless a deployment of it is already waiting to start
 (queued, not started or starting): that one deploys the newest pushed images anyway, so a backfill
 of a dozen services queues one deploy-and-teardown cycle, not a dozen. The teardown sensors remove
 an ephemeral environment after every deployment run, however it ended. Together: commit → build →
-ci deployed, checked, torn down.
+ci deployed, checked, torn down. `record_delivery_after_<status>` records DORA's four keys on
+`<env>/delivery` when a run that changed an environment ends.
 
 The other sensors: new commits start CI runs (commit_sensor.py); CI runs report their result
-(notification_sensors.py). release_graph.py registers them all.
+(notifications/sensors.py); the health watch judges releases between deployments (health_watch.py). release_graph.py registers them all.
 """
 
 from collections.abc import Callable
@@ -26,8 +27,10 @@ from dagster import (
     run_status_sensor,
 )
 
+from fintech_release.assets.delivery import record_delivery_metrics, summary
+from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import deploy_job_name
-from fintech_release.records.keys import dagster_name
+from fintech_release.records.keys import DEPLOYMENT_TAG, dagster_name
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -112,3 +115,28 @@ def _after_run_sensor(
         )
 
     return after_run
+
+
+def delivery_metrics_sensors(
+    config: ReleaseConfig, monitored: list["JobDefinition | UnresolvedAssetJobDefinition"]
+) -> list[SensorDefinition]:
+    """Record `<env>/delivery` after every run that changed an environment ends, however it ended."""
+    watched = {e.name for e in config.environments if not e.ephemeral}
+
+    def record(context: RunStatusSensorContext) -> None:
+        environment = context.dagster_run.tags.get(DEPLOYMENT_TAG)
+        if environment in watched:
+            metrics = record_delivery_metrics(context.instance, config, environment)
+            context.log.info(f"{environment}: {summary(metrics.overall)}")
+
+    return [
+        run_status_sensor(
+            name=f"record_delivery_after_{status.value.lower()}",
+            run_status=status,
+            monitored_jobs=monitored,
+            default_status=DefaultSensorStatus.RUNNING,
+            description=f"Record DORA's four keys on <env>/delivery when a deployment, rollback or restore ends in "
+            f"{status.value}.",
+        )(record)
+        for status in ENDED
+    ]

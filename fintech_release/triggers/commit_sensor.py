@@ -4,7 +4,7 @@ Every `source_control.poll_interval_seconds` it lists, for each service, the bra
 repository with their head shas (one listing per repository and tick). A head it has not seen on
 the release branch or on a branch matching `source_control.branch_patterns` starts the run
 ci_runs.py names (`build_and_push` for the release branch, `branch_ci` otherwise). A new head of
-the release branch is also recorded as an observation of source/commit: only then is the commit
+the release branch is also recorded as a materialization of source/commit: only then is the commit
 itself read (author, message), and, when an earlier head was seen, the commits since it
 (`commits_since_last`, `authors_since_last`; at most 50 looked at, `history_complete` says whether
 the earlier head was among them).
@@ -29,7 +29,7 @@ import json
 from typing import TYPE_CHECKING
 
 from dagster import (
-    AssetObservation,
+    AssetMaterialization,
     DefaultSensorStatus,
     JobDefinition,
     RunRequest,
@@ -40,7 +40,7 @@ from dagster import (
     sensor,
 )
 
-from fintech_release.assets.source import commit_observation
+from fintech_release.assets.source import commit_record
 from fintech_release.triggers.ci_runs import CiRun, ci_run_for
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import ExternalSystemError
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     )
 
 COMMIT_SENSOR = "commit_sensor"
-COMMITS_SINCE_LAST_LIMIT = 50  # how far back an observation looks for the previously seen head
+COMMITS_SINCE_LAST_LIMIT = 50  # how far back a head's record looks for the previously seen head
 
 
 def commit_sensor(
@@ -70,22 +70,22 @@ def commit_sensor(
     def poll_commits(context: SensorEvaluationContext, source: SourceControl) -> SensorResult:
         seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
         requests: list[RunRequest] = []
-        observations: list[AssetObservation] = []
+        heads_seen: list[AssetMaterialization] = []
         for service in config.services:
             repository = config.repository_ref(service)
             try:
                 heads = source.branch_heads(repository=repository)
-                service_requests, observation = _new_heads(
+                service_requests, head = _new_heads(
                     context, config, source, service.name, repository, heads, seen.get(repository)
                 )
             except ExternalSystemError as error:
                 context.log.warning(f"{service.name}: skipped this tick, its repository cannot be read: {error}")
                 continue
             requests += service_requests
-            if observation is not None:
-                observations.append(observation)
+            if head is not None:
+                heads_seen.append(head)
             seen[repository] = heads
-        return SensorResult(run_requests=requests, asset_events=observations, cursor=json.dumps(seen, sort_keys=True))
+        return SensorResult(run_requests=requests, asset_events=heads_seen, cursor=json.dumps(seen, sort_keys=True))
 
     return poll_commits
 
@@ -98,17 +98,17 @@ def _new_heads(
     repository: str,
     heads: dict[str, str],
     known: dict[str, str] | None,
-) -> tuple[list[RunRequest], AssetObservation | None]:
-    """The runs the moved heads of one repository start, and the observation of a moved release-branch head."""
+) -> tuple[list[RunRequest], AssetMaterialization | None]:
+    """The runs the moved heads of one repository start, and the record of a moved release-branch head."""
     requests: list[RunRequest] = []
-    observation = None
+    head = None
     for branch, sha in heads.items():
         previous = known.get(branch) if known is not None else None
         ci_run = ci_run_for(config, service, branch, sha)
         if sha == previous or ci_run is None:
             continue
         if branch == config.service(service).branch:
-            observation = _observe(source, service, repository, branch, sha, previous)
+            head = _record_head(source, service, repository, branch, sha, previous)
         if known is None:
             continue  # first sight of this repository: the baseline, nothing is built
         if _already_started(context, ci_run):
@@ -119,27 +119,27 @@ def _new_heads(
                 run_key=ci_run.run_key, job_name=ci_run.job_name, partition_key=ci_run.partition_key, tags=ci_run.tags
             )
         )
-    return requests, observation
+    return requests, head
 
 
-def _observe(
+def _record_head(
     source: SourceControl, service: str, repository: str, branch: str, sha: str, previous: str | None
-) -> AssetObservation:
+) -> AssetMaterialization:
     """source/commit[service] for the new head `sha`; with a `previous` head, also who committed since then."""
-    observation = commit_observation(service, source.commit(repository=repository, sha=sha, branch=branch))
+    record = commit_record(service, source.commit(repository=repository, sha=sha, branch=branch))
     if previous is None:
-        return observation
+        return record
     recent = source.recent_commits(repository=repository, branch=branch, limit=COMMITS_SINCE_LAST_LIMIT)
     shas = [commit.sha for commit in recent]
     # The branch may have moved on since its head was listed: count from `sha` back to `previous`.
     newest = shas.index(sha) if sha in shas else 0
     since = recent[newest: shas.index(previous)] if previous in shas[newest:] else recent[newest:]
-    return AssetObservation(
-        asset_key=observation.asset_key,
-        partition=observation.partition,
-        tags=observation.tags,
+    return AssetMaterialization(
+        asset_key=record.asset_key,
+        partition=record.partition,
+        tags=record.tags,
         metadata={
-            **observation.metadata,
+            **record.metadata,
             "commits_since_last": len(since),
             "authors_since_last": sorted({commit.author_email for commit in since}),
             # False when the previous head is not among the newest commits (a force push, or more than the limit).
