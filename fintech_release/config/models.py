@@ -34,6 +34,9 @@ PathInRepository = Annotated[str, AfterValidator(formats.check_relative_path)]
 EmailAddress = Annotated[str, AfterValidator(formats.check_email_address)]
 GcsBucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")]
 BranchName = Annotated[str, AfterValidator(formats.check_branch_name)]
+GcpProject = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+GcpRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+GcpLocation = Annotated[str, StringConstraints(pattern=r"^[a-z]+(-[a-z]+[0-9])?$")]  # a region, or us / eu / asia
 BaseImage = Annotated[str, AfterValidator(formats.check_base_image)]
 # Local images are <image_namespace>/<service>:<version>; 200 leaves room for the service in Docker's 255.
 ImageNamespace = Annotated[str, AfterValidator(formats.check_image_path), Field(max_length=200)]
@@ -100,12 +103,66 @@ class BuildSettings(_Strict):
 
 
 class RegistrySettings(_Strict):
-    """The image registry: `local` is a Docker registry on loopback."""
+    """The image registry: `local` is a registry you run (the demo's on loopback); `artifact_registry` and `gcr` are
+    Google's, opened with Application Default Credentials (Workload Identity in GKE), never a key file."""
 
-    platform: Literal["local"] = "local"
-    host: Annotated[str, AfterValidator(formats.check_registry_host)] = "127.0.0.1:5000"  # host[:port], no path
+    platform: Literal["local", "artifact_registry", "gcr"] = "local"
+    host: Annotated[str, AfterValidator(formats.check_registry_host)] = "127.0.0.1:5000"  # local: host[:port], no path
+    namespace: ImageNamespace | None = None  # local: a path below the host, e.g. team/releases
+    tls: bool = False  # local: https (with ca_file for a private CA) instead of plain http
+    ca_file: Path | None = None  # local: the CA (PEM) that signed the registry's certificate
+    username_env: EnvVarName | None = None  # local: htpasswd / token-service credentials from these variables
+    password_env: EnvVarName | None = None
+    project: GcpProject | None = None  # artifact_registry, gcr: the Google Cloud project
+    location: GcpLocation | None = None  # artifact_registry: e.g. europe-west2; gcr: us, eu or asia (None: gcr.io)
+    repository: Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")] | None = None
     # How long a push keeps trying while the registry does not answer (e.g. restarts), with back-off.
     retry_seconds: float = Field(default=60, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _fields_match_platform(self) -> RegistrySettings:
+        local_only = ("namespace", "tls", "ca_file", "username_env", "password_env")
+        google_only = ("project", "location", "repository")
+        if self.platform == "local":
+            for name in google_only:
+                if name in self.model_fields_set:
+                    raise FieldError((name,), f"only for platform artifact_registry or gcr (platform is {self.platform})")
+            if (self.username_env is None) != (self.password_env is None):
+                raise FieldError(("password_env" if self.password_env is None else "username_env",),
+                                 "username_env and password_env go together")
+            if self.ca_file is not None and not self.tls:
+                raise FieldError(("ca_file",), "needs tls: true (a CA is for a registry that speaks https)")
+            return self
+        for name in (*local_only, "host"):
+            if name in self.model_fields_set:
+                raise FieldError((name,), f"only for platform local (platform is {self.platform}; Google's registries "
+                                 "are opened with Application Default Credentials)")
+        required = ("project", "location", "repository") if self.platform == "artifact_registry" else ("project",)
+        for name in required:
+            if getattr(self, name) is None:
+                raise FieldError((name,), f"required for platform {self.platform}")
+        if self.platform == "gcr" and self.location not in (None, "us", "eu", "asia"):
+            raise FieldError(("location",), f"Container Registry is gcr.io, us.gcr.io, eu.gcr.io or asia.gcr.io "
+                             f"(location us, eu, asia or none), not {shown(self.location)}")
+        return self
+
+    @property
+    def registry_host(self) -> str:
+        """host[:port] images are pushed to: the local host, LOCATION-docker.pkg.dev or [LOCATION.]gcr.io."""
+        if self.platform == "artifact_registry":
+            return f"{self.location}-docker.pkg.dev"
+        if self.platform == "gcr":
+            return f"{self.location}.gcr.io" if self.location else "gcr.io"
+        return self.host
+
+    @property
+    def path_prefix(self) -> str:
+        """The path below the host every service repository lives under: PROJECT/REPOSITORY, PROJECT or namespace."""
+        if self.platform == "artifact_registry":
+            return f"{self.project}/{self.repository}"
+        if self.platform == "gcr":
+            return str(self.project)
+        return self.namespace or ""
 
 
 class LocalDatabaseSettings(_Strict):
@@ -199,8 +256,8 @@ class Approval(_Strict):
 class GkeEnvironmentSettings(_Strict):
     """Where a gke environment lives in Google Cloud, and how to reach its cluster and database."""
 
-    project: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-    region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+    project: GcpProject
+    region: GcpRegion
     kube_context: str | None = None  # a context in KUBECONFIG; None: the current context
     namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "fintech"
     cloudsql_instance: Annotated[str, StringConstraints(pattern=CLOUDSQL_INSTANCE_PATTERN)]

@@ -35,7 +35,7 @@ from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.local_database import LocalMariaDB
 from fintech_release.resources.local_ingress import LocalNginxIngress
 from fintech_release.resources.local_runtime import LocalDockerRuntime
-from fintech_release.resources.registry import ImageRegistry, LocalRegistry
+from fintech_release.resources.registry import GoogleRegistry, ImageRegistry, LocalRegistry
 from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.source import LocalGitSource, SourceControl
 from fintech_release.resources.terraform import TerraformRunner
@@ -74,9 +74,7 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
         "base_image_builder": JlinkBaseImageBuilder(
             java_home=str(config.build.java_home or DEFAULT_JAVA_HOME), docker_host=docker_host
         ),
-        "registry": LocalRegistry(
-            host=config.registry.host, docker_host=docker_host, retry_seconds=config.registry.retry_seconds
-        ),
+        "registry": _registry(config, docker_host),
         "runtime": LocalDockerRuntime(docker_host=docker_host, scope=config.local.scope),
         "ingress": LocalNginxIngress(state_dir=str(config.resolve_path(config.local.state_dir) / "ingress")),
         "database": LocalMariaDB(
@@ -110,6 +108,25 @@ def _source(config: ReleaseConfig) -> SourceControl:
     if bitbucket.flavor == "cloud":
         return BitbucketCloudSource(**common, **({"base_url": bitbucket.base_url} if bitbucket.base_url else {}))
     return BitbucketServerSource(base_url=str(bitbucket.base_url), **common)
+
+
+def _registry(config: ReleaseConfig, docker_host: str) -> ImageRegistry:
+    """The registry release.yaml names; Google's take their credentials from Application Default Credentials."""
+    settings = config.registry
+    common = {"docker_host": docker_host, "retry_seconds": settings.retry_seconds}
+    if settings.platform != "local":
+        return GoogleRegistry(host=settings.registry_host, path=settings.path_prefix, **common)
+    return LocalRegistry(
+        host=settings.host,
+        namespace=settings.path_prefix,
+        tls=settings.tls,
+        ca_file=str(config.resolve_path(settings.ca_file)) if settings.ca_file else None,
+        username=EnvVar(settings.username_env) if settings.username_env else None,
+        password=EnvVar(settings.password_env) if settings.password_env else None,
+        username_env=settings.username_env,
+        password_env=settings.password_env,
+        **common,
+    )
 
 
 def _email_notifier(config: ReleaseConfig) -> EmailNotifier:
