@@ -15,8 +15,10 @@ from fintech_release.jobs import (
     deploy_job_name,
     environment_jobs,
     restore_job_name,
+    rollback_job_name,
     teardown_job_name,
 )
+from fintech_release.notifications.deployments import deployment_report_sensors
 from fintech_release.notifications.sensors import notification_sensors
 from fintech_release.resources import platform_resources
 from fintech_release.triggers.after_run import deploy_after_build_sensor, teardown_sensors
@@ -38,11 +40,14 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
         commit_sensor(config, build_and_push, branch_ci),
         *notification_sensors(config, [build_and_push, branch_ci]),
     ]
+    deployments = []
     for environment in config.environments:
         assets += environment_assets(config, environment)
         env_jobs = environment_jobs(config, environment)
         jobs += env_jobs
         by_name = {job.name: job for job in env_jobs}
+        changes = (deploy_job_name, rollback_job_name, restore_job_name)
+        deployments += [by_name[name(environment.name)] for name in changes]
         deploy = by_name[deploy_job_name(environment.name)]
         if environment.deploy_after_build:
             sensors.append(deploy_after_build_sensor(environment.name, build_and_push, deploy))
@@ -50,4 +55,5 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
             sensors += teardown_sensors(environment.name, deploy, by_name[teardown_job_name(environment.name)])
         else:
             sensors.append(health_watch_sensor(config, environment, by_name[restore_job_name(environment.name)]))
+    sensors += deployment_report_sensors(config, deployments)
     return Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=platform_resources(config))
