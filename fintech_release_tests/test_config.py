@@ -198,12 +198,14 @@ def test_hyphenated_environment_names_work_end_to_end(
         _set("registry", {"platform": "gcr", "project": "acme-prod", "location": "eu"}),
         _set("registry", {"host": "127.0.0.1:5443", "namespace": "team/releases", "tls": True, "ca_file": "ca.pem",
                           "username_env": "REGISTRY_USER", "password_env": "REGISTRY_PASSWORD"}),
+        _set("analysis", {"platform": "sonarqube", "sonarqube": {"url": "https://sonar.bank.example",
+                                                                 "project_key_prefix": "bank:"}}),
     ],
     ids=[
         "branch-with-slash", "lowercase-env-name", "cpu-cores", "memory-fraction", "max-replicas-equal",
         "base-image-with-registry", "registry-localhost", "registry-domain", "sender-with-display-name",
         "url-ipv6-with-path", "explicit-address", "database-exactly-64", "jre-modules",
-        "artifact-registry", "container-registry-eu", "local-registry-tls-htpasswd",
+        "artifact-registry", "container-registry-eu", "local-registry-tls-htpasswd", "sonarqube",
     ],
 )
 def test_values_at_the_edge_of_each_rule_load(tmp_path: Path, demo_document: dict, mutate: Mutation) -> None:
@@ -336,6 +338,11 @@ REFUSED: list[tuple[str, Mutation, str]] = [
     ("registry-user-without-password", _set("registry", "username_env", "REGISTRY_USER"),
      r":\d+: registry\.password_env: username_env and password_env go together$"),
     ("registry-ca-without-tls", _set("registry", "ca_file", "ca.pem"), r":\d+: registry\.ca_file: needs tls: true"),
+    ("sonarqube-without-server", _set("analysis", "platform", "sonarqube"),
+     r":\d+: analysis\.sonarqube: required when platform is sonarqube"),
+    ("sonarqube-url-with-token", _set("analysis", {"platform": "sonarqube",
+                                                   "sonarqube": {"url": "https://squ_x:@sonar.bank.example"}}),
+     r":\d+: analysis\.sonarqube\.url: must not hold credentials"),
     # The base image: Docker's reference grammar, with a tag and no digest (it is built and tagged here).
     ("base-image-uppercase", _set("build", "base_image", "fintech-release/JRE:17"),
      r":\d+: build\.base_image: the repository 'fintech-release/JRE' must be lowercase"),

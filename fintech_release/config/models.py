@@ -82,11 +82,32 @@ class QualityGate(_Strict):
         ]
 
 
-class AnalysisSettings(_Strict):
-    """How code is analysed and which quality gate it must pass."""
+class SonarQubeSettings(_Strict):
+    """A SonarQube server: the analysis is submitted there and its own quality gate decides."""
 
+    url: HttpUrl  # e.g. https://sonar.bank.example
+    token_env: EnvVarName = "SONAR_TOKEN"  # a project analysis token (Execute Analysis and Browse)
+    project_key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{0,100}$")] = ""
+    java_executable: Executable = "java"  # runs the scanner engine the server serves
+    timeout_seconds: float = Field(default=15, gt=0, le=120)  # each Web API request
+    task_timeout_seconds: int = Field(default=600, ge=10, le=86_400)  # how long the server's task may take
+
+
+class AnalysisSettings(_Strict):
+    """How code is analysed and which quality gate it must pass: Checkstyle here, or a SonarQube server."""
+
+    platform: Literal["checkstyle", "sonarqube"] = "checkstyle"
     checkstyle_config: Path | None = None
-    quality_gate: QualityGate = QualityGate()
+    quality_gate: QualityGate = QualityGate()  # checkstyle; SonarQube's gate is the server's
+    sonarqube: SonarQubeSettings | None = None
+
+    @model_validator(mode="after")
+    def _sonarqube_settings_match_platform(self) -> AnalysisSettings:
+        if self.platform == "sonarqube" and self.sonarqube is None:
+            raise FieldError(("sonarqube",), "required when platform is sonarqube (url, token_env)")
+        if self.platform == "checkstyle" and self.sonarqube is not None:
+            raise FieldError(("sonarqube",), "only used when platform is sonarqube")
+        return self
 
 
 class BuildSettings(_Strict):

@@ -37,6 +37,7 @@ from fintech_release.resources.local_ingress import LocalNginxIngress
 from fintech_release.resources.local_runtime import LocalDockerRuntime
 from fintech_release.resources.registry import GoogleRegistry, ImageRegistry, LocalRegistry
 from fintech_release.resources.runtime import ServiceRuntime
+from fintech_release.resources.sonarqube import SonarQubeAnalyzer
 from fintech_release.resources.source import LocalGitSource, SourceControl
 from fintech_release.resources.terraform import TerraformRunner
 from fintech_release.resources._tools import find_tool
@@ -58,13 +59,10 @@ __all__ = [
 def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]:
     """The resources every asset uses, keyed by the parameter names assets ask for."""
     docker_host = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
-    checkstyle_config = config.analysis.checkstyle_config
     database = config.local.database
     resources: dict[str, ConfigurableResource] = {
         "source": _source(config),
-        "analyzer": CheckstyleAnalyzer(
-            config_path=str(config.resolve_path(checkstyle_config)) if checkstyle_config else None
-        ),
+        "analyzer": _analyzer(config),
         "build_tool": GradleBuildTool(
             executable=config.build.gradle_executable,
             java_home=str(config.build.java_home) if config.build.java_home else None,
@@ -108,6 +106,24 @@ def _source(config: ReleaseConfig) -> SourceControl:
     if bitbucket.flavor == "cloud":
         return BitbucketCloudSource(**common, **({"base_url": bitbucket.base_url} if bitbucket.base_url else {}))
     return BitbucketServerSource(base_url=str(bitbucket.base_url), **common)
+
+
+def _analyzer(config: ReleaseConfig) -> CodeAnalyzer:
+    """Checkstyle offline, or the SonarQube server release.yaml names (its token from the environment)."""
+    sonar = config.analysis.sonarqube
+    if config.analysis.platform == "sonarqube" and sonar is not None:
+        return SonarQubeAnalyzer(
+            url=sonar.url,
+            token=EnvVar(sonar.token_env),
+            token_env=sonar.token_env,
+            project_key_prefix=sonar.project_key_prefix,
+            java_executable=sonar.java_executable,
+            engine_cache_dir=str(config.resolve_path(config.build.workspace).parent / "sonar-engine"),
+            request_timeout_seconds=sonar.timeout_seconds,
+            task_timeout_seconds=sonar.task_timeout_seconds,
+        )
+    checkstyle_config = config.analysis.checkstyle_config
+    return CheckstyleAnalyzer(config_path=str(config.resolve_path(checkstyle_config)) if checkstyle_config else None)
 
 
 def _registry(config: ReleaseConfig, docker_host: str) -> ImageRegistry:
