@@ -32,7 +32,7 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
         source_commit_spec(services),
         base_image_asset(config),
         *build_assets(config, services),
-        *registry_assets(services),
+        *registry_assets(config, services),
     ]
     build_and_push, branch_ci = build_and_push_job(), branch_ci_job(config)
     jobs = [base_image_job(), build_and_push, branch_ci]

@@ -200,12 +200,16 @@ def test_hyphenated_environment_names_work_end_to_end(
                           "username_env": "REGISTRY_USER", "password_env": "REGISTRY_PASSWORD"}),
         _set("analysis", {"platform": "sonarqube", "sonarqube": {"url": "https://sonar.bank.example",
                                                                  "project_key_prefix": "bank:"}}),
+        _all(_set("registry", {"platform": "artifact_registry", "project": "acme-prod", "location": "europe-west2",
+                               "repository": "releases"}),
+             _set("build", {"builder": "cloud_build", "base_image": "europe-west2-docker.pkg.dev/acme-prod/releases/jre:17",
+                            "cloud_build": {"project": "acme-prod", "staging_bucket": "acme-prod-builds"}})),
     ],
     ids=[
         "branch-with-slash", "lowercase-env-name", "cpu-cores", "memory-fraction", "max-replicas-equal",
         "base-image-with-registry", "registry-localhost", "registry-domain", "sender-with-display-name",
         "url-ipv6-with-path", "explicit-address", "database-exactly-64", "jre-modules",
-        "artifact-registry", "container-registry-eu", "local-registry-tls-htpasswd", "sonarqube",
+        "artifact-registry", "container-registry-eu", "local-registry-tls-htpasswd", "sonarqube", "cloud-build",
     ],
 )
 def test_values_at_the_edge_of_each_rule_load(tmp_path: Path, demo_document: dict, mutate: Mutation) -> None:
@@ -338,6 +342,16 @@ REFUSED: list[tuple[str, Mutation, str]] = [
     ("registry-user-without-password", _set("registry", "username_env", "REGISTRY_USER"),
      r":\d+: registry\.password_env: username_env and password_env go together$"),
     ("registry-ca-without-tls", _set("registry", "ca_file", "ca.pem"), r":\d+: registry\.ca_file: needs tls: true"),
+    ("cloud-build-without-settings", _set("build", "builder", "cloud_build"),
+     r":\d+: build\.cloud_build: required when builder is cloud_build"),
+    ("buildkit-is-not-offered", _set("build", "builder", "buildkit"), r":\d+: build\.builder: Input should be 'docker' or"),
+    ("cloud-build-to-a-local-registry", _set("build", {"builder": "cloud_build", "cloud_build": {
+        "project": "acme-prod", "staging_bucket": "acme-prod-builds"}}),
+     r":\d+: build\.builder: cloud_build pushes to the registry: it needs registry\.platform artifact_registry"),
+    ("cloud-build-base-image-elsewhere", _all(
+        _set("registry", {"platform": "gcr", "project": "acme-prod"}),
+        _set("build", {"builder": "cloud_build", "cloud_build": {"project": "acme-prod", "staging_bucket": "b-builds"}})),
+     r":\d+: build\.base_image: Cloud Build pulls the base image: it must be in the registry, e\.g\. gcr\.io/acme-prod/jre"),
     ("sonarqube-without-server", _set("analysis", "platform", "sonarqube"),
      r":\d+: analysis\.sonarqube: required when platform is sonarqube"),
     ("sonarqube-url-with-token", _set("analysis", {"platform": "sonarqube",

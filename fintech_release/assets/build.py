@@ -208,6 +208,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
                 "labels": MetadataValue.json(built.labels),
                 "base_image": config.build.base_image,
                 "base_image_digest": str(base.get("content_digest", "not recorded")),
+                **({"registry_digest": built.registry_digest} if built.registry_digest else {}),
             },
             data_version=DataVersion(built.image_id),
         )

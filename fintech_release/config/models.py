@@ -110,8 +110,21 @@ class AnalysisSettings(_Strict):
         return self
 
 
+class CloudBuildSettings(_Strict):
+    """Google Cloud Build: where builds run and where their contexts are staged."""
+
+    project: GcpProject
+    location: GcpLocation | Literal["global"] = "global"  # a region for a regional pool, e.g. europe-west2
+    staging_bucket: GcsBucketName  # the build contexts (tar.gz) go here; a lifecycle rule may delete them
+    timeout_seconds: int = Field(default=1200, ge=60, le=86_400)
+
+
 class BuildSettings(_Strict):
     """Where builds happen and which base image service images start from."""
+
+    # Who builds images: the Docker engine here (default), or Cloud Build where runs are pods without an engine.
+    builder: Literal["docker", "cloud_build"] = "docker"
+    cloud_build: CloudBuildSettings | None = None
 
     workspace: Path = Path(".fintech-release/workspaces")
     gradle_executable: Executable = "gradle"
@@ -121,6 +134,14 @@ class BuildSettings(_Strict):
     jre_modules: tuple[JavaModule, ...] | None = Field(default=None, min_length=1)
     image_namespace: ImageNamespace = "fintech-release"
     timeout_seconds: int = Field(default=1200, ge=10, le=86_400)
+
+    @model_validator(mode="after")
+    def _cloud_build_settings_match_builder(self) -> BuildSettings:
+        if self.builder == "cloud_build" and self.cloud_build is None:
+            raise FieldError(("cloud_build",), "required when builder is cloud_build (project, staging_bucket)")
+        if self.builder == "docker" and self.cloud_build is not None:
+            raise FieldError(("cloud_build",), "only used when builder is cloud_build")
+        return self
 
 
 class RegistrySettings(_Strict):
@@ -457,6 +478,20 @@ class ReleaseConfig(_Strict):
                         f"unknown environment {shown(env_name)} {declared}",
                     )
         _require_unique("services", "port", [s.port for s in self.services])
+        return self
+
+    @model_validator(mode="after")
+    def _remote_builds_reach_the_registry(self) -> ReleaseConfig:
+        """Cloud Build pushes to the registry and pulls the base image from it: both must be Google's."""
+        if self.build.builder != "cloud_build":
+            return self
+        if self.registry.platform == "local":
+            raise FieldError(("build", "builder"), "cloud_build pushes to the registry: it needs registry.platform "
+                             "artifact_registry or gcr (Cloud Build cannot reach a local registry)")
+        home = f"{self.registry.registry_host}/{self.registry.path_prefix}/"
+        if not self.build.base_image.startswith(home):
+            raise FieldError(("build", "base_image"), f"Cloud Build pulls the base image: it must be in the registry, "
+                             f"e.g. {home}jre:17 (got {shown(self.build.base_image)})")
         return self
 
     @model_validator(mode="after")

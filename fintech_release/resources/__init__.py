@@ -22,6 +22,7 @@ from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
 from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
 from fintech_release.resources.bitbucket import BitbucketCloudSource, BitbucketServerSource
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
+from fintech_release.resources.cloud_build import CloudBuildImageBuilder
 from fintech_release.resources.cloudsql import CloudSqlDatabase
 from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
@@ -68,7 +69,7 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
             java_home=str(config.build.java_home) if config.build.java_home else None,
             timeout_seconds=config.build.timeout_seconds,
         ),
-        "image_builder": DockerImageBuilder(docker_host=docker_host),
+        "image_builder": _image_builder(config, docker_host),
         "base_image_builder": JlinkBaseImageBuilder(
             java_home=str(config.build.java_home or DEFAULT_JAVA_HOME), docker_host=docker_host
         ),
@@ -106,6 +107,20 @@ def _source(config: ReleaseConfig) -> SourceControl:
     if bitbucket.flavor == "cloud":
         return BitbucketCloudSource(**common, **({"base_url": bitbucket.base_url} if bitbucket.base_url else {}))
     return BitbucketServerSource(base_url=str(bitbucket.base_url), **common)
+
+
+def _image_builder(config: ReleaseConfig, docker_host: str) -> ImageBuilder:
+    """The Docker engine here, or Cloud Build pushing into the registry's build namespace."""
+    cloud = config.build.cloud_build
+    if config.build.builder == "cloud_build" and cloud is not None:
+        return CloudBuildImageBuilder(
+            project=cloud.project,
+            location=cloud.location,
+            staging_bucket=cloud.staging_bucket,
+            image_repository=f"{config.registry.registry_host}/{config.registry.path_prefix}",
+            timeout_seconds=cloud.timeout_seconds,
+        )
+    return DockerImageBuilder(docker_host=docker_host)
 
 
 def _analyzer(config: ReleaseConfig) -> CodeAnalyzer:
