@@ -261,7 +261,9 @@ class DockerEngine:
 # --------------------------------------------------------------------------- #
 
 
-def registry_config(port: int, storage_dir: Path, *, tls: RegistryTls | None = None, htpasswd: Path | None = None) -> str:
+def registry_config(
+    port: int, storage_dir: Path, *, tls: RegistryTls | None = None, htpasswd: Path | None = None
+) -> str:
     """Return a docker-registry (distribution 2.x) config for 127.0.0.1:``port``, with TLS and htpasswd if given."""
     config = (
         "version: 0.1\n"
@@ -335,7 +337,8 @@ def throwaway_ca(folder: Path) -> RegistryTls:
 
 def write_htpasswd(path: Path, users: Mapping[str, str]) -> Path:
     """An htpasswd file with bcrypt hashes (the only kind docker-registry accepts)."""
-    lines = [f"{user}:{bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()}" for user, secret in users.items()]
+    hashed = {user: bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode() for user, secret in users.items()}
+    lines = [f"{user}:{digest}" for user, digest in hashed.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -84,7 +84,7 @@ class SonarQubeStandIn:
         ]
 
     def gate(self, status: str, *conditions: tuple[str, str, str, str, str], analysis_id: str = "AN-1") -> None:
-        """Serve the gate of `analysis_id`: conditions as (status, metricKey, comparator, errorThreshold, actualValue)."""
+        """Serve the gate of `analysis_id`; conditions as (status, metricKey, comparator, errorThreshold, actual)."""
         self.gates[analysis_id] = {
             "status": status, "ignoredConditions": False,
             "conditions": [

@@ -172,7 +172,8 @@ def test_a_build_uploads_its_context_runs_docker_build_and_returns_the_pushed_di
 
 
 def test_a_failed_build_names_its_status_detail_and_log(cloud_build: CloudBuildStandIn, context_dir: Path) -> None:
-    cloud_build.end_state = {"status": "FAILURE", "statusDetail": "Build step 0 \"gcr.io/cloud-builders/docker\" failed"}
+    detail = "Build step 0 \"gcr.io/cloud-builders/docker\" failed"
+    cloud_build.end_state = {"status": "FAILURE", "statusDetail": detail}
 
     with pytest.raises(ToolFailedError) as failed:
         build(cloud_build, context_dir)

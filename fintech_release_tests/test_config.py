@@ -202,7 +202,8 @@ def test_hyphenated_environment_names_work_end_to_end(
                                                                  "project_key_prefix": "bank:"}}),
         _all(_set("registry", {"platform": "artifact_registry", "project": "acme-prod", "location": "europe-west2",
                                "repository": "releases"}),
-             _set("build", {"builder": "cloud_build", "base_image": "europe-west2-docker.pkg.dev/acme-prod/releases/jre:17",
+             _set("build", {"builder": "cloud_build",
+                            "base_image": "europe-west2-docker.pkg.dev/acme-prod/releases/jre:17",
                             "cloud_build": {"project": "acme-prod", "staging_bucket": "acme-prod-builds"}})),
     ],
     ids=[
@@ -344,14 +345,17 @@ REFUSED: list[tuple[str, Mutation, str]] = [
     ("registry-ca-without-tls", _set("registry", "ca_file", "ca.pem"), r":\d+: registry\.ca_file: needs tls: true"),
     ("cloud-build-without-settings", _set("build", "builder", "cloud_build"),
      r":\d+: build\.cloud_build: required when builder is cloud_build"),
-    ("buildkit-is-not-offered", _set("build", "builder", "buildkit"), r":\d+: build\.builder: Input should be 'docker' or"),
+    ("buildkit-is-not-offered", _set("build", "builder", "buildkit"),
+     r":\d+: build\.builder: Input should be 'docker' or"),
     ("cloud-build-to-a-local-registry", _set("build", {"builder": "cloud_build", "cloud_build": {
         "project": "acme-prod", "staging_bucket": "acme-prod-builds"}}),
      r":\d+: build\.builder: cloud_build pushes to the registry: it needs registry\.platform artifact_registry"),
     ("cloud-build-base-image-elsewhere", _all(
         _set("registry", {"platform": "gcr", "project": "acme-prod"}),
-        _set("build", {"builder": "cloud_build", "cloud_build": {"project": "acme-prod", "staging_bucket": "b-builds"}})),
-     r":\d+: build\.base_image: Cloud Build pulls the base image: it must be in the registry, e\.g\. gcr\.io/acme-prod/jre"),
+        _set("build", {"builder": "cloud_build",
+                       "cloud_build": {"project": "acme-prod", "staging_bucket": "b-builds"}})),
+     r":\d+: build\.base_image: Cloud Build pulls the base image: it must be in the registry, e\.g\. "
+     r"gcr\.io/acme-prod/jre"),
     ("sonarqube-without-server", _set("analysis", "platform", "sonarqube"),
      r":\d+: analysis\.sonarqube: required when platform is sonarqube"),
     ("sonarqube-url-with-token", _set("analysis", {"platform": "sonarqube",

@@ -195,7 +195,9 @@ class Story:
 
 
 @pytest.fixture
-def story(tmp_path: Path, git_bare_repo_factory, bitbucket_factory, smtp_server: SmtpServer) -> Story:  # noqa: ANN001, F811
+def story(
+    tmp_path: Path, git_bare_repo_factory, bitbucket_factory, smtp_server: SmtpServer  # noqa: ANN001, F811
+) -> Story:
     repo = git_bare_repo_factory(SERVICE, author_email="dev@bank.example")
     bitbucket = bitbucket_factory("cloud")
     bitbucket.add_repository(SERVICE, repo.bare_path)
@@ -229,7 +231,8 @@ def test_deployments_and_a_rollback_are_mailed_with_versions_digests_and_approve
 
     mail = story.smtp.received[2].message
     assert mail["Subject"] == f"[fintech-release] {ENV} rollback SUCCESS: {SERVICE} 1.0.0-1"
-    assert f"{SERVICE}: rolled_back 1.0.0-2 → 1.0.0-1 ({second} → {first}), approved by {APPROVER}" in mail.get_content()
+    rolled = f"{SERVICE}: rolled_back 1.0.0-2 → 1.0.0-1 ({second} → {first}), approved by {APPROVER}"
+    assert rolled in mail.get_content()
     assert [s["description"] for s in story.statuses(first_sha)] == [
         "deployed 1.0.0-1 in staging", "rolled_back 1.0.0-1 in staging"]
     assert "build status SUCCESSFUL (staging)" in capfd.readouterr().err

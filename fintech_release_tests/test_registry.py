@@ -45,7 +45,9 @@ CERTS_D = Path("/etc/docker/certs.d")
 
 
 @pytest.fixture(scope="module")
-def secure_registry(tmp_path_factory: pytest.TempPathFactory, docker_engine) -> Iterator[RegistryServer]:  # noqa: ANN001
+def secure_registry(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine  # noqa: ANN001
+) -> Iterator[RegistryServer]:
     """docker-registry over TLS (throw-away CA, trusted by the Docker engine for this module) with htpasswd logins."""
     folder = tmp_path_factory.mktemp("secure-registry")
     tls = throwaway_ca(folder / "tls")
@@ -98,7 +100,9 @@ def served_digest(server: RegistryServer, repository: str, tag: str, auth: tuple
     return response.headers["Docker-Content-Digest"]
 
 
-def test_a_push_over_tls_with_htpasswd_reads_the_digest_back(secure_registry: RegistryServer, make_image) -> None:  # noqa: ANN001
+def test_a_push_over_tls_with_htpasswd_reads_the_digest_back(
+    secure_registry: RegistryServer, make_image  # noqa: ANN001
+) -> None:
     pushed = secure_local(secure_registry).push(local_reference=make_image("one"), repository="svc-a", tag="1.0.0-1")
 
     assert pushed.reference == f"{secure_registry.host}/svc-a:1.0.0-1"
@@ -119,7 +123,9 @@ def test_refused_credentials_are_one_line_naming_the_variables_never_the_passwor
     assert "wrong-password" not in message and "\n" not in message
 
 
-def test_a_tag_that_names_another_image_is_never_overwritten(registry: RegistryServer, make_image) -> None:  # noqa: ANN001
+def test_a_tag_that_names_another_image_is_never_overwritten(
+    registry: RegistryServer, make_image  # noqa: ANN001
+) -> None:
     """On the demo's plain local registry too."""
     local = LocalRegistry(host=registry.host, docker_host=DOCKER_HOST, retry_seconds=5)
     first = local.push(local_reference=make_image("first build"), repository="conflict-check", tag="1.0.0-1")
@@ -149,7 +155,8 @@ def test_an_image_in_the_registry_is_copied_by_digest_under_the_immutable_rule(
     copied = registry.copy(source_repository="builds/svc-c", digest=built.digest, repository="svc-c", tag="1.0.0-4")
     assert copied.reference == f"{secure_registry.host}/svc-c:1.0.0-4" and copied.digest == built.digest
     assert served_digest(secure_registry, "svc-c", "1.0.0-4", (USER, PASSWORD)) == built.digest
-    assert registry.copy(source_repository="builds/svc-c", digest=built.digest, repository="svc-c", tag="1.0.0-4") == copied
+    again = registry.copy(source_repository="builds/svc-c", digest=built.digest, repository="svc-c", tag="1.0.0-4")
+    assert again == copied
 
     with pytest.raises(ImageTagConflictError, match=f"svc-c:1.0.0-4 already names {built.digest}.*{other.digest}"):
         registry.copy(source_repository="builds/svc-c", digest=other.digest, repository="svc-c", tag="1.0.0-4")

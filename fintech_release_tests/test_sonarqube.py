@@ -131,13 +131,17 @@ def test_a_server_that_is_down_is_asked_a_bounded_number_of_times(
         down.wait_for_task(TASK_ID)
 
 
-def test_a_task_that_stays_pending_ends_at_its_time_limit(sonarqube: SonarQubeStandIn, tmp_path: Path) -> None:  # noqa: F811
+def test_a_task_that_stays_pending_ends_at_its_time_limit(
+    sonarqube: SonarQubeStandIn, tmp_path: Path  # noqa: F811
+) -> None:
     sonarqube.task("PENDING")
     with pytest.raises(SonarQubeError, match=rf"task {TASK_ID} was still PENDING after 0.2 s"):
         analyzer(sonarqube, tmp_path, task_timeout_seconds=0.2).wait_for_task(TASK_ID)
 
 
-def test_the_real_example_sources_are_given_to_the_engine(sonarqube: SonarQubeStandIn, tmp_path: Path) -> None:  # noqa: F811
+def test_the_real_example_sources_are_given_to_the_engine(
+    sonarqube: SonarQubeStandIn, tmp_path: Path  # noqa: F811
+) -> None:
     sonarqube.task("SUCCESS")
     sonarqube.gate("OK")
     report = analyzer(sonarqube, tmp_path).analyze(

@@ -243,7 +243,7 @@ class AnalysisOutcome(BaseModel, frozen=True):
         return "; ".join(self.violations) if self.violations else "every condition met"
 
     def metadata(self) -> dict[str, Any]:
-        """What the analysis found: tool, counts per severity and the issues table (or the server's gate), the report."""
+        """What the analysis found: tool, counts per severity and issues (or the server's gate), the report."""
         report, gate = self.report.report_path, self.report.server_gate
         found: dict[str, Any] = {"tool": self.report.tool}
         if gate is None:
@@ -254,7 +254,8 @@ class AnalysisOutcome(BaseModel, frozen=True):
             }
         else:
             found["quality_gate_status"] = gate.status
-        return found | {"report": MetadataValue.url(report) if report.startswith("http") else MetadataValue.path(report)}
+        where = MetadataValue.url(report) if report.startswith("http") else MetadataValue.path(report)
+        return found | {"report": where}
 
     def gate_metadata(self, config: ReleaseConfig) -> dict[str, Any]:
         """The gate's judgement: failed conditions, and the limits and counts (or the server's conditions)."""

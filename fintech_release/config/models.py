@@ -168,7 +168,7 @@ class RegistrySettings(_Strict):
         if self.platform == "local":
             for name in google_only:
                 if name in self.model_fields_set:
-                    raise FieldError((name,), f"only for platform artifact_registry or gcr (platform is {self.platform})")
+                    raise FieldError((name,), "only for platform artifact_registry or gcr (platform is local)")
             if (self.username_env is None) != (self.password_env is None):
                 raise FieldError(("password_env" if self.password_env is None else "username_env",),
                                  "username_env and password_env go together")

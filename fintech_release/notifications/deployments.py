@@ -108,7 +108,8 @@ def report_deployment(
         return
     url = f"{config.notifications.dagster_url.rstrip('/')}/runs/{run.run_id}"
     releases = released_in_run(context.instance, run.run_id)
-    failing_step = None if status == DagsterRunStatus.SUCCESS else ci_reports.failing_step_of(context.instance, run.run_id)
+    ended_well = status == DagsterRunStatus.SUCCESS
+    failing_step = None if ended_well else ci_reports.failing_step_of(context.instance, run.run_id)
     result = DeploymentResult(
         environment=environment,
         job_name=run.job_name,
@@ -165,7 +166,8 @@ def released_in_run(instance: DagsterInstance, run_id: str) -> list[tuple[Releas
         key = event.asset_key if event else None
         if key is None or len(key.path) != 3 or key.path[1] != "release":
             continue
-        metadata = {name: value.value for name, value in event.step_materialization_data.materialization.metadata.items()}
+        recorded = event.step_materialization_data.materialization.metadata
+        metadata = {name: value.value for name, value in recorded.items()}
         previous = str(metadata.get("previous", "nothing"))
         found.append((
             ReleaseChange(

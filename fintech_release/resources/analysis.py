@@ -78,7 +78,7 @@ class CodeAnalyzer(ConfigurableResource):
 
     @abstractmethod
     def analyze(self, *, source_dir: Path, report_dir: Path, project: str | None = None) -> AnalysisReport:
-        """Analyse the Java sources under `source_dir` of service `project`, writing the raw report into `report_dir`."""
+        """Analyse the Java sources under `source_dir` of service `project`; the raw report goes to `report_dir`."""
 
 
 class CheckstyleAnalyzer(CodeAnalyzer):

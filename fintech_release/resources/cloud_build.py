@@ -24,7 +24,6 @@ from pathlib import Path
 
 import google.oauth2.credentials
 import requests
-from dagster import ConfigurableResource
 from google.api_core.exceptions import GoogleAPICallError
 from google.cloud.devtools import cloudbuild_v1
 from google.protobuf import duration_pb2
@@ -75,7 +74,8 @@ class CloudBuildImageBuilder(ImageBuilder):
         build = cloudbuild_v1.Build(
             source=cloudbuild_v1.Source(storage_source=source),
             steps=[cloudbuild_v1.BuildStep(
-                name=DOCKER_STEP, args=["build", "--network=cloudbuild", "-f", dockerfile, "-t", target, *arguments, "."]
+                name=DOCKER_STEP,
+                args=["build", "--network=cloudbuild", "-f", dockerfile, "-t", target, *arguments, "."],
             )],
             images=[target],
             timeout=duration_pb2.Duration(seconds=self.timeout_seconds),
@@ -137,7 +137,8 @@ class CloudBuildImageBuilder(ImageBuilder):
         """Follow the build until it ends; a build still running past its own timeout (plus a minute) is an error."""
         deadline = time.monotonic() + self.timeout_seconds + 60
         while True:
-            build = client.get_build(request=cloudbuild_v1.GetBuildRequest(name=name), timeout=self.request_timeout_seconds)
+            request = cloudbuild_v1.GetBuildRequest(name=name)
+            build = client.get_build(request=request, timeout=self.request_timeout_seconds)
             if build.status not in RUNNING:
                 return build
             if time.monotonic() >= deadline:

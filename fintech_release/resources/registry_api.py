@@ -81,7 +81,8 @@ class RegistryApi:
         if response.status_code == 404:
             return None
         response.raise_for_status()
-        digest = response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(response.content).hexdigest()
+        computed = "sha256:" + hashlib.sha256(response.content).hexdigest()
+        digest = response.headers.get("Docker-Content-Digest") or computed
         document = response.json()
         config = (document.get("config") or {}).get("digest")
         layers = tuple(layer["digest"] for layer in document.get("layers", []))
@@ -146,11 +147,15 @@ class RegistryApi:
         if scheme == "basic":
             return _basic(self.credentials)
         if scheme != "bearer":
-            raise ExternalSystemError(f"registry {self.base_url} asks for {scheme or 'no'} authentication, which is not supported")
+            raise ExternalSystemError(
+                f"registry {self.base_url} asks for {scheme or 'no'} authentication, which is not supported"
+            )
         parameters = dict(_CHALLENGE_PARAMETER.findall(challenge))
         realm = parameters.get("realm")
         if not realm:
-            raise ExternalSystemError(f"registry {self.base_url} asks for a Bearer token but names no realm to get it from")
+            raise ExternalSystemError(
+                f"registry {self.base_url} asks for a Bearer token but names no realm to get it from"
+            )
         query: dict[str, object] = {"scope": scope.split(" ")}
         if "service" in parameters:
             query["service"] = parameters["service"]

@@ -30,7 +30,7 @@ from fintech_release.errors import ExternalSystemError, ToolFailedError
 from fintech_release.resources._process import output_tail, run_tool
 from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer, GateCondition, ServerGate
 
-JAVA_HINT = "Install a Java runtime (apt-get install openjdk-17-jre-headless) or set analysis.sonarqube.java_executable."
+JAVA_HINT = "Install a Java runtime (apt-get install openjdk-17-jre-headless) or set analysis.sonarqube.java_executable"
 WAITING = ("PENDING", "IN_PROGRESS")
 
 
