@@ -8,6 +8,7 @@
         ├── ToolFailedError           a tool ran and failed; carries the tail of its output
         ├── DockerEngineUnavailableError
         ├── RegistryUnavailableError  the registry did not answer within the retry budget
+        ├── ImageTagConflictError     a tag already names another image in the registry; nothing was overwritten
         ├── IngressConfigError        a new ingress config failed validation; the old one still serves
         └── MigrationError            a migration failed, or an applied one was edited
 """
@@ -41,6 +42,10 @@ class DockerEngineUnavailableError(ExternalSystemError):
 
 class RegistryUnavailableError(ExternalSystemError):
     """The image registry did not answer within the retry budget."""
+
+
+class ImageTagConflictError(ExternalSystemError):
+    """A tag already names another image in the registry: a version names one image, so nothing was pushed over it."""
 
 
 class DeploymentRefusedError(FintechReleaseError):

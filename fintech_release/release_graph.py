@@ -15,8 +15,10 @@ from fintech_release.jobs import (
     deploy_job_name,
     environment_jobs,
     restore_job_name,
+    rollback_job_name,
     teardown_job_name,
 )
+from fintech_release.notifications.deployments import deployment_report_sensors
 from fintech_release.notifications.sensors import notification_sensors
 from fintech_release.resources import platform_resources
 from fintech_release.triggers.after_run import deploy_after_build_sensor, delivery_metrics_sensors, teardown_sensors
@@ -30,7 +32,7 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
         source_commit_spec(services),
         base_image_asset(config),
         *build_assets(config, services),
-        *registry_assets(services),
+        *registry_assets(config, services),
     ]
     build_and_push, branch_ci = build_and_push_job(), branch_ci_job(config)
     jobs = [base_image_job(), build_and_push, branch_ci]
@@ -38,11 +40,14 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
         commit_sensor(config, build_and_push, branch_ci),
         *notification_sensors(config, [build_and_push, branch_ci]),
     ]
+    deployments = []
     for environment in config.environments:
         assets += environment_assets(config, environment)
         env_jobs = environment_jobs(config, environment)
         jobs += env_jobs
         by_name = {job.name: job for job in env_jobs}
+        changes = (deploy_job_name, rollback_job_name, restore_job_name)
+        deployments += [by_name[name(environment.name)] for name in changes]
         deploy = by_name[deploy_job_name(environment.name)]
         if environment.deploy_after_build:
             sensors.append(deploy_after_build_sensor(environment.name, build_and_push, deploy))
@@ -50,8 +55,8 @@ def build_definitions(config: ReleaseConfig) -> Definitions:
             sensors += teardown_sensors(environment.name, deploy, by_name[teardown_job_name(environment.name)])
         else:
             sensors.append(health_watch_sensor(config, environment, by_name[restore_job_name(environment.name)]))
-    deployment_jobs = [job for job in jobs if job.name.startswith(("deploy_", "rollback_", "restore_"))]
-    sensors += delivery_metrics_sensors(config, deployment_jobs)
+    sensors += deployment_report_sensors(config, deployments)
+    sensors += delivery_metrics_sensors(config, deployments)
     owned = map_asset_specs(lambda spec: spec.replace_attributes(owners=_owners(config, spec.key)), assets)
     return Definitions(assets=owned, jobs=jobs, sensors=sensors, resources=platform_resources(config))
 

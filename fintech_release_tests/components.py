@@ -5,7 +5,8 @@ Covers the process management behind the fixtures in ``conftest.py``:
 * a Docker engine (an already running one is reused; otherwise ``dockerd``
   is started for the session and stopped again at the end),
 * a Docker registry (Debian's ``/usr/bin/docker-registry``) on a free
-  127.0.0.1 port with throw-away storage,
+  127.0.0.1 port with throw-away storage; optionally over TLS with a
+  certificate from a throw-away CA and with htpasswd (bcrypt) logins,
 * throw-away git repositories (a work tree plus a bare clone acting as the
   "remote"), driven through the ``git`` command line with no dependency on
   the user's global or system git configuration.
@@ -16,6 +17,8 @@ traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import shutil
 import signal
@@ -27,8 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import bcrypt
 import docker
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock"
@@ -253,9 +261,11 @@ class DockerEngine:
 # --------------------------------------------------------------------------- #
 
 
-def registry_config(port: int, storage_dir: Path) -> str:
-    """Return a docker-registry (distribution 2.x) config for 127.0.0.1:``port``."""
-    return (
+def registry_config(
+    port: int, storage_dir: Path, *, tls: RegistryTls | None = None, htpasswd: Path | None = None
+) -> str:
+    """Return a docker-registry (distribution 2.x) config for 127.0.0.1:``port``, with TLS and htpasswd if given."""
+    config = (
         "version: 0.1\n"
         "log:\n"
         "  level: info\n"
@@ -267,24 +277,81 @@ def registry_config(port: int, storage_dir: Path) -> str:
         "http:\n"
         f"  addr: {LOCALHOST}:{port}\n"
     )
+    if tls is not None:
+        config += f"  tls:\n    certificate: {tls.certificate}\n    key: {tls.key}\n"
+    if htpasswd is not None:
+        config += f"auth:\n  htpasswd:\n    realm: fintech-release-test\n    path: {htpasswd}\n"
+    return config
 
 
-def registry_answers(url: str) -> bool:
-    """True if a registry answers ``GET /v2/`` with 200 at ``url``."""
+def registry_answers(url: str, verify: str | bool = True) -> bool:
+    """True if a registry answers ``GET /v2/`` at ``url`` with 200, or 401 when it wants credentials."""
     try:
         with _local_http() as http:
-            return http.get(f"{url}/v2/", timeout=2).status_code == 200
+            return http.get(f"{url}/v2/", timeout=2, verify=verify).status_code in (200, 401)
     except requests.RequestException:
         return False
 
 
+@dataclass(frozen=True)
+class RegistryTls:
+    """A throw-away CA and the registry certificate it signed for 127.0.0.1 (PEM files)."""
+
+    ca_certificate: Path
+    certificate: Path
+    key: Path
+
+
+def throwaway_ca(folder: Path) -> RegistryTls:
+    """A CA made here, and a server certificate for 127.0.0.1 signed by it; valid for one day."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fintech-release test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOCALHOST)])).issuer_name(ca_name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOCALHOST))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    tls = RegistryTls(folder / "ca.crt", folder / "registry.crt", folder / "registry.key")
+    tls.ca_certificate.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.certificate.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    tls.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return tls
+
+
+def write_htpasswd(path: Path, users: Mapping[str, str]) -> Path:
+    """An htpasswd file with bcrypt hashes (the only kind docker-registry accepts)."""
+    hashed = {user: bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode() for user, secret in users.items()}
+    lines = [f"{user}:{digest}" for user, digest in hashed.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @dataclass
 class RegistryServer:
-    """A ``docker-registry serve`` process on 127.0.0.1 with its own storage."""
+    """A ``docker-registry serve`` process on 127.0.0.1 with its own storage; TLS and htpasswd when asked."""
 
     port: int
     workdir: Path
     process: ManagedProcess | None = None
+    tls: RegistryTls | None = None
+    htpasswd: Path | None = None
 
     @property
     def host(self) -> str:
@@ -293,20 +360,28 @@ class RegistryServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
+
+    @property
+    def verify(self) -> str | bool:
+        """What requests verifies the registry's certificate with."""
+        return str(self.tls.ca_certificate) if self.tls else True
 
     @property
     def storage_dir(self) -> Path:
         return self.workdir / "storage"
 
     @classmethod
-    def start(cls, workdir: Path, timeout: float = 30.0, attempts: int = 3) -> RegistryServer:
+    def start(
+        cls, workdir: Path, timeout: float = 30.0, attempts: int = 3, *,
+        tls: RegistryTls | None = None, htpasswd: Path | None = None,
+    ) -> RegistryServer:
         """Start a registry on a free port, retrying if the port was taken meanwhile."""
         if not Path(REGISTRY_BINARY).exists():
             raise ComponentError(f"{REGISTRY_BINARY} is missing (apt-get install docker-registry).")
 
         def launch(port: int) -> RegistryServer:
-            server = cls(port=port, workdir=workdir / f"port-{port}")
+            server = cls(port=port, workdir=workdir / f"port-{port}", tls=tls, htpasswd=htpasswd)
             server._launch(timeout)
             return server
 
@@ -315,13 +390,13 @@ class RegistryServer:
     def _launch(self, timeout: float) -> None:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "config.yml"
-        config.write_text(registry_config(self.port, self.storage_dir))
+        config.write_text(registry_config(self.port, self.storage_dir, tls=self.tls, htpasswd=self.htpasswd))
         # docker-registry reads every REGISTRY_* variable as a config override.
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.process = ManagedProcess(
             "docker-registry", [REGISTRY_BINARY, "serve", str(config)], self.workdir / "registry.log"
         ).start(env=env)
-        if wait_until(lambda: registry_answers(self.url), timeout=timeout, abort=self.process.exited):
+        if wait_until(lambda: registry_answers(self.url, self.verify), timeout=timeout, abort=self.process.exited):
             return
         self.process.stop()
         raise self.process.failure(f"registry did not answer at {self.url}/v2/ within {timeout:.0f}s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -39,7 +40,7 @@ def write_release_config(
             "jre_modules": jre_modules,
         },
         "analysis": {"quality_gate": quality_gate or {"blocker": 0, "critical": 0}},
-        "registry": _registry(registry_host, registry_retry_seconds),
+        "registry": _registry(folder, registry_host, registry_retry_seconds),
         "services": [
             {
                 "name": name,
@@ -60,8 +61,18 @@ def write_release_config(
 
 
 
-def _registry(host: str, retry_seconds: float | None) -> dict:
-    return {"host": host, **({"retry_seconds": retry_seconds} if retry_seconds else {})}
+def _registry(folder: Path, host: str, retry_seconds: float | None) -> dict:
+    return {
+        "host": host,
+        "namespace": registry_namespace(folder),
+        **({"retry_seconds": retry_seconds} if retry_seconds else {}),
+    }
+
+
+def registry_namespace(folder: Path) -> str:
+    """The registry path a test's release.yaml pushes under: tests share one registry, and every fresh event log
+    numbers its builds from 1 again, so without it two tests would push one tag with two images (refused)."""
+    return "t" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
 
 
 def quiet_instance(home: Path) -> DagsterInstance:

@@ -87,6 +87,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory, registry) -> Iterator[dict]:
             "config": config, "defs": defs, "instance": instance, "repo": repo,
             "first": first, "first_sha": first_sha, "first_push": first_push,
             "second": second, "second_sha": second_sha,
+            "name": f"{config.registry.path_prefix}/{SERVICE}",  # the repository's name in the registry
         }
 
 
@@ -103,12 +104,12 @@ def test_whole_chain_materializes_with_its_gates_passed(chain: dict) -> None:
 def test_pushed_digest_is_the_one_the_registry_serves(chain: dict, registry) -> None:  # noqa: ANN001
     pushed = latest_materialization_metadata(chain["instance"], REGISTRY_IMAGE, SERVICE)
     response = requests.head(
-        f"{registry.url}/v2/{SERVICE}/manifests/{pushed['version']}", headers={"Accept": MANIFEST_V2}, timeout=10
+        f"{registry.url}/v2/{chain['name']}/manifests/{pushed['version']}", headers={"Accept": MANIFEST_V2}, timeout=10
     )
     assert response.status_code == 200
     assert pushed["digest"] == response.headers["Docker-Content-Digest"]
-    assert pushed["reference"] == f"{registry.host}/{SERVICE}:1.0.0-2"
-    assert pushed["pinned_reference"] == f"{registry.host}/{SERVICE}@{pushed['digest']}"
+    assert pushed["reference"] == f"{registry.host}/{chain['name']}:1.0.0-2"
+    assert pushed["pinned_reference"] == f"{registry.host}/{chain['name']}@{pushed['digest']}"
     first = chain["first_push"]
     assert first["reference"].endswith(":1.0.0-1") and first["digest"] != pushed["digest"]
 

@@ -80,7 +80,7 @@ class FixedResultsBuildTool(BuildTool):
 class PassingAnalyzer(CodeAnalyzer):
     """Finds no issues (no Checkstyle)."""
 
-    def analyze(self, *, source_dir: Path, report_dir: Path) -> AnalysisReport:
+    def analyze(self, *, source_dir: Path, report_dir: Path, project: str | None = None) -> AnalysisReport:
         return AnalysisReport(tool="none", files_analyzed=0, issues=(), report_path=str(report_dir))
 
 

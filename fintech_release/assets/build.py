@@ -102,7 +102,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
     ) -> MaterializeResult:
         commit = resolve_commit(context, config, source)
         workdir = checkout_commit(config, source, context.partition_key, commit.sha, "analysis")
-        outcome = analyze(config, analyzer, workdir)
+        outcome = analyze(config, analyzer, workdir, context.partition_key)
         gate = AssetCheckResult(
             check_name=QUALITY_GATE,
             passed=outcome.passed,
@@ -214,6 +214,7 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
                 "labels": MetadataValue.json(built.labels),
                 "base_image": config.build.base_image,
                 "base_image_digest": str(base.get("content_digest", "not recorded")),
+                **({"registry_digest": built.registry_digest} if built.registry_digest else {}),
             },
             data_version=DataVersion(built.image_id),
         )
@@ -248,17 +249,28 @@ class AnalysisOutcome(BaseModel, frozen=True):
         return "; ".join(self.violations) if self.violations else "every condition met"
 
     def metadata(self) -> dict[str, Any]:
-        """What the analysis found: tool, counts per severity, the issues table, the report."""
-        return {
-            "tool": self.report.tool,
-            "files_analyzed": self.report.files_analyzed,
-            **{f"{severity}_issues": count for severity, count in self.counts.items()},
-            "issues": MetadataValue.md(_issues_table(self.report)),
-            "report": MetadataValue.path(self.report.report_path),
-        }
+        """What the analysis found: tool, counts per severity and issues (or the server's gate), the report."""
+        report, gate = self.report.report_path, self.report.server_gate
+        found: dict[str, Any] = {"tool": self.report.tool}
+        if gate is None:
+            found |= {
+                "files_analyzed": self.report.files_analyzed,
+                **{f"{severity}_issues": count for severity, count in self.counts.items()},
+                "issues": MetadataValue.md(_issues_table(self.report)),
+            }
+        else:
+            found["quality_gate_status"] = gate.status
+        where = MetadataValue.url(report) if report.startswith("http") else MetadataValue.path(report)
+        return found | {"report": where}
 
     def gate_metadata(self, config: ReleaseConfig) -> dict[str, Any]:
-        """The gate's judgement: failed conditions, limits and counts."""
+        """The gate's judgement: failed conditions, and the limits and counts (or the server's conditions)."""
+        gate = self.report.server_gate
+        if gate is not None:
+            return {
+                "failed_conditions": MetadataValue.json(self.violations),
+                "conditions": MetadataValue.json([condition.model_dump() for condition in gate.conditions]),
+            }
         return {
             "failed_conditions": MetadataValue.json(self.violations),
             "limits": MetadataValue.json(config.analysis.quality_gate.limits()),
@@ -266,10 +278,14 @@ class AnalysisOutcome(BaseModel, frozen=True):
         }
 
 
-def analyze(config: ReleaseConfig, analyzer: CodeAnalyzer, workdir: Path) -> AnalysisOutcome:
-    """Analyse the working tree and judge it by release.yaml's quality gate."""
-    report = analyzer.analyze(source_dir=workdir, report_dir=workdir / "build" / "reports" / "analysis")
+def analyze(config: ReleaseConfig, analyzer: CodeAnalyzer, workdir: Path, service: str) -> AnalysisOutcome:
+    """Analyse the working tree; a server's gate (SonarQube) is the verdict, else release.yaml's quality gate."""
+    report = analyzer.analyze(
+        source_dir=workdir, report_dir=workdir / "build" / "reports" / "analysis", project=service
+    )
     counts = report.counts()
+    if report.server_gate is not None:
+        return AnalysisOutcome(report=report, counts=counts, violations=report.server_gate.violations())
     return AnalysisOutcome(
         report=report, counts=counts, violations=config.analysis.quality_gate.violations(counts)
     )

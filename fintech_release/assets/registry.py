@@ -3,12 +3,13 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, PartitionsDefinition, asset
 
+from fintech_release.config import ReleaseConfig
 from fintech_release.records.event_log import require_latest_materialization
 from fintech_release.records.keys import BUILD_IMAGE, REGISTRY_IMAGE
 from fintech_release.resources.registry import ImageRegistry
 
 
-def registry_assets(services: PartitionsDefinition) -> list[AssetsDefinition]:
+def registry_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[AssetsDefinition]:
     """The push stage for every service."""
 
     @asset(
@@ -21,9 +22,14 @@ def registry_assets(services: PartitionsDefinition) -> list[AssetsDefinition]:
     )
     def pushed_image(context: AssetExecutionContext, registry: ImageRegistry) -> MaterializeResult:
         built = require_latest_materialization(context, BUILD_IMAGE)
-        pushed = registry.push(
-            local_reference=str(built["reference"]), repository=context.partition_key, tag=str(built["version"])
-        )
+        service, version = context.partition_key, str(built["version"])
+        if "registry_digest" in built:  # a remote builder left it in the registry's build namespace
+            pushed = registry.copy(
+                source_repository=f"{config.build.image_namespace}/{service}", digest=str(built["registry_digest"]),
+                repository=service, tag=version,
+            )
+        else:
+            pushed = registry.push(local_reference=str(built["reference"]), repository=service, tag=version)
         context.log.info(f"pushed {pushed.reference} as {pushed.digest}")
         return MaterializeResult(
             metadata={

@@ -35,6 +35,9 @@ EmailAddress = Annotated[str, AfterValidator(formats.check_email_address)]
 Owner = Annotated[str, AfterValidator(formats.check_owner)]
 GcsBucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")]
 BranchName = Annotated[str, AfterValidator(formats.check_branch_name)]
+GcpProject = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+GcpRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+GcpLocation = Annotated[str, StringConstraints(pattern=r"^[a-z]+(-[a-z]+[0-9])?$")]  # a region, or us / eu / asia
 BaseImage = Annotated[str, AfterValidator(formats.check_base_image)]
 # Local images are <image_namespace>/<service>:<version>; 200 leaves room for the service in Docker's 255.
 ImageNamespace = Annotated[str, AfterValidator(formats.check_image_path), Field(max_length=200)]
@@ -80,15 +83,49 @@ class QualityGate(_Strict):
         ]
 
 
-class AnalysisSettings(_Strict):
-    """How code is analysed and which quality gate it must pass."""
+class SonarQubeSettings(_Strict):
+    """A SonarQube server: the analysis is submitted there and its own quality gate decides."""
 
+    url: HttpUrl  # e.g. https://sonar.bank.example
+    token_env: EnvVarName = "SONAR_TOKEN"  # a project analysis token (Execute Analysis and Browse)
+    project_key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{0,100}$")] = ""
+    java_executable: Executable = "java"  # runs the scanner engine the server serves
+    timeout_seconds: float = Field(default=15, gt=0, le=120)  # each Web API request
+    task_timeout_seconds: int = Field(default=600, ge=10, le=86_400)  # how long the server's task may take
+
+
+class AnalysisSettings(_Strict):
+    """How code is analysed and which quality gate it must pass: Checkstyle here, or a SonarQube server."""
+
+    platform: Literal["checkstyle", "sonarqube"] = "checkstyle"
     checkstyle_config: Path | None = None
-    quality_gate: QualityGate = QualityGate()
+    quality_gate: QualityGate = QualityGate()  # checkstyle; SonarQube's gate is the server's
+    sonarqube: SonarQubeSettings | None = None
+
+    @model_validator(mode="after")
+    def _sonarqube_settings_match_platform(self) -> AnalysisSettings:
+        if self.platform == "sonarqube" and self.sonarqube is None:
+            raise FieldError(("sonarqube",), "required when platform is sonarqube (url, token_env)")
+        if self.platform == "checkstyle" and self.sonarqube is not None:
+            raise FieldError(("sonarqube",), "only used when platform is sonarqube")
+        return self
+
+
+class CloudBuildSettings(_Strict):
+    """Google Cloud Build: where builds run and where their contexts are staged."""
+
+    project: GcpProject
+    location: GcpLocation | Literal["global"] = "global"  # a region for a regional pool, e.g. europe-west2
+    staging_bucket: GcsBucketName  # the build contexts (tar.gz) go here; a lifecycle rule may delete them
+    timeout_seconds: int = Field(default=1200, ge=60, le=86_400)
 
 
 class BuildSettings(_Strict):
     """Where builds happen and which base image service images start from."""
+
+    # Who builds images: the Docker engine here (default), or Cloud Build where runs are pods without an engine.
+    builder: Literal["docker", "cloud_build"] = "docker"
+    cloud_build: CloudBuildSettings | None = None
 
     workspace: Path = Path(".fintech-release/workspaces")
     gradle_executable: Executable = "gradle"
@@ -99,14 +136,76 @@ class BuildSettings(_Strict):
     image_namespace: ImageNamespace = "fintech-release"
     timeout_seconds: int = Field(default=1200, ge=10, le=86_400)
 
+    @model_validator(mode="after")
+    def _cloud_build_settings_match_builder(self) -> BuildSettings:
+        if self.builder == "cloud_build" and self.cloud_build is None:
+            raise FieldError(("cloud_build",), "required when builder is cloud_build (project, staging_bucket)")
+        if self.builder == "docker" and self.cloud_build is not None:
+            raise FieldError(("cloud_build",), "only used when builder is cloud_build")
+        return self
+
 
 class RegistrySettings(_Strict):
-    """The image registry: `local` is a Docker registry on loopback."""
+    """The image registry: `local` is a registry you run (the demo's on loopback); `artifact_registry` and `gcr` are
+    Google's, opened with Application Default Credentials (Workload Identity in GKE), never a key file."""
 
-    platform: Literal["local"] = "local"
-    host: Annotated[str, AfterValidator(formats.check_registry_host)] = "127.0.0.1:5000"  # host[:port], no path
+    platform: Literal["local", "artifact_registry", "gcr"] = "local"
+    host: Annotated[str, AfterValidator(formats.check_registry_host)] = "127.0.0.1:5000"  # local: host[:port], no path
+    namespace: ImageNamespace | None = None  # local: a path below the host, e.g. team/releases
+    tls: bool = False  # local: https (with ca_file for a private CA) instead of plain http
+    ca_file: Path | None = None  # local: the CA (PEM) that signed the registry's certificate
+    username_env: EnvVarName | None = None  # local: htpasswd / token-service credentials from these variables
+    password_env: EnvVarName | None = None
+    project: GcpProject | None = None  # artifact_registry, gcr: the Google Cloud project
+    location: GcpLocation | None = None  # artifact_registry: e.g. europe-west2; gcr: us, eu or asia (None: gcr.io)
+    repository: Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")] | None = None
     # How long a push keeps trying while the registry does not answer (e.g. restarts), with back-off.
     retry_seconds: float = Field(default=60, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _fields_match_platform(self) -> RegistrySettings:
+        local_only = ("namespace", "tls", "ca_file", "username_env", "password_env")
+        google_only = ("project", "location", "repository")
+        if self.platform == "local":
+            for name in google_only:
+                if name in self.model_fields_set:
+                    raise FieldError((name,), "only for platform artifact_registry or gcr (platform is local)")
+            if (self.username_env is None) != (self.password_env is None):
+                raise FieldError(("password_env" if self.password_env is None else "username_env",),
+                                 "username_env and password_env go together")
+            if self.ca_file is not None and not self.tls:
+                raise FieldError(("ca_file",), "needs tls: true (a CA is for a registry that speaks https)")
+            return self
+        for name in (*local_only, "host"):
+            if name in self.model_fields_set:
+                raise FieldError((name,), f"only for platform local (platform is {self.platform}; Google's registries "
+                                 "are opened with Application Default Credentials)")
+        required = ("project", "location", "repository") if self.platform == "artifact_registry" else ("project",)
+        for name in required:
+            if getattr(self, name) is None:
+                raise FieldError((name,), f"required for platform {self.platform}")
+        if self.platform == "gcr" and self.location not in (None, "us", "eu", "asia"):
+            raise FieldError(("location",), f"Container Registry is gcr.io, us.gcr.io, eu.gcr.io or asia.gcr.io "
+                             f"(location us, eu, asia or none), not {shown(self.location)}")
+        return self
+
+    @property
+    def registry_host(self) -> str:
+        """host[:port] images are pushed to: the local host, LOCATION-docker.pkg.dev or [LOCATION.]gcr.io."""
+        if self.platform == "artifact_registry":
+            return f"{self.location}-docker.pkg.dev"
+        if self.platform == "gcr":
+            return f"{self.location}.gcr.io" if self.location else "gcr.io"
+        return self.host
+
+    @property
+    def path_prefix(self) -> str:
+        """The path below the host every service repository lives under: PROJECT/REPOSITORY, PROJECT or namespace."""
+        if self.platform == "artifact_registry":
+            return f"{self.project}/{self.repository}"
+        if self.platform == "gcr":
+            return str(self.project)
+        return self.namespace or ""
 
 
 class LocalDatabaseSettings(_Strict):
@@ -202,8 +301,8 @@ class Approval(_Strict):
 class GkeEnvironmentSettings(_Strict):
     """Where a gke environment lives in Google Cloud, and how to reach its cluster and database."""
 
-    project: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-    region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]$")]
+    project: GcpProject
+    region: GcpRegion
     kube_context: str | None = None  # a context in KUBECONFIG; None: the current context
     namespace: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "fintech"
     cloudsql_instance: Annotated[str, StringConstraints(pattern=CLOUDSQL_INSTANCE_PATTERN)]
@@ -384,6 +483,20 @@ class ReleaseConfig(_Strict):
                         f"unknown environment {shown(env_name)} {declared}",
                     )
         _require_unique("services", "port", [s.port for s in self.services])
+        return self
+
+    @model_validator(mode="after")
+    def _remote_builds_reach_the_registry(self) -> ReleaseConfig:
+        """Cloud Build pushes to the registry and pulls the base image from it: both must be Google's."""
+        if self.build.builder != "cloud_build":
+            return self
+        if self.registry.platform == "local":
+            raise FieldError(("build", "builder"), "cloud_build pushes to the registry: it needs registry.platform "
+                             "artifact_registry or gcr (Cloud Build cannot reach a local registry)")
+        home = f"{self.registry.registry_host}/{self.registry.path_prefix}/"
+        if not self.build.base_image.startswith(home):
+            raise FieldError(("build", "base_image"), f"Cloud Build pulls the base image: it must be in the registry, "
+                             f"e.g. {home}jre:17 (got {shown(self.build.base_image)})")
         return self
 
     @model_validator(mode="after")

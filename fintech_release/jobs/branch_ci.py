@@ -113,7 +113,7 @@ def branch_ci_job(config: ReleaseConfig) -> JobDefinition:
     @op(out=Out(Nothing), description="Static analysis; fails when the quality gate of release.yaml fails.")
     def analysis(commit: BranchCommit, analyzer: CodeAnalyzer, source: SourceControl) -> Output[None]:
         workdir = checkout_commit(config, source, commit.service, commit.sha, commit.purpose("analysis"))
-        outcome = analyze(config, analyzer, workdir)
+        outcome = analyze(config, analyzer, workdir, commit.service)
         if not outcome.passed:
             raise Failure(
                 f"quality gate failed for {commit.service} on {commit.branch}: {outcome.verdict}",

@@ -3,6 +3,9 @@
 - A CI result on the service's release branch (master) goes to `notifications.email.master_recipients`;
   a result on any other branch goes to the commit's author. Subject and body carry the service, branch,
   commit, result, failing step, test summary and a link to the run in the Dagster UI.
+- A deployment, rollback or restore of an environment goes to `master_recipients` (the release group, as the
+  original pipeline's last CD stage did), naming per service what changed (old → new version and digest, the
+  approver, health problems) and, when it failed, the step and its reason.
 - A health change (a released service turned bad, or recovered) goes to the environment's `notify`
   addresses, else to `master_recipients`, naming each service, its version, the problems and what
   the watch did about it.
@@ -108,6 +111,63 @@ def compose_health_email(
     message["From"] = settings.sender
     if recipients:
         message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="fintech-release")
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+class ReleaseChange(BaseModel, frozen=True):
+    """What one run did to one service in an environment, from its release materialization."""
+
+    service: str
+    status: str  # deployed, unchanged, repaired, rolled_back, restored, auto_rolled_back, failed, …
+    version: str
+    digest: str
+    previous_version: str
+    previous_digest: str
+    approved_by: str | None
+    healthy: bool
+    problems: tuple[str, ...]
+
+
+class DeploymentResult(BaseModel, frozen=True):
+    """One deploy_*, rollback_* or restore_* run as the release group hears of it."""
+
+    environment: str
+    job_name: str
+    result: Outcome
+    changes: tuple[ReleaseChange, ...]
+    failing_step: str | None = None
+    failure: str | None = None  # the failing step's own one-line reason
+    run_url: str
+
+
+def compose_deployment_email(result: DeploymentResult, settings: EmailSettings) -> EmailMessage:
+    """The message about `result` to the release group (`master_recipients`); no To header when there is none."""
+    action = result.job_name.split("_", 1)[0]  # deploy, rollback, restore
+    changed = [c for c in result.changes if c.status != "unchanged"]
+    summary = ", ".join(f"{c.service} {c.version}" for c in (changed or result.changes)) or "no service"
+    lines = [f"{result.job_name} ended: {result.result.value}", "", f"Environment: {result.environment}"]
+    for change in result.changes:
+        line = (
+            f"{change.service}: {change.status} {change.previous_version} → {change.version} "
+            f"({change.previous_digest} → {change.digest})"
+        )
+        if change.approved_by:
+            line += f", approved by {change.approved_by}"
+        lines.append(line + ("" if change.healthy else ", NOT healthy"))
+        lines += [f"  - {problem}" for problem in change.problems]
+    if not result.changes:
+        lines.append("No service was changed.")
+    if result.failing_step:
+        lines.append(f"Failed at {result.failing_step}: {result.failure or 'see the run'}")
+    lines += ["", f"Run: {result.run_url}"]
+    message = EmailMessage()
+    message["Subject"] = f"[fintech-release] {result.environment} {action} {result.result.value}: {summary}"
+    message["From"] = settings.sender
+    if settings.master_recipients:
+        message["To"] = ", ".join(settings.master_recipients)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="fintech-release")
     message.set_content("\n".join(lines) + "\n")

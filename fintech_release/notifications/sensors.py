@@ -127,7 +127,7 @@ def report_run(
     notifier: EmailNotifier | None,
 ) -> None:
     """Publish the build status of the run's commit and, once it ended, email its result (never raises)."""
-    budget = _Budget(REPORT_BUDGET_SECONDS)
+    budget = ReportBudget(REPORT_BUDGET_SECONDS)
     run = context.dagster_run
     commit = run_commit(config, run)
     if commit is None:
@@ -241,7 +241,7 @@ def _status_description(status: DagsterRunStatus, failing_step: str | None) -> s
     return {DagsterRunStatus.STARTED: "running", DagsterRunStatus.SUCCESS: "passed"}.get(status, status.value.lower())
 
 
-class _Budget:
+class ReportBudget:
     """Runs a report's calls one after the other, each in a thread, until `seconds` in total are spent.
 
     A call returns (log level, message); the message is logged here, in the sensor's thread, so an

@@ -22,6 +22,7 @@ from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
 from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
 from fintech_release.resources.bitbucket import BitbucketCloudSource, BitbucketServerSource
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
+from fintech_release.resources.cloud_build import CloudBuildImageBuilder
 from fintech_release.resources.cloudsql import CloudSqlDatabase
 from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
@@ -35,8 +36,9 @@ from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.local_database import LocalMariaDB
 from fintech_release.resources.local_ingress import LocalNginxIngress
 from fintech_release.resources.local_runtime import LocalDockerRuntime
-from fintech_release.resources.registry import ImageRegistry, LocalRegistry
+from fintech_release.resources.registry import GoogleRegistry, ImageRegistry, LocalRegistry
 from fintech_release.resources.runtime import ServiceRuntime
+from fintech_release.resources.sonarqube import SonarQubeAnalyzer
 from fintech_release.resources.source import LocalGitSource, SourceControl
 from fintech_release.resources.terraform import TerraformRunner
 from fintech_release.resources._tools import find_tool
@@ -58,25 +60,20 @@ __all__ = [
 def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]:
     """The resources every asset uses, keyed by the parameter names assets ask for."""
     docker_host = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
-    checkstyle_config = config.analysis.checkstyle_config
     database = config.local.database
     resources: dict[str, ConfigurableResource] = {
         "source": _source(config),
-        "analyzer": CheckstyleAnalyzer(
-            config_path=str(config.resolve_path(checkstyle_config)) if checkstyle_config else None
-        ),
+        "analyzer": _analyzer(config),
         "build_tool": GradleBuildTool(
             executable=config.build.gradle_executable,
             java_home=str(config.build.java_home) if config.build.java_home else None,
             timeout_seconds=config.build.timeout_seconds,
         ),
-        "image_builder": DockerImageBuilder(docker_host=docker_host),
+        "image_builder": _image_builder(config, docker_host),
         "base_image_builder": JlinkBaseImageBuilder(
             java_home=str(config.build.java_home or DEFAULT_JAVA_HOME), docker_host=docker_host
         ),
-        "registry": LocalRegistry(
-            host=config.registry.host, docker_host=docker_host, retry_seconds=config.registry.retry_seconds
-        ),
+        "registry": _registry(config, docker_host),
         "runtime": LocalDockerRuntime(docker_host=docker_host, scope=config.local.scope),
         "ingress": LocalNginxIngress(state_dir=str(config.resolve_path(config.local.state_dir) / "ingress")),
         "database": LocalMariaDB(
@@ -110,6 +107,57 @@ def _source(config: ReleaseConfig) -> SourceControl:
     if bitbucket.flavor == "cloud":
         return BitbucketCloudSource(**common, **({"base_url": bitbucket.base_url} if bitbucket.base_url else {}))
     return BitbucketServerSource(base_url=str(bitbucket.base_url), **common)
+
+
+def _image_builder(config: ReleaseConfig, docker_host: str) -> ImageBuilder:
+    """The Docker engine here, or Cloud Build pushing into the registry's build namespace."""
+    cloud = config.build.cloud_build
+    if config.build.builder == "cloud_build" and cloud is not None:
+        return CloudBuildImageBuilder(
+            project=cloud.project,
+            location=cloud.location,
+            staging_bucket=cloud.staging_bucket,
+            image_repository=f"{config.registry.registry_host}/{config.registry.path_prefix}",
+            timeout_seconds=cloud.timeout_seconds,
+        )
+    return DockerImageBuilder(docker_host=docker_host)
+
+
+def _analyzer(config: ReleaseConfig) -> CodeAnalyzer:
+    """Checkstyle offline, or the SonarQube server release.yaml names (its token from the environment)."""
+    sonar = config.analysis.sonarqube
+    if config.analysis.platform == "sonarqube" and sonar is not None:
+        return SonarQubeAnalyzer(
+            url=sonar.url,
+            token=EnvVar(sonar.token_env),
+            token_env=sonar.token_env,
+            project_key_prefix=sonar.project_key_prefix,
+            java_executable=sonar.java_executable,
+            engine_cache_dir=str(config.resolve_path(config.build.workspace).parent / "sonar-engine"),
+            request_timeout_seconds=sonar.timeout_seconds,
+            task_timeout_seconds=sonar.task_timeout_seconds,
+        )
+    checkstyle_config = config.analysis.checkstyle_config
+    return CheckstyleAnalyzer(config_path=str(config.resolve_path(checkstyle_config)) if checkstyle_config else None)
+
+
+def _registry(config: ReleaseConfig, docker_host: str) -> ImageRegistry:
+    """The registry release.yaml names; Google's take their credentials from Application Default Credentials."""
+    settings = config.registry
+    common = {"docker_host": docker_host, "retry_seconds": settings.retry_seconds}
+    if settings.platform != "local":
+        return GoogleRegistry(host=settings.registry_host, path=settings.path_prefix, **common)
+    return LocalRegistry(
+        host=settings.host,
+        namespace=settings.path_prefix,
+        tls=settings.tls,
+        ca_file=str(config.resolve_path(settings.ca_file)) if settings.ca_file else None,
+        username=EnvVar(settings.username_env) if settings.username_env else None,
+        password=EnvVar(settings.password_env) if settings.password_env else None,
+        username_env=settings.username_env,
+        password_env=settings.password_env,
+        **common,
+    )
 
 
 def _email_notifier(config: ReleaseConfig) -> EmailNotifier:

@@ -21,11 +21,13 @@ def run_tool(
     env: Mapping[str, str] | None = None,
     timeout_seconds: float,
     check: bool = True,
+    stdin_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `args`; raise `ToolNotFoundError` (with `install_hint`) or `ToolFailedError` (with output tail).
 
     With `check=False` a non-zero exit is returned to the caller, for tools whose exit code
     carries data (failing tests, analysis findings) rather than a failure of the tool itself.
+    `stdin_text` is written to the tool's standard input (e.g. settings holding a token, kept out of argv).
     """
     try:
         completed = subprocess.run(
@@ -34,6 +36,7 @@ def run_tool(
             env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
+            input=stdin_text,
             timeout=timeout_seconds,
             check=False,
         )

@@ -1,4 +1,5 @@
-"""Code analysis: find issues in a service's sources. `CheckstyleAnalyzer` runs Checkstyle offline."""
+"""Code analysis: find issues in a service's sources. `CheckstyleAnalyzer` runs Checkstyle offline; SonarQube's
+analyzer (sonarqube.py) leaves the gate to the server, whose verdict the report carries (`ServerGate`)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,41 @@ class Issue(BaseModel, frozen=True):
     message: str
 
 
+class GateCondition(BaseModel, frozen=True):
+    """One condition of a server's quality gate, as SonarQube reports it."""
+
+    metric: str  # e.g. new_coverage
+    status: str  # OK, WARN, ERROR
+    comparator: str  # GT, LT
+    threshold: str
+    actual: str
+
+    def describe(self) -> str:
+        """E.g. 'new_coverage is 71.2, must not be below 80'."""
+        comparator = {"GT": "above", "LT": "below"}.get(self.comparator, self.comparator)
+        return f"{self.metric} is {self.actual or '?'}, must not be {comparator} {self.threshold}"
+
+
+class ServerGate(BaseModel, frozen=True):
+    """The quality gate a server (SonarQube) judged the analysis by: OK, WARN, ERROR or NONE."""
+
+    status: str
+    conditions: tuple[GateCondition, ...]
+
+    def violations(self) -> list[str]:
+        """Each failed condition in words; a gate in ERROR without conditions still fails."""
+        failed = [condition.describe() for condition in self.conditions if condition.status == "ERROR"]
+        return failed or ([f"quality gate {self.status}"] if self.status == "ERROR" else [])
+
+
 class AnalysisReport(BaseModel, frozen=True):
-    """What an analyzer found in one source tree."""
+    """What an analyzer found in one source tree; `server_gate` when a server judged it (SonarQube)."""
 
     tool: str
     files_analyzed: int
     issues: tuple[Issue, ...]
     report_path: str
+    server_gate: ServerGate | None = None
 
     def counts(self) -> dict[str, int]:
         """Issue count per severity, every severity present (zero where none)."""
@@ -48,8 +77,8 @@ class CodeAnalyzer(ConfigurableResource):
     """Analyses a service's sources and reports issues by severity (SonarQube on gke, Checkstyle locally)."""
 
     @abstractmethod
-    def analyze(self, *, source_dir: Path, report_dir: Path) -> AnalysisReport:
-        """Analyse the Java sources under `source_dir`, writing the raw report into `report_dir`."""
+    def analyze(self, *, source_dir: Path, report_dir: Path, project: str | None = None) -> AnalysisReport:
+        """Analyse the Java sources under `source_dir` of service `project`; the raw report goes to `report_dir`."""
 
 
 class CheckstyleAnalyzer(CodeAnalyzer):
@@ -59,7 +88,7 @@ class CheckstyleAnalyzer(CodeAnalyzer):
     config_path: str | None = None
     timeout_seconds: float = 300
 
-    def analyze(self, *, source_dir: Path, report_dir: Path) -> AnalysisReport:
+    def analyze(self, *, source_dir: Path, report_dir: Path, project: str | None = None) -> AnalysisReport:
         sources = source_dir / "src" / "main" / "java"
         if not sources.is_dir():
             raise ToolFailedError(f"no Java sources to analyse: {sources} does not exist")

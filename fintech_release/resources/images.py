@@ -1,4 +1,5 @@
-"""Image building: turn a service folder and its jar into a Docker image with the `docker` SDK."""
+"""Image building: turn a service folder and its jar into a Docker image with the `docker` SDK (the default;
+`cloud_build.py` builds where no Docker engine is)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ BUILD_LOG_TAIL_LINES = 30
 
 
 class BuiltImage(BaseModel, frozen=True):
-    """An image in the local engine."""
+    """An image in the local engine, or in the registry when a remote builder (Cloud Build) pushed it there."""
 
     image_id: str
     reference: str
     size_bytes: int
     labels: dict[str, str]
+    registry_digest: str | None = None  # set when the image is in the registry (reference names it there)
 
 
 class ImageBuilder(ConfigurableResource):
