@@ -206,6 +206,10 @@ class GkeEnvironmentSettings(_Strict):
     cloudsql_instance: Annotated[str, StringConstraints(pattern=CLOUDSQL_INSTANCE_PATTERN)]
     terraform_var_file: Path | None = None  # None: <gke.terraform_dir>/environments/<name>.tfvars
     require_backups_and_failover: bool = False  # checked through the Cloud SQL Admin API before deploying
+    # ESPv2 in front of every service (Cloud Endpoints; Terraform's `services.<name>.endpoints` creates the APIs).
+    endpoints: bool = False
+    # Where Cloud SQL's private IPs are (the VPC's private services range): the services' egress to port 3307.
+    database_cidr: Annotated[str, AfterValidator(formats.check_ipv4_cidr)] = "10.0.0.0/8"
 
 
 class Environment(_Strict):
@@ -277,6 +281,8 @@ class GkePlatformSettings(_Strict):
     database_user: MySqlUser = "proxy"
     database_password_env: EnvVarName = "FINTECH_RELEASE_CLOUDSQL_PASSWORD"
     database_ip_type: Literal["PRIVATE", "PUBLIC", "PSC"] = "PRIVATE"
+    # Terraform's name_prefix: each service's Google service account is <prefix>-<environment>-<service>.
+    resource_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,14}$")] = "fintech"
 
 
 class BitbucketSettings(_Strict):
