@@ -90,10 +90,17 @@ def _gke_values(config: ReleaseConfig, environment: str, gke: GkeEnvironmentSett
     return values
 
 
-def ingress_values(environment: str, service_ports: dict[str, int]) -> dict:
-    """Values of the `ingress-rules` chart: a route /<service>/… to each service, at its Service's port."""
+def ingress_values(
+    environment: str, service_ports: dict[str, int], host: str | None = None, tls_secret: str | None = None
+) -> dict:
+    """Values of the `ingress-rules` chart: a route /<service>/… to each service, at its Service's port.
+
+    With `tls_secret` (a kubernetes.io/tls Secret for `host`) the ingress terminates TLS and redirects HTTP.
+    """
     return {
         "environment": environment,
         "ingressClassName": "nginx",
+        "host": host or "",
+        "tls": {"secretName": tls_secret or ""},
         "services": [{"name": name, "port": port} for name, port in service_ports.items()],
     }

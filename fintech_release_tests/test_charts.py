@@ -377,3 +377,24 @@ def test_ingress_rules_route_every_service_with_path_rewrite(
             for path in rule["http"]["paths"]
         }
         assert routes == {f"/{s.name}(/|$)(.*)": (s.name, s.port) for s in gke_release_config.services}
+
+
+def test_ingress_terminates_tls_and_redirects_http_when_given_a_certificate(
+    helm: HelmRunner,
+    gke_release_config: ReleaseConfig,
+) -> None:
+    ports = {service.name: service.port for service in gke_release_config.services}
+    values = ingress_values("production", ports, host="api.bank.example", tls_secret="api-bank-example-tls")
+    manifests = helm.template(chart=INGRESS_RULES, values=values, release="fintech-routes", namespace="fintech")
+    _validate(manifests)
+    (ingress,) = manifests
+    assert ingress["spec"]["tls"] == [{"hosts": ["api.bank.example"], "secretName": "api-bank-example-tls"}]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    assert ingress["spec"]["rules"][0]["host"] == "api.bank.example"
+    with pytest.raises(ChartValuesError, match="tls.secretName needs host"):
+        helm.template(
+            chart=INGRESS_RULES,
+            values=ingress_values("production", ports, tls_secret="api-bank-example-tls"),
+            release="fintech-routes",
+            namespace="fintech",
+        )

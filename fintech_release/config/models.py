@@ -206,6 +206,9 @@ class GkeEnvironmentSettings(_Strict):
     cloudsql_instance: Annotated[str, StringConstraints(pattern=CLOUDSQL_INSTANCE_PATTERN)]
     terraform_var_file: Path | None = None  # None: <gke.terraform_dir>/environments/<name>.tfvars
     require_backups_and_failover: bool = False  # checked through the Cloud SQL Admin API before deploying
+    # The public host name and the kubernetes.io/tls Secret for it: TLS ends at the ingress, HTTP is redirected.
+    ingress_host: Annotated[str, AfterValidator(formats.check_host)] | None = None
+    tls_secret: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")] | None = None
     # ESPv2 in front of every service (Cloud Endpoints; Terraform's `services.<name>.endpoints` creates the APIs).
     endpoints: bool = False
     # Where Cloud SQL's private IPs are (the VPC's private services range): the services' egress to port 3307.
@@ -236,6 +239,12 @@ class Environment(_Strict):
     # and who hears when one turns bad or recovers (default: notifications.email.master_recipients).
     notify: tuple[str, ...] = ()
     gke: GkeEnvironmentSettings | None = None
+
+    @model_validator(mode="after")
+    def _tls_needs_a_host(self) -> Environment:
+        if self.gke is not None and self.gke.tls_secret and not self.gke.ingress_host:
+            raise FieldError(("gke", "tls_secret"), "needs gke.ingress_host (the name the certificate is for)")
+        return self
 
     @model_validator(mode="after")
     def _gke_settings_match_platform(self) -> Environment:
