@@ -867,3 +867,37 @@ def test_a_plan_that_only_moves_state_is_applied_without_replacing_anything(
     assert moved.applied and moved.plan.addresses == {"move": ("module.network.terraform_data.vpc",)}
     assert (moved.plan.add, moved.plan.destroy) == (0, 0)
     assert runner.plan(**production).has_changes is False
+
+
+@pytest.mark.skipif(TERRAFORM_VERSION < (1, 11), reason="ephemeral variables need terraform >= 1.11")
+@pytest.mark.parametrize(
+    ("environment", "overrides", "refused"),
+    [
+        ("production", {}, False),  # private endpoint
+        ("production", {"gke_private_endpoint": "false"}, True),  # public and open to everyone
+        ("production", {"gke_private_endpoint": "false", "master_authorized_networks": '{vpn="198.51.100.0/24"}'}, False),
+        ("staging", {}, False),
+    ],
+)
+def test_production_refuses_to_plan_with_a_control_plane_open_to_everyone(
+    tmp_path: Path, environment: str, overrides: dict[str, str], refused: bool
+) -> None:
+    """The root's own variable declarations, planned by the real terraform with the environment's var file.
+
+    Only variables.tf is copied (no provider, nothing to download): `terraform plan` evaluates the
+    variables' validations exactly as it does before planning the real root.
+    """
+    shutil.copy(ENVIRONMENT_ROOT / "variables.tf", tmp_path / "variables.tf")
+    env = {**os.environ, "TF_VAR_cloudsql_proxy_password": "not-a-real-password", "TF_IN_AUTOMATION": "1"}
+    args = [f"-var={name}={value}" for name, value in overrides.items()]
+    init = [str(TERRAFORM), "init", "-input=false", "-no-color"]
+    subprocess.run(init, cwd=tmp_path, env=env, capture_output=True, check=True, timeout=120)
+    plan = [str(TERRAFORM), "plan", "-input=false", "-no-color", f"-var-file={env_tfvars(environment)}", *args]
+    completed = subprocess.run(plan, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    if refused:
+        assert completed.returncode != 0
+        assert "production needs gke_private_endpoint = true or at least one master_authorized_networks" in (
+            " ".join(completed.stderr.split())
+        )
+    else:
+        assert completed.returncode == 0, completed.stderr
