@@ -869,13 +869,16 @@ def test_a_plan_that_only_moves_state_is_applied_without_replacing_anything(
     assert runner.plan(**production).has_changes is False
 
 
+OFFICE_NETWORK = '{vpn="198.51.100.0/24"}'
+
+
 @pytest.mark.skipif(TERRAFORM_VERSION < (1, 11), reason="ephemeral variables need terraform >= 1.11")
 @pytest.mark.parametrize(
     ("environment", "overrides", "refused"),
     [
         ("production", {}, False),  # private endpoint
         ("production", {"gke_private_endpoint": "false"}, True),  # public and open to everyone
-        ("production", {"gke_private_endpoint": "false", "master_authorized_networks": '{vpn="198.51.100.0/24"}'}, False),
+        ("production", {"gke_private_endpoint": "false", "master_authorized_networks": OFFICE_NETWORK}, False),
         ("staging", {}, False),
     ],
 )
