@@ -2,7 +2,7 @@
 # and the image of every run pod the K8sRunLauncher starts. Build steps (git checkout, Checkstyle,
 # Gradle test/build, jlink of the JRE base image) run inside those run pods, so the image carries
 # the same build tools the local platform uses: git, JDK 17, Gradle, JUnit 4, Checkstyle. Docker
-# images are built by a Docker engine reached through DOCKER_HOST (see deploy/dagster/README.md).
+# images are built by the isolated builder, never by a Docker engine in or reached from these pods.
 #
 #   docker build -t <registry>/fintech-release/orchestrator:<version> .
 #

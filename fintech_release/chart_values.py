@@ -4,13 +4,19 @@
 `GkeRuntime` deploys); `ingress_values` gives the `ingress-rules` chart's values for an environment (what
 `GkeIngress` installs). The charts' values.schema.json files are the contract: everything returned here
 must validate against them.
+
+On a gke environment a service also gets what Terraform made for it, found by the same names
+(deploy/terraform): its Google service account `<resource_prefix>-<env>-<service>` (Workload Identity),
+and, when it has a database, the Cloud SQL Auth Proxy sidecar, the user `<database>_app` and its password
+as the file of the Secret `<service>-db`: the service reads DB_HOST (127.0.0.1), DB_PORT, DB_NAME, DB_USER
+and DB_PASSWORD_FILE, never a password from its environment.
 """
 
 from __future__ import annotations
 
 import re
 
-from fintech_release.config.models import Environment, ReleaseConfig
+from fintech_release.config.models import Environment, GkeEnvironmentSettings, ReleaseConfig, Service, database_name
 from fintech_release.errors import ReleaseConfigError
 
 # registry[:port]/path@sha256:<64 hex>: the only form of image reference a release may deploy.
@@ -59,13 +65,42 @@ def service_values(
         },
         "env": {"APP_ENV": environment.name, **env},
     }
+    if environment.gke is not None:
+        chart_values.update(_gke_values(config, environment.name, environment.gke, definition))
     return chart_values
 
 
-def ingress_values(environment: str, service_ports: dict[str, int]) -> dict:
-    """Values of the `ingress-rules` chart: a route /<service>/… to each service, at its Service's port."""
+def _gke_values(config: ReleaseConfig, environment: str, gke: GkeEnvironmentSettings, service: Service) -> dict:
+    """Workload identity, network policy, database and ESPv2 values of `service` in the gke `environment`."""
+    account = f"{config.gke.resource_prefix}-{environment}-{service.name}@{gke.project}.iam.gserviceaccount.com"
+    values: dict = {
+        "serviceAccount": {"gcpServiceAccount": account},
+        "networkPolicy": {"enabled": True, "googleApis": True, "databaseCidr": gke.database_cidr},
+        "esp": {"enabled": gke.endpoints, "serviceName": f"{service.name}.endpoints.{gke.project}.cloud.goog"},
+    }
+    if service.database is not None:
+        values["database"] = {
+            "enabled": True,
+            "instanceConnectionName": gke.cloudsql_instance,
+            "name": database_name(environment, service.database),
+            "user": f"{service.database}_app",
+            "secretName": f"{service.name}-db",
+            "proxy": {"privateIp": config.gke.database_ip_type == "PRIVATE"},
+        }
+    return values
+
+
+def ingress_values(
+    environment: str, service_ports: dict[str, int], host: str | None = None, tls_secret: str | None = None
+) -> dict:
+    """Values of the `ingress-rules` chart: a route /<service>/… to each service, at its Service's port.
+
+    With `tls_secret` (a kubernetes.io/tls Secret for `host`) the ingress terminates TLS and redirects HTTP.
+    """
     return {
         "environment": environment,
         "ingressClassName": "nginx",
+        "host": host or "",
+        "tls": {"secretName": tls_secret or ""},
         "services": [{"name": name, "port": port} for name, port in service_ports.items()],
     }

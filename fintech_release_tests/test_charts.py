@@ -29,6 +29,13 @@ MICROSERVICE = CHARTS / "microservice"
 INGRESS_RULES = CHARTS / "ingress-rules"
 KUBERNETES_VERSIONS = ("1.31.0", "1.33.0")  # the oldest GKE minor we target and the kubectl we ship
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+}
 REPOSITORY = "europe-west1-docker.pkg.dev/fintech-release-test/fintech"
 
 _DEMO = yaml.safe_load((REPO_ROOT / "release.yaml").read_text())
@@ -64,6 +71,27 @@ def _validate(manifests: list[dict]) -> None:
             kubernetes_validate.validate(manifest, version, strict=True)
 
 
+def assert_network_policy(policy: dict, *, port: int) -> None:
+    """Only the ingress controller calls in; only DNS, the metadata server, Google APIs and Cloud SQL go out."""
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == policy["metadata"]["name"]
+    (ingress,) = spec["ingress"]
+    assert ingress["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+        }
+    ]
+    assert ingress["ports"] == [{"port": port, "protocol": "TCP"}]
+    egress = {tuple(sorted((p["port"], p["protocol"]) for p in rule["ports"])): rule["to"] for rule in spec["egress"]}
+    assert set(egress) == {((53, "TCP"), (53, "UDP")), ((80, "TCP"), (988, "TCP")), ((443, "TCP"),), ((3307, "TCP"),)}
+    assert egress[((53, "TCP"), (53, "UDP"))][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    (google_apis,) = egress[((443, "TCP"),)]
+    assert google_apis["ipBlock"] == {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}
+    assert egress[((3307, "TCP"),)] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 @pytest.mark.parametrize("service", SERVICES)
 def test_microservice_chart_renders_valid_hardened_objects(
@@ -88,37 +116,62 @@ def test_microservice_chart_renders_valid_hardened_objects(
         "PodDisruptionBudget",
         "ServiceAccount",
         "ConfigMap",
+        "NetworkPolicy",
     }
     definition = config.service(service)
     expected = definition.deployment_in(environment)
+    gke = config.environment(environment).gke
     for manifest in manifests:
         labels = manifest["metadata"]["labels"]
         assert labels["io.fintech-release/environment"] == environment
         assert labels["io.fintech-release/service"] == service
         assert labels["app.kubernetes.io/name"] == service
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert manifest["metadata"]["namespace"] == namespace
 
     deployment = objects["Deployment"]["spec"]
     assert deployment["replicas"] == expected.replicas
     assert deployment["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     pod = deployment["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
     assert container["image"] == f"{REPOSITORY}/{service}@{DIGEST}"
     assert container["ports"] == [{"name": "http", "containerPort": definition.port, "protocol": "TCP"}]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": definition.health_path, "port": "http"}
+        assert container[probe]["httpGet"] == {"path": definition.health_path, "port": definition.port}
     resources = {"cpu": expected.cpu, "memory": expected.memory}
     assert container["resources"] == {"requests": resources, "limits": resources}
-    assert container["securityContext"] == {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "privileged": False,
-        "capabilities": {"drop": ["ALL"]},
+    (proxy,) = pod["initContainers"]
+    for hardened in (container, proxy):
+        assert hardened["securityContext"] == RESTRICTED_CONTAINER
+
+    # The database: the Cloud SQL Auth Proxy as a native sidecar on loopback, the password only as a file.
+    assert proxy["name"] == "cloud-sql-proxy" and proxy["restartPolicy"] == "Always"
+    assert proxy["args"][:3] == [gke.cloudsql_instance, "--address=127.0.0.1", "--port=3306"]
+    assert "--private-ip" in proxy["args"] and "--health-check" in proxy["args"]
+    assert proxy["startupProbe"]["httpGet"]["path"] == "/startup"
+    assert container["volumeMounts"] == [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "database-credentials", "mountPath": "/var/run/secrets/fintech-release/database", "readOnly": True},
+    ]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert "emptyDir" in volumes["tmp"]
+    assert volumes["database-credentials"]["secret"] == {
+        "secretName": f"{service}-db",
+        "defaultMode": 0o440,
+        "items": [{"key": "password", "path": "password"}],
     }
-    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert pod["volumes"][0]["name"] == "tmp" and "emptyDir" in pod["volumes"][0]
+    assert "env" not in container and "env" not in proxy  # every setting comes from the ConfigMap below
+    assert objects["ServiceAccount"]["metadata"]["annotations"] == {
+        "iam.gke.io/gcp-service-account": f"fintech-{environment}-{service}@{gke.project}.iam.gserviceaccount.com"
+    }
 
     hpa = objects["HorizontalPodAutoscaler"]
     assert hpa["apiVersion"] == "autoscaling/v2"
@@ -134,7 +187,13 @@ def test_microservice_chart_renders_valid_hardened_objects(
         "FEATURE_FLAGS": "none",
         "PORT": str(definition.port),
         "BIND_ADDRESS": "0.0.0.0",
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": "3306",
+        "DB_NAME": f"{environment}_{definition.database}",
+        "DB_USER": f"{definition.database}_app",
+        "DB_PASSWORD_FILE": "/var/run/secrets/fintech-release/database/password",
     }
+    assert_network_policy(objects["NetworkPolicy"], port=definition.port)
 
 
 def test_payments_runs_three_replicas_in_production_and_keeps_its_other_settings(
@@ -164,23 +223,53 @@ def test_payments_runs_three_replicas_in_production_and_keeps_its_other_settings
     assert staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] == 4
 
 
-def test_workload_identity_annotation_is_optional(
+def test_espv2_fronts_the_service_when_endpoints_are_on(
     helm: HelmRunner,
     gke_release_config: ReleaseConfig,
 ) -> None:
-    account = "payments-sa@fintech-release-test.iam.gserviceaccount.com"
-    values = _values(gke_release_config, "staging", "payments", serviceAccount={"gcpServiceAccount": account})
+    """With Cloud Endpoints the Service and the network policy point at ESPv2; probes still reach the service."""
+    values = _values(gke_release_config, "production", "payments")
+    values["esp"] = {**values["esp"], "enabled": True}
+    manifests = helm.template(chart=MICROSERVICE, values=values, release="payments", namespace="fintech-production")
+    _validate(manifests)
+    objects = _by_kind(manifests)
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    app, esp = pod["containers"]
+    assert app["ports"] == [{"name": "app", "containerPort": 8082, "protocol": "TCP"}]
+    assert app["readinessProbe"]["httpGet"]["port"] == 8082
+    assert esp["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
+    assert esp["args"][:3] == [
+        "--listener_port=9000",
+        "--backend=http://127.0.0.1:8082",
+        "--service=payments.endpoints.fintech-release-test.cloud.goog",
+    ]
+    assert esp["securityContext"] == RESTRICTED_CONTAINER
+    assert objects["Service"]["spec"]["ports"][0]["targetPort"] == "http"
+    assert_network_policy(objects["NetworkPolicy"], port=9000)
+
+
+def test_a_service_without_database_gets_no_proxy_and_no_secret(
+    helm: HelmRunner,
+    gke_release_config: ReleaseConfig,
+) -> None:
+    values = _values(gke_release_config, "staging", "payments")
+    values["database"] = {"enabled": False}
     objects = _by_kind(helm.template(chart=MICROSERVICE, values=values, release="payments", namespace="fintech"))
-    assert objects["ServiceAccount"]["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": account}
-    plain = _by_kind(
-        helm.template(
-            chart=MICROSERVICE,
-            values=_values(gke_release_config, "staging", "payments"),
-            release="payments",
-            namespace="fintech",
-        )
-    )
-    assert "annotations" not in plain["ServiceAccount"]["metadata"]
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    assert "initContainers" not in pod and [volume["name"] for volume in pod["volumes"]] == ["tmp"]
+    assert not [name for name in objects["ConfigMap"]["data"] if name.startswith("DB_")]
+    egress_ports = [rule["ports"][0]["port"] for rule in objects["NetworkPolicy"]["spec"]["egress"]]
+    assert 3307 not in egress_ports
+
+
+def test_database_settings_cannot_be_overridden_through_env(
+    helm: HelmRunner,
+    gke_release_config: ReleaseConfig,
+) -> None:
+    values = _values(gke_release_config, "staging", "payments")
+    values["env"] = {**values["env"], "DB_PASSWORD": "not-here"}
+    with pytest.raises(ChartValuesError, match="env.DB_PASSWORD is set by the chart"):
+        helm.template(chart=MICROSERVICE, values=values, release="payments", namespace="fintech")
 
 
 @pytest.mark.parametrize(
@@ -288,3 +377,24 @@ def test_ingress_rules_route_every_service_with_path_rewrite(
             for path in rule["http"]["paths"]
         }
         assert routes == {f"/{s.name}(/|$)(.*)": (s.name, s.port) for s in gke_release_config.services}
+
+
+def test_ingress_terminates_tls_and_redirects_http_when_given_a_certificate(
+    helm: HelmRunner,
+    gke_release_config: ReleaseConfig,
+) -> None:
+    ports = {service.name: service.port for service in gke_release_config.services}
+    values = ingress_values("production", ports, host="api.bank.example", tls_secret="api-bank-example-tls")
+    manifests = helm.template(chart=INGRESS_RULES, values=values, release="fintech-routes", namespace="fintech")
+    _validate(manifests)
+    (ingress,) = manifests
+    assert ingress["spec"]["tls"] == [{"hosts": ["api.bank.example"], "secretName": "api-bank-example-tls"}]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    assert ingress["spec"]["rules"][0]["host"] == "api.bank.example"
+    with pytest.raises(ChartValuesError, match="tls.secretName needs host"):
+        helm.template(
+            chart=INGRESS_RULES,
+            values=ingress_values("production", ports, tls_secret="api-bank-example-tls"),
+            release="fintech-routes",
+            namespace="fintech",
+        )

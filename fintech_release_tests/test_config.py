@@ -245,6 +245,14 @@ REFUSED: list[tuple[str, Mutation, str]] = [
     ("bad-cloudsql-instance", _set("environments", 1, {"name": "staging", "platform": "gke", "gke": {
         "project": "acme-prod", "region": "europe-west2", "cloudsql_instance": "db"}}),
      r":\d+: environments\[1\]\.gke\.cloudsql_instance: .*\(got 'db'\)$"),
+    ("tls-without-host", _set("environments", 1, {"name": "staging", "platform": "gke", "gke": {
+        "project": "acme-prod", "region": "europe-west2", "cloudsql_instance": "acme-prod:europe-west2:db",
+        "tls_secret": "api-tls"}}),
+     r":\d+: environments\[1\]\.gke\.tls_secret: needs gke\.ingress_host"),
+    ("database-cidr-with-host-bits", _set("environments", 1, {"name": "staging", "platform": "gke", "gke": {
+        "project": "acme-prod", "region": "europe-west2", "cloudsql_instance": "acme-prod:europe-west2:db",
+        "database_cidr": "10.1.2.3/8"}}),
+     r":\d+: environments\[1\]\.gke\.database_cidr: .*did you mean 10\.0\.0\.0/8"),
     ("bitbucket-without-settings", _set("source_control", {"platform": "bitbucket"}),
      r":\d+: source_control\.bitbucket: required when platform is bitbucket"),
     ("bitbucket-server-without-url", _set("source_control", {"platform": "bitbucket", "bitbucket": {

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 from dagster import DagsterInstance
@@ -32,11 +33,12 @@ from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from fintech_release.records.keys import BUILD_ANALYSIS, DEPLOYMENT_TAG, deployment_pool
+from fintech_release.records.keys import BUILD_ANALYSIS, DEPLOYMENT_TAG, SOURCE_COMMIT, deployment_pool
 from fintech_release.assets.source import report_head_commits
 from fintech_release.jobs import BUILD_AND_PUSH, deploy_job_name
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import free_port
+from fintech_release_tests.dagster_run_pod import run_pod_job
 from fintech_release_tests.fixtures_postgres import PostgresServer, postgres  # noqa: F401
 from fintech_release_tests.release_setup import REPO_ROOT, example_repositories, write_release_config
 
@@ -148,10 +150,11 @@ def test_a_real_job_runs_on_the_production_storage_and_lands_in_postgres(
         )
         assert cursor.fetchall() == [(BUILD_ANALYSIS.to_string(), "quality_gate", "SUCCEEDED")]
         cursor.execute(
-            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_OBSERVATION' AND event LIKE %s",
-            (f"%{head}%",),
+            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key = %s"
+            " AND event LIKE %s",
+            (SOURCE_COMMIT.to_string(), f"%{head}%"),
         )
-        assert cursor.fetchone() == (1,)  # the observed head commit the run built
+        assert cursor.fetchone() == (1,)  # the recorded head commit the run built
 
 
 def _deployment_run(instance: DagsterInstance, environment: str, status: DagsterRunStatus) -> DagsterRun:
@@ -230,8 +233,44 @@ def test_values_carry_the_production_essentials_and_no_secret() -> None:
     assert user_code["enabled"] and deployment["image"]["repository"] and deployment["image"]["tag"] != "latest"
     served = CHART_GRPC_PREFIX + [str(deployment["port"])] + deployment["dagsterApiGrpcArgs"]
     assert _options(served) == _options(GRPC_COMMAND)
-    assert {"name": "fintech-release-secrets"} in deployment["envSecrets"]
+    assert deployment["envSecrets"] == [{"name": "fintech-release-sensors"}]
     assert values["telemetry"]["enabled"] is False
+
+
+def test_run_pods_are_restricted_get_only_the_runs_secrets_and_reach_no_docker_engine() -> None:
+    """The Job dagster-k8s builds from values.yaml: Pod Security `restricted`, no RBAC token, no engine."""
+    values = _load("values.yaml")
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["includeConfigInLaunchedRuns"] == {"enabled": False}  # the sensors' secrets stay out
+    job = run_pod_job()
+    for version in ("1.31.0", "1.33.0"):
+        kubernetes_validate.validate(job, version, strict=True)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "fintech-release-run" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    secrets = sorted(source["secretRef"]["name"] for source in container["envFrom"] if "secretRef" in source)
+    assert secrets == ["fintech-release-runs"]
+    pg = [env["valueFrom"]["secretKeyRef"]["name"] for env in container["env"] if "valueFrom" in env]
+    assert pg == ["dagster-postgresql"]  # the run writes its events to Dagster's PostgreSQL
+    writable = {mount["mountPath"] for mount in container["volumeMounts"] if not mount.get("readOnly")}
+    assert writable == {"/opt/fintech-release/work", "/tmp", "/home/fintech"}
+    for document in (DEPLOY_DIR / "values.yaml", DEPLOY_DIR / "dagster.yaml", REPO_ROOT / "Dockerfile"):
+        text = document.read_text()
+        assert "DOCKER_HOST" not in text and "2375" not in text and "tcp://" not in text, document
+
+
+def test_dagster_postgresql_connection_uses_tls() -> None:
+    params = _load("values.yaml")["postgresql"]["postgresqlParams"]
+    assert params["sslmode"] in ("require", "verify-ca", "verify-full")
 
 
 def _options(argv: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -351,6 +351,8 @@ def test_unit_gke_ingress_installs_ingress_nginx_first_then_the_routes(release_j
     assert yaml.safe_load((tmp_path / "upgrade-values.yaml").read_text()) == {
         "environment": "staging",
         "ingressClassName": "nginx",
+        "host": "",
+        "tls": {"secretName": ""},
         "services": [{"name": "payments", "port": 8082}, {"name": "accounts", "port": 8083}],
     }
     assert info.routes == {

@@ -63,8 +63,9 @@ REQUIRED_OUTPUTS = {
 }
 MODULE_META_ARGUMENTS = {"source", "version", "count", "for_each", "depends_on", "providers"}
 SECRET_NAME = re.compile(r"password|secret|token|private_key|credential", re.IGNORECASE)
-# Attributes that name a secret (a Secret Manager secret, a Kubernetes Secret) rather than hold one.
-SECRET_REFERENCE = re.compile(r"(_secret|_secret_name|_secret_id)$")
+# Attributes that name a secret (a Secret Manager secret, a Kubernetes Secret) rather than hold one, or
+# count the versions of a write-only one (password_wo_version, data_wo_revision).
+SECRET_REFERENCE = re.compile(r"(_secret|_secret_name|_secret_id|_version|_wo_revision)$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +231,19 @@ def test_the_root_declares_the_outputs_the_runtime_reads_and_a_partial_gcs_backe
 
 def test_the_root_calls_the_modules_directly_and_declares_each_variable_once() -> None:
     modules = labelled(load_dir(ENVIRONMENT_ROOT)["module"])
-    assert set(modules) == {"network", "gke", "cloudsql", "redis", "pubsub", "k8s_secrets"}
+    assert set(modules) == {
+        "network",
+        "gke",
+        "cloudsql",
+        "redis",
+        "pubsub",
+        "k8s_secrets",
+        "app_bucket",
+        "workload_identity",
+        "monitoring",
+        "endpoints",
+        "cloud_armor",
+    }
     assert not (MODULES_DIR / "platform").exists()
     declared = [
         unquote(label)
@@ -268,7 +281,7 @@ def test_the_backup_and_failover_variables_reach_the_cloudsql_resources() -> Non
     assert call["backup_start_time"] == "${var.cloudsql_backup_start_time}"
     cloudsql = resources(load_dir(MODULES_DIR / "cloudsql"))
     primary = cloudsql["google_sql_database_instance.primary"]
-    assert primary["database_version"] == '"MYSQL_5_7"'
+    assert primary["database_version"] == "${var.database_version}"
     settings = primary["settings"][0]
     assert settings["backup_configuration"][0]["enabled"] == "${var.backups_enabled}"
     assert settings["backup_configuration"][0]["start_time"] == "${var.backup_start_time}"
@@ -277,9 +290,8 @@ def test_the_backup_and_failover_variables_reach_the_cloudsql_resources() -> Non
     replica = cloudsql["google_sql_database_instance.failover_replica"]
     assert replica["count"] == "${var.failover_replica ? 1 : 0}"
     assert replica["master_instance_name"] == "${google_sql_database_instance.primary.name}"
-    users = {unquote(body["name"]): body for key, body in cloudsql.items() if key.startswith("google_sql_user.")}
-    assert users["root"]["password"] == "${var.root_password}"
-    assert set(users) == {"root", "${var.proxy_user}"}
+    users = {key: body for key, body in cloudsql.items() if key.startswith("google_sql_user.")}
+    assert set(users) == {"google_sql_user.admin", "google_sql_user.service"}
 
 
 def test_gke_node_pool_autoscales_and_the_cluster_has_workload_identity() -> None:
@@ -304,12 +316,21 @@ def test_network_has_secondary_ranges_and_private_service_access() -> None:
     assert connection["service"] == '"servicenetworking.googleapis.com"'
 
 
-def test_kubernetes_secrets_for_the_sql_proxy_and_pubsub() -> None:
+def test_kubernetes_namespace_is_restricted_and_denies_by_default_and_holds_password_files_only() -> None:
     k8s = resources(load_dir(MODULES_DIR / "k8s_secrets"))
-    assert k8s["kubernetes_secret_v1.cloudsql_proxy"]["data"]["password"] == "${var.cloudsql_password}"
+    labels = k8s["kubernetes_namespace_v1.this"]["metadata"][0]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert f'"pod-security.kubernetes.io/{mode}" = "restricted"' in labels
+    deny = k8s["kubernetes_network_policy_v1.default_deny"]["spec"][0]
+    assert deny["policy_types"] == ['"Ingress"', '"Egress"'] and "ingress" not in deny and "egress" not in deny
+    for name in ("database", "migration"):
+        secret = k8s[f"kubernetes_secret_v1.{name}"]
+        assert "data" not in secret, f"{name}: a password in `data` would be kept in Terraform state"
+        assert list(secret["data_wo"]) == ["password"]  # the file holds the password and nothing else
+        assert secret["data_wo_revision"] == "${var.database_password_version}"
     assert set(k8s["kubernetes_secret_v1.pubsub"]["data"]) >= {"project_id", "topics", "subscriptions"}
     variables = labelled(load_dir(MODULES_DIR / "k8s_secrets")["variable"])
-    assert variables["cloudsql_password"]["sensitive"] is True
+    assert variables["database_passwords"]["sensitive"] is True and variables["database_passwords"]["ephemeral"] is True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -846,3 +867,40 @@ def test_a_plan_that_only_moves_state_is_applied_without_replacing_anything(
     assert moved.applied and moved.plan.addresses == {"move": ("module.network.terraform_data.vpc",)}
     assert (moved.plan.add, moved.plan.destroy) == (0, 0)
     assert runner.plan(**production).has_changes is False
+
+
+OFFICE_NETWORK = '{vpn="198.51.100.0/24"}'
+
+
+@pytest.mark.skipif(TERRAFORM_VERSION < (1, 11), reason="ephemeral variables need terraform >= 1.11")
+@pytest.mark.parametrize(
+    ("environment", "overrides", "refused"),
+    [
+        ("production", {}, False),  # private endpoint
+        ("production", {"gke_private_endpoint": "false"}, True),  # public and open to everyone
+        ("production", {"gke_private_endpoint": "false", "master_authorized_networks": OFFICE_NETWORK}, False),
+        ("staging", {}, False),
+    ],
+)
+def test_production_refuses_to_plan_with_a_control_plane_open_to_everyone(
+    tmp_path: Path, environment: str, overrides: dict[str, str], refused: bool
+) -> None:
+    """The root's own variable declarations, planned by the real terraform with the environment's var file.
+
+    Only variables.tf is copied (no provider, nothing to download): `terraform plan` evaluates the
+    variables' validations exactly as it does before planning the real root.
+    """
+    shutil.copy(ENVIRONMENT_ROOT / "variables.tf", tmp_path / "variables.tf")
+    env = {**os.environ, "TF_VAR_cloudsql_proxy_password": "not-a-real-password", "TF_IN_AUTOMATION": "1"}
+    args = [f"-var={name}={value}" for name, value in overrides.items()]
+    init = [str(TERRAFORM), "init", "-input=false", "-no-color"]
+    subprocess.run(init, cwd=tmp_path, env=env, capture_output=True, check=True, timeout=120)
+    plan = [str(TERRAFORM), "plan", "-input=false", "-no-color", f"-var-file={env_tfvars(environment)}", *args]
+    completed = subprocess.run(plan, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    if refused:
+        assert completed.returncode != 0
+        assert "production needs gke_private_endpoint = true or at least one master_authorized_networks" in (
+            " ".join(completed.stderr.split())
+        )
+    else:
+        assert completed.returncode == 0, completed.stderr

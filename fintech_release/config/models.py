@@ -308,6 +308,13 @@ class GkeEnvironmentSettings(_Strict):
     cloudsql_instance: Annotated[str, StringConstraints(pattern=CLOUDSQL_INSTANCE_PATTERN)]
     terraform_var_file: Path | None = None  # None: <gke.terraform_dir>/environments/<name>.tfvars
     require_backups_and_failover: bool = False  # checked through the Cloud SQL Admin API before deploying
+    # The public host name and the kubernetes.io/tls Secret for it: TLS ends at the ingress, HTTP is redirected.
+    ingress_host: Annotated[str, AfterValidator(formats.check_host)] | None = None
+    tls_secret: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")] | None = None
+    # ESPv2 in front of every service (Cloud Endpoints; Terraform's `services.<name>.endpoints` creates the APIs).
+    endpoints: bool = False
+    # Where Cloud SQL's private IPs are (the VPC's private services range): the services' egress to port 3307.
+    database_cidr: Annotated[str, AfterValidator(formats.check_ipv4_cidr)] = "10.0.0.0/8"
 
 
 class Environment(_Strict):
@@ -334,6 +341,12 @@ class Environment(_Strict):
     # and who hears when one turns bad or recovers (default: notifications.email.master_recipients).
     notify: tuple[EmailAddress, ...] = ()
     gke: GkeEnvironmentSettings | None = None
+
+    @model_validator(mode="after")
+    def _tls_needs_a_host(self) -> Environment:
+        if self.gke is not None and self.gke.tls_secret and not self.gke.ingress_host:
+            raise FieldError(("gke", "tls_secret"), "needs gke.ingress_host (the name the certificate is for)")
+        return self
 
     @model_validator(mode="after")
     def _gke_settings_match_platform(self) -> Environment:
@@ -379,6 +392,8 @@ class GkePlatformSettings(_Strict):
     database_user: MySqlUser = "proxy"
     database_password_env: EnvVarName = "FINTECH_RELEASE_CLOUDSQL_PASSWORD"
     database_ip_type: Literal["PRIVATE", "PUBLIC", "PSC"] = "PRIVATE"
+    # Terraform's name_prefix: each service's Google service account is <prefix>-<environment>-<service>.
+    resource_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,14}$")] = "fintech"
 
 
 class BitbucketSettings(_Strict):

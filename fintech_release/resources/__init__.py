@@ -222,7 +222,12 @@ def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> di
             ingress_nginx_repo=gke.ingress_nginx_repo,
             ingress_nginx_version=gke.ingress_nginx_version,
             environments={
-                name: GkeIngressTarget(namespace=target.namespace, kube_context=target.kube_context)
+                name: GkeIngressTarget(
+                    namespace=target.namespace,
+                    kube_context=target.kube_context,
+                    host=target.ingress_host,
+                    tls_secret=target.tls_secret,
+                )
                 for name, target in targets.items()
             },
             service_ports={service.name: service.port for service in config.services},

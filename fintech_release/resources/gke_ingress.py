@@ -28,6 +28,8 @@ class GkeIngressTarget(Config):
 
     namespace: str = "fintech"
     kube_context: str | None = None  # None: the HelmRunner's (or the kubeconfig's current) context
+    host: str | None = None  # the public host name (None: any)
+    tls_secret: str | None = None  # kubernetes.io/tls Secret for `host`: TLS ends at the ingress, HTTP redirects
 
 
 class GkeIngress(Ingress):
@@ -75,7 +77,12 @@ class GkeIngress(Ingress):
             release=ROUTES_RELEASE,
             chart=Path(self.charts_dir) / "ingress-rules",
             namespace=target.namespace,
-            values=ingress_values(environment, {name: self.service_ports[name] for name in services}),
+            values=ingress_values(
+                environment,
+                {name: self.service_ports[name] for name in services},
+                host=target.host,
+                tls_secret=target.tls_secret,
+            ),
         )
         return self._info(environment, services)
 

@@ -13,3 +13,20 @@ variable "location" {
   type        = string
   default     = "EU"
 }
+
+variable "region" {
+  description = "Region of the Artifact Registry repository and the KMS key rings (the clusters' region)."
+  type        = string
+}
+
+variable "environments" {
+  description = "Environments that get a KMS key for their cluster's Secrets."
+  type        = list(string)
+  default     = ["ci", "staging", "production"]
+}
+
+variable "image_pushers" {
+  description = "IAM members that push images (the orchestrator's service account); the environments' nodes only pull."
+  type        = list(string)
+  default     = []
+}

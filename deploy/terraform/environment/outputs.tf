@@ -57,6 +57,39 @@ output "k8s_namespace" {
 }
 
 output "k8s_secret_names" {
-  description = "Names of the Cloud SQL proxy and Pub/Sub secrets in that namespace."
+  description = "Per service its database password secrets (application, migration), and the Pub/Sub secret."
   value       = module.k8s_secrets.secret_names
+}
+
+output "cloudsql_users" {
+  description = "MySQL users: the release's admin, and per service {migration, application}."
+  value = {
+    admin    = module.cloudsql.admin_user
+    services = module.cloudsql.service_users
+  }
+}
+
+output "workload_service_accounts" {
+  description = "Google service account of each service (the microservice chart's serviceAccount.gcpServiceAccount)."
+  value       = module.workload_identity.emails
+}
+
+output "app_bucket" {
+  description = "Name of the application bucket."
+  value       = module.app_bucket.name
+}
+
+output "endpoints_services" {
+  description = "Cloud Endpoints service name by service (the chart's esp.serviceName)."
+  value       = module.endpoints.service_names
+}
+
+output "cloud_armor_policy" {
+  description = "Name of the Cloud Armor policy, null when cloud_armor is false."
+  value       = one(module.cloud_armor[*].policy_name)
+}
+
+output "redis_server_ca_certs" {
+  description = "CA certificates a Redis client verifies the TLS connection with."
+  value       = module.redis.server_ca_certs
 }

@@ -56,9 +56,33 @@ variable "master_cidr" {
 }
 
 variable "master_authorized_networks" {
-  description = "CIDR blocks allowed to reach the GKE control plane, keyed by a display name."
+  description = "CIDR blocks allowed to reach the GKE control plane, keyed by a display name ({} with a private endpoint)."
   type        = map(string)
-  default     = {}
+
+  validation {
+    condition     = var.environment != "production" || var.gke_private_endpoint || length(var.master_authorized_networks) > 0
+    error_message = "production needs gke_private_endpoint = true or at least one master_authorized_networks entry: its control plane is never open to the internet."
+  }
+}
+
+variable "gke_private_endpoint" {
+  description = "Serve the GKE control plane on its private endpoint only (reach it from the VPC or a peered network)."
+  type        = bool
+}
+
+variable "gke_database_encryption_key" {
+  description = "Cloud KMS key that encrypts the cluster's Secrets (../bootstrap output gke_secrets_keys[<env>])."
+  type        = string
+}
+
+variable "artifact_registry_repository" {
+  description = "The shared Docker repository the nodes pull from: projects/<p>/locations/<l>/repositories/<r> (../bootstrap)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^projects/[^/]+/locations/[^/]+/repositories/[^/]+$", var.artifact_registry_repository))
+    error_message = "artifact_registry_repository must be projects/<project>/locations/<location>/repositories/<name>."
+  }
 }
 
 variable "gke_location" {
@@ -92,14 +116,15 @@ variable "k8s_namespace" {
   type        = string
 }
 
-variable "k8s_service_account" {
-  description = "Kubernetes service account of the services (Workload Identity)."
-  type        = string
-}
-
 variable "cloudsql_tier" {
   description = "Cloud SQL machine tier."
   type        = string
+}
+
+variable "cloudsql_database_version" {
+  description = "MYSQL_8_0 (default) or MYSQL_8_4; MYSQL_5_7 only for an estate not migrated yet (end of life)."
+  type        = string
+  default     = "MYSQL_8_0"
 }
 
 variable "cloudsql_high_availability" {
@@ -133,20 +158,28 @@ variable "cloudsql_failover_replica_zone" {
   default     = null
 }
 
-variable "cloudsql_root_password_secret" {
-  description = "Secret Manager secret (id or projects/*/secrets/* name) holding the MySQL root password."
-  type        = string
-}
-
 variable "cloudsql_proxy_user" {
-  description = "MySQL user the services connect as through the Cloud SQL proxy."
+  description = "The release's MySQL admin user (databases, grants, migrations), through the Cloud SQL connector."
   type        = string
 }
 
 variable "cloudsql_proxy_password" {
-  description = "Password of the proxy user: set TF_VAR_cloudsql_proxy_password, never in tfvars."
+  description = "Password of the admin user: set TF_VAR_cloudsql_proxy_password, never in tfvars (kept out of plan and state)."
   type        = string
   sensitive   = true
+  ephemeral   = true
+}
+
+variable "cloudsql_proxy_password_version" {
+  description = "Raise by one when cloudsql_proxy_password changes: only then is it sent to Cloud SQL again."
+  type        = number
+  default     = 1
+}
+
+variable "database_password_version" {
+  description = "Raise by one to give every service user a new random password (Cloud SQL and the secrets together)."
+  type        = number
+  default     = 1
 }
 
 variable "redis_tier" {
@@ -165,4 +198,31 @@ variable "pubsub_topics" {
     subscriptions              = optional(list(string), [])
     message_retention_duration = optional(string, "86400s")
   }))
+}
+
+variable "services" {
+  description = "The services of release.yaml: database short name (null: none), bucket, Pub/Sub use, Cloud Endpoints."
+  type = map(object({
+    database   = optional(string)
+    bucket     = optional(bool, false)
+    publishes  = optional(list(string), [])
+    subscribes = optional(list(string), [])
+    endpoints  = optional(bool, false)
+  }))
+}
+
+variable "app_bucket_name" {
+  description = "Globally unique name of the environment's application bucket."
+  type        = string
+}
+
+variable "alert_emails" {
+  description = "Who gets the 5xx and crash-loop alerts: the release's email group."
+  type        = list(string)
+}
+
+variable "cloud_armor" {
+  description = "Create the Cloud Armor WAF policy for the entry point (attach it as deploy/terraform/README.md says)."
+  type        = bool
+  default     = false
 }

@@ -1,18 +1,18 @@
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.11.0" # write-only attributes and ephemeral values
 
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "~> 6.0"
+      version = "~> 7.0"
     }
     kubernetes = {
       source  = "hashicorp/kubernetes"
-      version = "~> 2.31"
+      version = ">= 2.36, < 4.0" # data_wo: secrets out of the state
     }
     random = {
       source  = "hashicorp/random"
-      version = "~> 3.6"
+      version = "~> 3.7" # ephemeral random_password
     }
   }
 

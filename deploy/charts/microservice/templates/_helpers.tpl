@@ -37,3 +37,18 @@ release can never go out by tag, even with schema validation skipped.
 {{- end -}}
 {{- printf "%s@%s" $image.repository $image.digest -}}
 {{- end -}}
+
+{{/* Every container of the pod: no privilege, no capability, nothing written outside its volumes. */}}
+{{- define "microservice.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+{{- end -}}
+
+{{/* Where the database password file is mounted (DB_PASSWORD_FILE is <this>/password). */}}
+{{- define "microservice.databaseSecretDir" -}}
+/var/run/secrets/fintech-release/database
+{{- end -}}

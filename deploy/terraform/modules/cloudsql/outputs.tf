@@ -18,7 +18,17 @@ output "failover_replica_name" {
   value       = one(google_sql_database_instance.failover_replica[*].name)
 }
 
-output "proxy_user" {
-  description = "MySQL user of the services."
-  value       = google_sql_user.proxy.name
+output "admin_user" {
+  description = "MySQL user of the release (databases, grants, migrations)."
+  value       = google_sql_user.admin.name
+}
+
+output "service_users" {
+  description = "MySQL users by service: {migration, application}."
+  value = {
+    for service in keys(var.service_databases) : service => {
+      migration   = google_sql_user.service["${service}/migration"].name
+      application = google_sql_user.service["${service}/application"].name
+    }
+  }
 }

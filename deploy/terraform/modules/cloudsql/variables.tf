@@ -87,26 +87,63 @@ variable "labels" {
   default     = {}
 }
 
-variable "root_password" {
-  description = "Password of the MySQL root user (from Secret Manager; never in code or tfvars)."
+variable "database_version" {
+  description = "MYSQL_8_0 (default), MYSQL_8_4, or MYSQL_5_7 for an estate not yet migrated (past end of life)."
   type        = string
-  sensitive   = true
+  default     = "MYSQL_8_0"
+
+  validation {
+    condition     = contains(["MYSQL_8_0", "MYSQL_8_4", "MYSQL_5_7"], var.database_version)
+    error_message = "database_version must be MYSQL_8_0, MYSQL_8_4 or MYSQL_5_7."
+  }
 }
 
-variable "proxy_user" {
-  description = "MySQL user the services connect as through the Cloud SQL proxy."
+variable "database_flags" {
+  description = "Extra MySQL flags; they override the hardening defaults (local_infile, skip_show_database, audit)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "user_host" {
+  description = "Host part of every user: 'cloudsqlproxy~%' admits only connections through the proxy/connectors."
+  type        = string
+  default     = "cloudsqlproxy~%"
+}
+
+variable "admin_user" {
+  description = "MySQL user of the release: creates the databases, grants the service users, migrates."
   type        = string
   default     = "proxy"
 }
 
-variable "proxy_user_host" {
-  description = "Host part of the proxy user ('%' or 'cloudsqlproxy~%')."
-  type        = string
-  default     = "%"
-}
-
-variable "proxy_password" {
-  description = "Password of the proxy user (TF_VAR_ or Secret Manager; never in code or tfvars)."
+variable "admin_password" {
+  description = "Password of the admin user (ephemeral: written to Cloud SQL only, never to plan or state)."
   type        = string
   sensitive   = true
+  ephemeral   = true
+}
+
+variable "admin_password_version" {
+  description = "Raise by one to send a new admin_password to Cloud SQL (write-only attributes)."
+  type        = number
+  default     = 1
+}
+
+variable "service_databases" {
+  description = "Each service's database short name (users <db>_mig and <db>_app), by service name."
+  type        = map(string)
+  default     = {}
+}
+
+variable "service_passwords" {
+  description = "Passwords by '<service>/migration' and '<service>/application' (ephemeral, write-only)."
+  type        = map(string)
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "service_password_version" {
+  description = "Raise by one to write new service passwords to Cloud SQL (and to the Kubernetes secrets)."
+  type        = number
+  default     = 1
 }

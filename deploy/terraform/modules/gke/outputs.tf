@@ -20,9 +20,9 @@ output "ca_certificate" {
   sensitive   = true
 }
 
-output "workload_service_account_email" {
-  description = "Google service account the services' Kubernetes service account impersonates."
-  value       = google_service_account.workload.email
+output "nodes_service_account_email" {
+  description = "Google service account of the nodes (pulls images)."
+  value       = google_service_account.nodes.email
 }
 
 output "node_pool_autoscaling" {

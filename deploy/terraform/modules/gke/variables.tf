@@ -98,18 +98,13 @@ variable "deletion_protection" {
   type        = bool
 }
 
-variable "workload_namespace" {
-  description = "Kubernetes namespace of the services' service account."
-  type        = string
+variable "private_endpoint" {
+  description = "Control plane on its private endpoint only (reached from the VPC or a peered network)."
+  type        = bool
+  default     = false
 }
 
-variable "workload_service_account" {
-  description = "Kubernetes service account the services run as; bound to the workload Google service account."
+variable "database_encryption_key" {
+  description = "Cloud KMS key (projects/*/locations/*/keyRings/*/cryptoKeys/*) that encrypts Kubernetes Secrets."
   type        = string
-}
-
-variable "workload_roles" {
-  description = "Project roles of the workload Google service account."
-  type        = list(string)
-  default     = ["roles/cloudsql.client", "roles/pubsub.publisher", "roles/pubsub.subscriber"]
 }

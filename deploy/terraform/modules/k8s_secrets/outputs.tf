@@ -3,15 +3,11 @@ output "namespace" {
   value       = kubernetes_namespace_v1.this.metadata[0].name
 }
 
-output "service_account_name" {
-  description = "Kubernetes service account of the services."
-  value       = kubernetes_service_account_v1.workload.metadata[0].name
-}
-
 output "secret_names" {
-  description = "Names of the Cloud SQL proxy and Pub/Sub secrets."
+  description = "Names of the secrets: per service its database password (application, migration), and Pub/Sub."
   value = {
-    cloudsql_proxy = kubernetes_secret_v1.cloudsql_proxy.metadata[0].name
-    pubsub         = kubernetes_secret_v1.pubsub.metadata[0].name
+    database  = { for service, secret in kubernetes_secret_v1.database : service => secret.metadata[0].name }
+    migration = { for service, secret in kubernetes_secret_v1.migration : service => secret.metadata[0].name }
+    pubsub    = kubernetes_secret_v1.pubsub.metadata[0].name
   }
 }

@@ -8,36 +8,22 @@ variable "namespace" {
   type        = string
 }
 
-variable "service_account_name" {
-  description = "Kubernetes service account of the services, annotated for Workload Identity."
-  type        = string
+variable "database_users" {
+  description = "MySQL users by service: {migration, application} (the cloudsql module's service_users)."
+  type        = map(object({ migration = string, application = string }))
 }
 
-variable "gcp_service_account_email" {
-  description = "Google service account the Kubernetes service account acts as."
-  type        = string
-}
-
-variable "cloudsql_secret_name" {
-  description = "Name of the secret with the Cloud SQL proxy's connection name and credentials."
-  type        = string
-  default     = "cloudsql-proxy"
-}
-
-variable "cloudsql_connection_name" {
-  description = "project:region:instance of the Cloud SQL primary."
-  type        = string
-}
-
-variable "cloudsql_user" {
-  description = "MySQL user the services connect as."
-  type        = string
-}
-
-variable "cloudsql_password" {
-  description = "Password of that user."
-  type        = string
+variable "database_passwords" {
+  description = "Passwords by '<service>/migration' and '<service>/application' (ephemeral, write-only)."
+  type        = map(string)
   sensitive   = true
+  ephemeral   = true
+}
+
+variable "database_password_version" {
+  description = "Raise by one to write new passwords into the secrets (with the Cloud SQL users)."
+  type        = number
+  default     = 1
 }
 
 variable "pubsub_secret_name" {

@@ -17,6 +17,13 @@ resource "google_compute_subnetwork" "nodes" {
   ip_cidr_range            = var.nodes_cidr
   private_ip_google_access = true
 
+  # VPC flow logs: who talked to whom, for the bank's network forensics.
+  log_config {
+    aggregation_interval = "INTERVAL_5_SEC"
+    flow_sampling        = var.flow_log_sampling
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
+
   secondary_ip_range {
     range_name    = "${var.name}-pods"
     ip_cidr_range = var.pods_cidr
@@ -25,6 +32,26 @@ resource "google_compute_subnetwork" "nodes" {
   secondary_ip_range {
     range_name    = "${var.name}-services"
     ip_cidr_range = var.services_cidr
+  }
+}
+
+# Nothing reaches the nodes unless a rule says so: GKE adds the rules it needs (control plane,
+# health checks, load balancers) above this one, and every denied attempt is logged.
+resource "google_compute_firewall" "deny_ingress" {
+  project   = var.project_id
+  name      = "${var.name}-deny-all-ingress"
+  network   = google_compute_network.this.id
+  direction = "INGRESS"
+  priority  = 65534
+
+  deny {
+    protocol = "all"
+  }
+
+  source_ranges = ["0.0.0.0/0"]
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
   }
 }
 

@@ -33,3 +33,9 @@ variable "private_services_prefix_length" {
   type        = number
   default     = 20
 }
+
+variable "flow_log_sampling" {
+  description = "Share of the subnet's flows kept in VPC flow logs (0 to 1)."
+  type        = number
+  default     = 0.5
+}

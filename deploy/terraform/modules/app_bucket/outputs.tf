@@ -1,0 +1,4 @@
+output "name" {
+  description = "Bucket name."
+  value       = google_storage_bucket.app.name
+}
