@@ -8,6 +8,7 @@
     fintech-release deploy ENV [SERVICE ...]   prepare ENV and deploy its candidate
     fintech-release rollback ENV [--run RUN | --to TIME]   undo the last deployment to ENV that changed it
     fintech-release releases ENV               what each run did to ENV's releases, newest first
+    fintech-release rotate-db-passwords ENV    new application database passwords, replicas restarted one by one
     fintech-release teardown ENV... | --all     remove everything the environments hold
     fintech-release backfill --select KEYS [SERVICE ...] [--wait]   a real Dagster backfill on the running instance
     fintech-release rebuild-images [SERVICE ...] [--wait]           backfill build/image + registry/image
@@ -106,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--run", dest="undo_run", help="the deployment run to undo (see `releases ENV`)")
     target.add_argument("--to", dest="restore_to", help="an ISO 8601 time: restore what ran then (UTC unless given)")
     commands.add_parser("releases", help="what each run did to an environment's releases").add_argument("environment")
+    commands.add_parser(
+        "rotate-db-passwords", help="rotate an environment's application database passwords (rolling restart)"
+    ).add_argument("environment")
     teardown = commands.add_parser("teardown", help="remove environments (runtime, ingress, databases)")
     teardown.add_argument("environments", nargs="*")
     teardown.add_argument("--all", action="store_true", help="every environment in release.yaml")
@@ -251,6 +255,19 @@ def _releases(config: ReleaseConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_db_passwords(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.cli import launch
+
+    launch.check_environment(config, args.environment)
+    return _run(
+        config, args,
+        lambda defs, instance, run_id: launch.rotate_db_passwords(
+            config, defs, instance, args.environment, verbose=args.verbose, run_id=run_id
+        ),
+        f"{args.environment}: application database passwords rotated, every replica replaced",
+    )
+
+
 def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
@@ -354,6 +371,7 @@ COMMANDS: dict[str, Command] = {
     "deploy": _deploy,
     "rollback": _rollback,
     "releases": _releases,
+    "rotate-db-passwords": _rotate_db_passwords,
     "teardown": _teardown,
     "backfill": _backfill,
     "rebuild-images": _backfill,

@@ -28,6 +28,7 @@ from fintech_release.jobs import (
     approve_job_name,
     deploy_job_name,
     rollback_job_name,
+    rotate_job_name,
     teardown_job,
 )
 from fintech_release.records.approvals import Decision, approved_candidate
@@ -200,6 +201,25 @@ def rollback(
         run_id = _announce(say, f"{environment}: rolling back {undoes}", run_id)
         return _execute(
             defs.resolve_job_def(rollback_job_name(environment)), instance, run_config=run_config, run_id=run_id
+        )
+
+
+def rotate_db_passwords(
+    config: ReleaseConfig,
+    defs: Definitions,
+    instance: DagsterInstance,
+    environment: str,
+    *,
+    verbose: bool = False,
+    run_id: str | None = None,
+    say: Say = _stderr,
+) -> ExecuteInProcessResult:
+    """New application database passwords for `environment`, replicas replaced by a rolling restart (one run)."""
+    check_environment(config, environment)
+    with exclusive_deployment(instance, environment, command=f"rotate-db-passwords {environment}", say=say):
+        run_id = _announce(say, f"{environment}: rotating the application database passwords", run_id)
+        return _execute(
+            defs.resolve_job_def(rotate_job_name(environment)), instance, run_config=quiet(verbose), run_id=run_id
         )
 
 
