@@ -313,7 +313,7 @@ def _webhook(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.cli.demo import build_and_push_all, release_everywhere
+    from fintech_release.cli.demo import build_and_push_all, release_everywhere, row_counts
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
@@ -327,6 +327,10 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     for env, url in urls.items():
         for service in config.service_names:
             print(f"  {env:11} {service:12} {url}/{service}/health")
+    print("\nRows each service keeps in its database (as its API lists them):")
+    for env in urls:
+        counts = ", ".join(f"{service} {count}" for service, count in row_counts(config, env).items())
+        print(f"  {env:11} {counts}")
     print("\nSee the lineage in the Dagster UI: make ui, then open http://127.0.0.1:3000")
     print(f"(DAGSTER_HOME={dagster_home()})")
     return 0
