@@ -118,7 +118,9 @@ class DataPath:
     def deploy(self) -> None:
         result = launch.deploy(self.config, self.defs, self.instance, ENV)
         release = latest_materialization_metadata(self.instance, release_key(ENV, SERVICE)) or {}
-        assert result.success, (report.failure_message(result), release.get("problems"), log_tail(self.mariadb.error_log))
+        assert result.success, (
+            report.failure_message(result), release.get("problems"), log_tail(self.mariadb.error_log)
+        )
 
     def url(self, path: str = "/payments") -> str:
         return f"http://{ADDRESS}:8000/{SERVICE}{path}"
@@ -133,7 +135,9 @@ class DataPath:
 
 
 @pytest.fixture(scope="module")
-def data_path(tmp_path_factory: pytest.TempPathFactory, registry, mariadb: MariaDBServer) -> Iterator[DataPath]:  # noqa: ANN001
+def data_path(
+    tmp_path_factory: pytest.TempPathFactory, registry, mariadb: MariaDBServer  # noqa: ANN001
+) -> Iterator[DataPath]:
     story = DataPath(tmp_path_factory.mktemp("data-path"), registry.host, mariadb)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FINTECH_RELEASE_DB_PASSWORD", mariadb.password)

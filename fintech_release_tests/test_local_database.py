@@ -41,9 +41,9 @@ def database(admin: LocalMariaDB) -> Iterator[str]:
 
 @pytest.fixture
 def migrations(tmp_path: Path) -> Path:
-    """A copy of the accounts service's migrations (V1, V2) that a test may edit."""
+    """A copy of the accounts service's migrations V1 and V2 (not its demo data) that a test may edit."""
     target = tmp_path / "migrations"
-    shutil.copytree(EXAMPLES / "accounts" / "migrations", target)
+    shutil.copytree(EXAMPLES / "accounts" / "migrations", target, ignore=shutil.ignore_patterns("V3__*"))
     return target
 
 

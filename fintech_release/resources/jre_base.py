@@ -99,7 +99,8 @@ def build_jre_rootfs(tar_path: Path, *, java_home: Path, modules: Sequence[str] 
     if not _LOCALE_DIR.is_dir():
         raise BaseImageError(f"{_LOCALE_DIR} is missing (Debian ships it in libc-bin)")
     if not JDBC_DRIVER.is_file():
-        raise BaseImageError(f"{JDBC_DRIVER} is missing: install the MariaDB JDBC driver (apt-get install libmariadb-java)")
+        raise BaseImageError(f"{JDBC_DRIVER} is missing: install the MariaDB JDBC driver (apt-get install "
+                             "libmariadb-java)")
 
     tar_path = Path(tar_path)
     tar_path.parent.mkdir(parents=True, exist_ok=True)
