@@ -243,3 +243,82 @@ def connector_admin_api() -> Iterator[ConnectorAdminApi]:
         api.shutdown()
         api.server_close()
         thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- on-demand backups
+
+BACKUP_RUNS_SERVICE = "google.cloud.sql.v1.SqlBackupRunsService"
+OPERATIONS_SERVICE = "google.cloud.sql.v1.SqlOperationsService"
+
+
+@dataclass
+class BackupApi:
+    """``backupRuns.insert`` and ``operations.get`` on loopback (gRPC), answering with documented Operation shapes.
+
+    The operation is PENDING when inserted and DONE at the first ``operations.get``, with the
+    ``backupContext`` of the backup or, after ``.fail_with(code, message)``, ``error.errors``.
+    """
+
+    server: grpc.Server
+    port: int
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    polls: list[str] = field(default_factory=list)
+    error: tuple[str, str] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def fail_with(self, code: str, message: str) -> None:
+        self.error = (code, message)
+
+    def _operation(self, project: str, instance: str, status: str) -> sqladmin_v1.Operation:
+        document: dict[str, Any] = {
+            "kind": "sql#operation", "name": f"operation-{len(self.inserts)}", "status": status, "operationType": "BACKUP_VOLUME",
+            "targetId": instance, "targetProject": project, "user": "release@acme-prod.iam.gserviceaccount.com",
+        }
+        if status == "DONE" and self.error:
+            document["error"] = {"kind": "sql#operationErrors", "errors": [
+                {"kind": "sql#operationError", "code": self.error[0], "message": self.error[1]}
+            ]}
+        elif status == "DONE":
+            document["backupContext"] = {"kind": "sql#backupContext", "backupId": "1764460800000"}
+        return sqladmin_v1.Operation.from_json(json.dumps(document), ignore_unknown_fields=False)
+
+    def insert(self, request: sqladmin_v1.SqlBackupRunsInsertRequest, context: grpc.ServicerContext) -> Any:
+        self.inserts.append({
+            "project": request.project, "instance": request.instance, "description": request.body.description
+        })
+        return self._operation(request.project, request.instance, "PENDING")
+
+    def get(self, request: sqladmin_v1.SqlOperationsGetRequest, context: grpc.ServicerContext) -> Any:
+        self.polls.append(request.operation)
+        return self._operation(request.project, self.inserts[-1]["instance"], "DONE")
+
+    @classmethod
+    def start(cls) -> BackupApi:
+        server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        port = server.add_insecure_port(f"{LOCALHOST}:0")
+        api = cls(server=server, port=port)
+        server.add_generic_rpc_handlers((
+            grpc.method_handlers_generic_handler(BACKUP_RUNS_SERVICE, {"Insert": grpc.unary_unary_rpc_method_handler(
+                api.insert, request_deserializer=sqladmin_v1.SqlBackupRunsInsertRequest.deserialize,
+                response_serializer=sqladmin_v1.Operation.serialize,
+            )}),
+            grpc.method_handlers_generic_handler(OPERATIONS_SERVICE, {"Get": grpc.unary_unary_rpc_method_handler(
+                api.get, request_deserializer=sqladmin_v1.SqlOperationsGetRequest.deserialize,
+                response_serializer=sqladmin_v1.Operation.serialize,
+            )}),
+        ))
+        server.start()
+        return api
+
+
+@pytest.fixture
+def backup_api() -> Iterator[BackupApi]:
+    """A started `BackupApi` (a labelled contract stand-in, not the real service)."""
+    api = BackupApi.start()
+    try:
+        yield api
+    finally:
+        api.server.stop(grace=None).wait(timeout=10)

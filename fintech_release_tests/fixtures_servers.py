@@ -20,6 +20,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,12 @@ class MariaDBServer:
             return
         failure = self.process.failure(f"mariadbd did not answer on {self.host}:{self.port} within {timeout:.0f}s")
         raise ComponentError(f"{failure}\nLast lines of {self.error_log}:\n{log_tail(self.error_log)}")
+
+    def restart(self, down_seconds: float = 0, timeout: float = 60.0) -> None:
+        """Stop the server cleanly, stay down `down_seconds`, and start it again on the same port and data."""
+        self.stop()
+        time.sleep(down_seconds)
+        self._launch(timeout)
 
     def root_sql(self, sql: str) -> str:
         """Run `sql` as the server's root (through the unix socket) and return the client's tab-separated output."""

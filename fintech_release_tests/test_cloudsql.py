@@ -40,7 +40,9 @@ from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.migrations import OpenConnection
 from fintech_release_tests.components import free_port
 from fintech_release_tests.fixtures_google_apis import (  # noqa: F401
+    BackupApi,
     CloudSqlAdminApi,
+    backup_api,
     ConnectorAdminApi,
     cloudsql_admin_api,
     connector_admin_api,
@@ -105,7 +107,7 @@ def database(cloudsql: DirectCloudSqlDatabase) -> Iterator[str]:
 @pytest.fixture
 def migrations(tmp_path: Path) -> Path:
     target = tmp_path / "migrations"
-    shutil.copytree(EXAMPLES / "accounts" / "migrations", target)
+    shutil.copytree(EXAMPLES / "accounts" / "migrations", target, ignore=shutil.ignore_patterns("V3__*"))
     return target
 
 
@@ -445,3 +447,20 @@ def test_plaintext_endpoint_must_be_loopback() -> None:
 
     with pytest.raises(ExternalSystemError, match="plaintext but not on loopback"):
         admin.production_readiness(INSTANCE)
+
+
+def test_contract_backup_before_migrations_waits_for_the_operation(backup_api: BackupApi) -> None:
+    admin = CloudSqlAdmin(api_endpoint=backup_api.endpoint, poll_seconds=0.05)
+    operation, backup_id = admin.backup("acme-prod:europe-west2:prod-mysql", description="before V3")
+    assert (operation, backup_id) == ("operation-1", "1764460800000")
+    assert backup_api.inserts == [{"project": "acme-prod", "instance": "prod-mysql", "description": "before V3"}]
+    assert backup_api.polls == ["operation-1"]
+
+
+def test_contract_failed_backup_stops_the_migration(backup_api: BackupApi) -> None:
+    backup_api.fail_with("BACKUP_FAILED", "The instance is being maintained.")
+    admin = CloudSqlAdmin(api_endpoint=backup_api.endpoint, poll_seconds=0.05)
+    with pytest.raises(ExternalSystemError, match=r"on-demand backup of CloudSQL instance acme-prod:europe-west2:"
+                       r"prod-mysql failed \(operation operation-1\): BACKUP_FAILED: The instance is being maintained"
+                       r"\.; nothing was migrated"):
+        admin.backup("acme-prod:europe-west2:prod-mysql", description="before V3")

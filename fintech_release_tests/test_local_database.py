@@ -1,7 +1,9 @@
-"""`LocalMariaDB` against a real MariaDB server (the session's `mariadb` fixture): migrations, drift, secrets."""
+"""`LocalMariaDB` against a real MariaDB server (the session's `mariadb` fixture): migrations, drift, secrets,
+the migration and application accounts (least privilege, rotation), backward-compatibility refusals, backups."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import traceback
@@ -39,17 +41,18 @@ def database(admin: LocalMariaDB) -> Iterator[str]:
 
 @pytest.fixture
 def migrations(tmp_path: Path) -> Path:
-    """A copy of the accounts service's migrations (V1, V2) that a test may edit."""
+    """A copy of the accounts service's migrations V1 and V2 (not its demo data) that a test may edit."""
     target = tmp_path / "migrations"
-    shutil.copytree(EXAMPLES / "accounts" / "migrations", target)
+    shutil.copytree(EXAMPLES / "accounts" / "migrations", target, ignore=shutil.ignore_patterns("V3__*"))
     return target
 
 
-def query(server: MariaDBServer, sql: str, database: str | None = None) -> list[tuple]:
+def query(server: MariaDBServer, sql: str, database: str | None = None, args: tuple = ()) -> list[tuple]:
     with pymysql.connect(
-        host=server.host, port=server.port, user=server.user, password=server.password, database=database
+        host=server.host, port=server.port, user=server.user, password=server.password, database=database,
+        autocommit=True,
     ) as connection, connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, args or None)
         return list(cursor.fetchall())
 
 
@@ -133,7 +136,8 @@ def test_failing_migration_is_named_and_not_recorded(
     admin: LocalMariaDB, mariadb: MariaDBServer, database: str, migrations: Path
 ) -> None:
     bad = migrations / "V3__create_audit.sql"
-    bad.write_text("CREAT TABLE audit (id BIGINT PRIMARY KEY);\n")
+    # Valid SQL (the backward-compatibility check reads it) that the server refuses.
+    bad.write_text("INSERT INTO audit_typo (id) VALUES (1);\nCREATE TABLE audit (id BIGINT PRIMARY KEY);\n")
 
     with pytest.raises(MigrationError) as caught:
         admin.migrate(database=database, migrations_dir=migrations)
@@ -141,7 +145,7 @@ def test_failing_migration_is_named_and_not_recorded(
     message = str(caught.value)
     assert database in message
     assert "V3__create_audit.sql failed" in message
-    assert "You have an error in your SQL syntax" in message and "MariaDB error 1064" in message
+    assert "audit_typo' doesn't exist" in message and "MariaDB error 1146" in message
     assert "V1__create_accounts.sql, V2__add_account_status.sql" in message  # what did get applied
     assert recorded(mariadb, database) == ["V1__create_accounts", "V2__add_account_status"]
 
@@ -283,3 +287,133 @@ def test_password_never_appears_in_errors_or_logs(
         assert expected in str(caught.value)
     assert PLANTED_PASSWORD not in caplog.text
     assert PLANTED_PASSWORD not in repr(resource)
+
+
+# --------------------------------------------------------------------------- accounts, safety, backups
+
+
+@pytest.fixture
+def with_accounts(mariadb: MariaDBServer, tmp_path: Path) -> LocalMariaDB:
+    """The resource as the definitions build it: its own accounts, password files and backups under tmp_path."""
+    return LocalMariaDB(
+        host=mariadb.host, port=mariadb.port, user=mariadb.user, password=mariadb.password,
+        credentials_dir=str(tmp_path / "db-credentials"), backups_dir=str(tmp_path / "backups"),
+    )
+
+
+def connect_as(server: MariaDBServer, user: str, password: str, database: str | None = None) -> pymysql.Connection:
+    return pymysql.connect(host=server.host, port=server.port, user=user, password=password, database=database)
+
+
+def mariadb_error(action: Callable[[], object]) -> int:
+    with pytest.raises(pymysql.MySQLError) as caught:
+        action()
+    return caught.value.args[0]
+
+
+def test_application_account_reads_and_writes_its_database_only(
+    with_accounts: LocalMariaDB, mariadb: MariaDBServer, migrations: Path, tmp_path: Path
+) -> None:
+    prefix = f"a{uuid.uuid4().hex[:8]}"
+    mine, other_db, lookalike = f"{prefix}_pay", f"{prefix}_acc", f"{prefix}Xpay"  # "_" must not be a wildcard
+    try:
+        for name in (mine, other_db):
+            with_accounts.migrate(database=name, migrations_dir=migrations)
+        with_accounts.migrate(database=lookalike, migrations_dir=None)
+        access = with_accounts.service_access(database=mine)
+        assert access is not None and access.user == f"{mine}_app_a" and access.name == mine
+        secret_file = Path(access.password_file)
+        assert secret_file.stat().st_mode & 0o777 == 0o400 and secret_file.stat().st_uid == 10001
+        assert (tmp_path / "db-credentials" / mine).stat().st_mode & 0o777 == 0o700
+        password = secret_file.read_text()
+        assert password not in repr(access) and len(password) >= 32
+
+        with connect_as(mariadb, access.user, password, mine) as app, app.cursor() as cursor:
+            cursor.execute("INSERT INTO accounts (iban, owner_name, currency) VALUES ('DE1', 'A', 'EUR')")
+            cursor.execute("SELECT COUNT(*) FROM accounts")
+            assert cursor.fetchone() == (1,)
+            # no DDL, no other database, not even one whose name matches with "_" as a wildcard
+            assert mariadb_error(lambda: cursor.execute("ALTER TABLE accounts ADD COLUMN x INT")) == 1142
+            assert mariadb_error(lambda: cursor.execute("DROP TABLE accounts")) == 1142
+            assert mariadb_error(lambda: cursor.execute(f"SELECT * FROM `{other_db}`.accounts")) == 1142
+            assert mariadb_error(lambda: cursor.execute(f"CREATE TABLE `{lookalike}`.t (a INT)")) == 1142
+        # The migration account changes its own schema and nothing else.
+        migrator = with_accounts.accounts(database=mine)[0]
+        migrator_password = (tmp_path / "db-credentials" / mine / "migrator.password").read_text()
+        with connect_as(mariadb, migrator, migrator_password, mine) as mig, mig.cursor() as cursor:
+            cursor.execute("CREATE TABLE scratch (a INT)")
+            assert mariadb_error(lambda: cursor.execute(f"SELECT * FROM `{other_db}`.accounts")) == 1142
+        assert recorded(mariadb, mine) == ["V1__create_accounts", "V2__add_account_status"]
+    finally:
+        for name in (mine, other_db, lookalike):
+            with_accounts.drop(database=name)
+    users = query(mariadb, "SELECT User FROM mysql.user WHERE User LIKE %s", None, (f"{prefix}%",))
+    assert users == [] and not (tmp_path / "db-credentials" / mine).exists()  # teardown took accounts and files
+
+
+def test_rotation_keeps_the_old_account_until_it_is_retired(
+    with_accounts: LocalMariaDB, mariadb: MariaDBServer
+) -> None:
+    name = f"r{uuid.uuid4().hex[:8]}_pay"
+    try:
+        with_accounts.migrate(database=name, migrations_dir=None)
+        before = with_accounts.service_access(database=name)
+        old_password = Path(before.password_file).read_text()
+        assert with_accounts.retire_standby_account(database=name) is None  # nothing to retire yet
+
+        assert with_accounts.rotate_application_password(database=name) == f"{name}_app_b"
+        after = with_accounts.service_access(database=name)
+        assert (after.user, after.revision != before.revision) == (f"{name}_app_b", True)
+        connect_as(mariadb, before.user, old_password, name).close()  # replicas not yet replaced still connect
+        connect_as(mariadb, after.user, Path(after.password_file).read_text(), name).close()
+
+        assert with_accounts.retire_standby_account(database=name) == before.user
+        assert mariadb_error(lambda: connect_as(mariadb, before.user, old_password, name)) in (1045, 4151)
+        assert not Path(before.password_file).exists()
+        # A later deployment converges: the active account keeps its password, the retired one stays locked.
+        with_accounts.migrate(database=name, migrations_dir=None)
+        connect_as(mariadb, after.user, Path(after.password_file).read_text(), name).close()
+        assert mariadb_error(lambda: connect_as(mariadb, before.user, old_password, name)) in (1045, 4151)
+    finally:
+        with_accounts.drop(database=name)
+
+
+def test_destructive_migration_is_refused_unless_marked_as_the_contract_step(
+    with_accounts: LocalMariaDB, mariadb: MariaDBServer, database: str, migrations: Path
+) -> None:
+    with_accounts.migrate(database=database, migrations_dir=migrations)
+    (migrations / "V3__drop_owner.sql").write_text(
+        "ALTER TABLE accounts ADD COLUMN holder VARCHAR(140) NULL;\nALTER TABLE accounts DROP COLUMN owner_name;\n"
+    )
+    refused = (
+        r"database 't_\w+': V3__drop_owner\.sql refused: `ALTER TABLE accounts DROP COLUMN owner_name` drops column "
+        r"accounts\.owner_name, which the serving version may read or write; .* `-- fintech-release: contract`"
+    )
+    with pytest.raises(MigrationError, match=refused):
+        with_accounts.pending_migrations(database=database, migrations_dir=migrations)
+    with pytest.raises(MigrationError, match=refused):
+        with_accounts.migrate(database=database, migrations_dir=migrations)
+    columns = {row[0] for row in query(mariadb, "SHOW COLUMNS FROM accounts", database)}
+    assert "holder" not in columns and "owner_name" in columns  # nothing of V3 ran, not even its safe statement
+
+    (migrations / "V3__drop_owner.sql").write_text(
+        "-- fintech-release: contract\n-- v1.4 stopped reading owner_name (expand was V2)\n"
+        "ALTER TABLE accounts DROP COLUMN owner_name;\n"
+    )
+    assert with_accounts.pending_migrations(database=database, migrations_dir=migrations) == ("V3__drop_owner.sql",)
+    assert with_accounts.migrate(database=database, migrations_dir=migrations).applied == ("V3__drop_owner.sql",)
+
+
+def test_backup_is_a_consistent_dump_with_its_checksum(
+    with_accounts: LocalMariaDB, mariadb: MariaDBServer, database: str, migrations: Path, tmp_path: Path
+) -> None:
+    with_accounts.migrate(database=database, migrations_dir=migrations)
+    query(mariadb, "INSERT INTO accounts (iban, owner_name, currency) VALUES ('GB82', 'Backed Up', 'GBP')", database)
+    record = with_accounts.backup(environment="production", databases=[database])
+    dump = Path(record.location)
+    assert dump.parent == tmp_path / "backups" / "production" and dump.stat().st_mode & 0o777 == 0o600
+    assert (record.size_bytes, record.databases) == (dump.stat().st_size, (database,))
+    assert record.sha256 == hashlib.sha256(dump.read_bytes()).hexdigest()
+    text = dump.read_text()
+    assert "CREATE TABLE `accounts`" in text and "Backed Up" in text and "_yoyo_migration" in text
+    assert mariadb.password not in text and not list(dump.parent.glob(".mysqldump-*"))  # option file removed

@@ -21,6 +21,8 @@ wanted=(
   git:git
   make:make
   mariadb-server:mariadbd
+  mariadb-client:mysqldump
+  libmariadb-java:/usr/share/java/mariadb-java-client.jar
   nginx-light:nginx
   ca-certificates:/etc/ssl/certs/ca-certificates.crt
   curl:curl

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
+    Config,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
@@ -19,6 +20,8 @@ from dagster import (
     MetadataValue,
     asset,
 )
+
+from pydantic import Field
 
 from fintech_release.assets.delivery import delivery_spec
 from fintech_release.assets.releases import release_assets
@@ -46,6 +49,16 @@ from fintech_release.resources.source import SourceControl
 
 CLOUDSQL_READY = "cloudsql_backups_and_failover"
 ENVIRONMENT_UP = "environment_up"
+
+
+class DatabaseRunConfig(Config):
+    """What a run of an environment's databases does: migrate (the default) or rotate the application passwords."""
+
+    rotate_application_passwords: bool = Field(
+        default=False,
+        description="Give every service's application account a new password instead of migrating; the run's "
+        "releases (RESTORE) then replace the replicas, and the old account is locked once none uses it.",
+    )
 
 
 def database_name(environment: str, service: Service) -> str:
@@ -120,8 +133,11 @@ def environment_assets(
         required_resource_keys={keys.database, "source"},
         description=f"{env} databases, migrated to the candidate commits before any service starts.",
     )
-    def database(context: AssetExecutionContext) -> MaterializeResult:
+    def database(context: AssetExecutionContext, config: DatabaseRunConfig) -> MaterializeResult:
         database: DatabaseAdmin = getattr(context.resources, keys.database)
+        owned = [service for service in release_config.services if service.database is not None]
+        if config.rotate_application_passwords:
+            return _rotate(context, database, [database_name(env, service) for service in owned])
         source: SourceControl = context.resources.source
         # The services this run deploys (all of them when it deploys none, e.g. the database alone from the UI).
         selection = context.run.asset_selection or set()
@@ -131,18 +147,39 @@ def environment_assets(
             candidate, _ = approved_candidate(context.instance, release_config, env, services)
         except DeploymentRefusedError as refused:
             raise Failure(str(refused)) from None
-        applied: dict[str, list[str]] = {}
-        already: dict[str, list[str]] = {}
-        for service in release_config.services:
-            if service.database is None or service.name not in services:
+        plans: dict[str, Path | None] = {}
+        for service in owned:
+            if service.name not in services:
                 continue
             migrations = None
             if service.migrations and service.name in candidate:
                 tree = _checkout(release_config, source, service, candidate[service.name].commit)
                 migrations = tree / service.migrations
-            result = database.migrate(database=database_name(env, service), migrations_dir=migrations)
+            plans[database_name(env, service)] = migrations
+        # Every pending migration is checked before any runs, and backed up before where the environment says so.
+        pending = {name: database.pending_migrations(database=name, migrations_dir=d) for name, d in plans.items()}
+        backup_metadata: dict[str, MetadataValue | str | int] = {}
+        if any(pending.values()) and environment.backs_up_before_migrations:
+            existing = sorted(set(database.databases(prefix=mysql_database_name(env, ""))) & set(plans))
+            if existing:
+                backup = database.backup(environment=env, databases=existing)
+                context.log.info(f"{env}: backed up {', '.join(existing)} before migrating: {backup.location}")
+                backup_metadata = {
+                    "backup": MetadataValue.path(backup.location),
+                    "backup_databases": MetadataValue.json(list(backup.databases)),
+                    "backup_size_bytes": backup.size_bytes if backup.size_bytes is not None else -1,
+                    "backup_sha256": backup.sha256 or "none",
+                }
+            else:
+                backup_metadata = {"backup": "none: the databases are new"}
+        applied: dict[str, list[str]] = {}
+        already: dict[str, list[str]] = {}
+        accounts: dict[str, list[str]] = {}
+        for name, migrations in plans.items():
+            result = database.migrate(database=name, migrations_dir=migrations)
             applied[result.database] = list(result.applied)
             already[result.database] = list(result.already_applied)
+            accounts[result.database] = list(database.accounts(database=name))
         newly = sum(len(files) for files in applied.values())
         context.log.info(f"{env}: applied {newly} migrations" if newly else f"{env}: nothing to apply")
         return MaterializeResult(
@@ -151,6 +188,8 @@ def environment_assets(
                 "applied_now": MetadataValue.json(applied),
                 "already_applied": MetadataValue.json(already),
                 "migrations_applied_now": newly,
+                "accounts": MetadataValue.json(accounts),
+                **backup_metadata,
             },
         )
 
@@ -207,6 +246,19 @@ def _cloudsql_readiness(admin: CloudSqlAdmin, environment: Environment) -> Asset
             "backup_start_time": readiness.backup_start_time or "none",
             "failover_replica": readiness.failover_replica or "none",
         },
+    )
+
+
+def _rotate(context: AssetExecutionContext, database: DatabaseAdmin, names: list[str]) -> MaterializeResult:
+    """New application passwords for `names`: each standby account gets one and becomes the one in use."""
+    rotated = {name: database.rotate_application_password(database=name) for name in names}
+    context.log.info(f"rotated the application passwords of {', '.join(names)}; replicas follow in this run")
+    return MaterializeResult(
+        metadata={
+            "databases": MetadataValue.json(sorted(names)),
+            "rotated_to": MetadataValue.json({name: user or "platform-managed" for name, user in rotated.items()}),
+            "migrations_applied_now": 0,
+        }
     )
 
 

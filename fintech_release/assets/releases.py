@@ -37,6 +37,7 @@ from dagster import (
 from pydantic import BaseModel, Field
 
 from fintech_release.config import Environment, ReleaseConfig
+from fintech_release.config.models import database_name
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.health.model import ServiceHealth
 from fintech_release.platforms import platform_keys
@@ -56,6 +57,7 @@ from fintech_release.records.releases import (
     rollback_plan,
     serving_release,
 )
+from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.ingress import Ingress
 from fintech_release.resources.runtime import DeployOutcome, DeploySpec, ServiceRuntime
 
@@ -129,13 +131,13 @@ def release_assets(release_config: ReleaseConfig, environment: Environment, deps
         ],
         can_subset=True,
         pool=deployment_pool(env),
-        required_resource_keys={keys.runtime, keys.ingress},
+        required_resource_keys={keys.runtime, keys.ingress, keys.database},
         description=f"Roll the candidate images out in {env} (or roll back, or restore); one run is one deployment.",
     )
     def releases(context: AssetExecutionContext, config: ReleaseRunConfig) -> Iterator[MaterializeResult]:
         step = _ReleaseStep(
             context, release_config, environment, getattr(context.resources, keys.runtime),
-            getattr(context.resources, keys.ingress),
+            getattr(context.resources, keys.ingress), getattr(context.resources, keys.database),
         )
         selected = context.selected_asset_keys
         services = [name for name in release_config.service_names if release_key(env, name) in selected]
@@ -174,10 +176,10 @@ class _ReleaseStep:
 
     def __init__(
         self, context: AssetExecutionContext, config: ReleaseConfig, environment: Environment,
-        runtime: ServiceRuntime, ingress: Ingress,
+        runtime: ServiceRuntime, ingress: Ingress, database: DatabaseAdmin,
     ) -> None:
         self.context, self.config, self.environment = context, config, environment
-        self.runtime, self.ingress = runtime, ingress
+        self.runtime, self.ingress, self.database = runtime, ingress, database
         self.env = environment.name
 
     def deploy(self, services: list[str]) -> Iterator[MaterializeResult]:
@@ -277,14 +279,23 @@ class _ReleaseStep:
         return RuntimeSettings(replicas=values.replicas, env={**values.env, "APP_ENV": self.env})
 
     def _roll_out(self, name: str, image: str, settings: RuntimeSettings) -> tuple[DeployOutcome, ServiceHealth]:
+        """Deploy `image` with `settings` and the database credentials in use now, then watch it.
+
+        Credentials are never part of the recorded settings, so a rollback or restore after a rotation
+        gets the current ones. Once every replica runs with them, the standby account is locked.
+        """
+        service = self.config.service(name)
+        database = database_name(self.env, service.database) if service.database else None
+        access = self.database.service_access(database=database) if database else None
         spec = DeploySpec(
             environment=self.env,
             service=name,
             image=image,
             replicas=settings.replicas,
             address=self.config.environment_address(self.env),
-            health_path=self.config.service(name).health_path,
+            health_path=service.health_path,
             env=settings.env,
+            database=access,
         )
         started = datetime.now(UTC)
         outcome = self.runtime.deploy(
@@ -295,6 +306,8 @@ class _ReleaseStep:
         )
         if outcome.status == "failed":
             return outcome, outcome.health
+        if access is not None and (retired := self.database.retire_standby_account(database=access.name)):
+            self.context.log.info(f"{self.env}/{name}: every replica uses {access.user}; {retired} is locked")
         window = self.environment.health_window_seconds if outcome.status == "deployed" else 0
         health = self.runtime.health(
             environment=self.env, service=name, desired_replicas=settings.replicas, expected_image=outcome.image,

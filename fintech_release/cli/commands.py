@@ -9,6 +9,7 @@
     fintech-release rollback ENV [--run RUN | --to TIME]   undo the last deployment to ENV that changed it
     fintech-release releases ENV               what each run did to ENV's releases, newest first
     fintech-release metrics [ENV] [--since DATE] [--json]   DORA's four keys per environment and service
+    fintech-release rotate-db-passwords ENV    new application database passwords, replicas restarted one by one
     fintech-release teardown ENV... | --all     remove everything the environments hold
     fintech-release backfill --select KEYS [SERVICE ...] [--wait]   a real Dagster backfill on the running instance
     fintech-release rebuild-images [SERVICE ...] [--wait]           backfill build/image + registry/image
@@ -120,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("environment", nargs="?", help="one environment (default: every one that is not ephemeral)")
     metrics.add_argument("--since", help="ISO 8601 date or time (default: 30 days ago)")
     metrics.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    commands.add_parser(
+        "rotate-db-passwords", help="rotate an environment's application database passwords (rolling restart)"
+    ).add_argument("environment")
     teardown = commands.add_parser("teardown", help="remove environments (runtime, ingress, databases)")
     teardown.add_argument("environments", nargs="*")
     teardown.add_argument("--all", action="store_true", help="every environment in release.yaml")
@@ -299,6 +303,15 @@ def _metrics(config: ReleaseConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_db_passwords(config: ReleaseConfig, args: argparse.Namespace) -> int:
+    from fintech_release.cli import launch
+
+    return _run(
+        config, args, lambda _: launch.rotate_db_passwords_run(config, args.environment),
+        f"{args.environment}: application database passwords rotated, every replica replaced",
+    )
+
+
 def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
@@ -341,7 +354,7 @@ def _webhook(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.cli.demo import build_and_push_all, release_everywhere
+    from fintech_release.cli.demo import build_and_push_all, release_everywhere, row_counts
     from fintech_release.release_graph import build_definitions
 
     defs = build_definitions(config)
@@ -355,6 +368,10 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     for env, url in urls.items():
         for service in config.service_names:
             print(f"  {env:11} {service:12} {url}/{service}/health")
+    print("\nRows each service keeps in its database (as its API lists them):")
+    for env in urls:
+        counts = ", ".join(f"{service} {count}" for service, count in row_counts(config, env).items())
+        print(f"  {env:11} {counts}")
     print("\nSee the lineage in the Dagster UI: make ui, then open http://127.0.0.1:3000")
     print(f"(DAGSTER_HOME={dagster_home()})")
     return 0
@@ -414,6 +431,7 @@ COMMANDS: dict[str, Command] = {
     "rollback": _rollback,
     "releases": _releases,
     "metrics": _metrics,
+    "rotate-db-passwords": _rotate_db_passwords,
     "teardown": _teardown,
     "backfill": _backfill,
     "rebuild-images": _backfill,

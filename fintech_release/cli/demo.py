@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import requests
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from fintech_release.cli import launch, report
@@ -32,6 +33,8 @@ DEMO_COMMITTER = {"GIT_COMMITTER_NAME": "fintech-release demo", "GIT_COMMITTER_E
 SEED_EXCLUDES = ("build", ".gradle")
 DEMO_APPROVER = "demo-approver@fintech-release.example"
 DEMO_REASON = "demo: approved automatically by `make demo` (a person approves in the UI or the CLI)"
+# Where each example service lists what its table holds (through the environment's ingress).
+DEMO_COLLECTIONS = {"contact-us": "/messages", "payments": "/payments", "accounts": "/accounts"}
 
 
 class DemoFailedError(FintechReleaseError):
@@ -112,6 +115,25 @@ def release_everywhere(
         if not environment.ephemeral:
             urls[env] = f"http://{config.environment_address(env)}:{environment.ingress_port}"
     return urls
+
+
+def row_counts(config: ReleaseConfig, environment: str) -> dict[str, str]:
+    """Per example service, how many rows its API lists in `environment` (read through the ingress)."""
+    port = config.environment(environment).ingress_port
+    counts: dict[str, str] = {}
+    with requests.Session() as http:
+        http.trust_env = False  # loopback: never through a proxy
+        for service in config.service_names:
+            path = DEMO_COLLECTIONS.get(service)
+            if path is None:
+                continue
+            url = f"http://{config.environment_address(environment)}:{port}/{service}{path}"
+            try:
+                response = http.get(url, timeout=10)
+                counts[service] = str(len(response.json())) if response.ok else f"HTTP {response.status_code}"
+            except (requests.RequestException, ValueError) as error:
+                counts[service] = f"no answer ({type(error).__name__})"
+    return counts
 
 
 def _require(result: ExecuteInProcessResult, what: str) -> None:

@@ -33,6 +33,7 @@ from fintech_release.jobs import (
     approve_job_name,
     deploy_job_name,
     rollback_job_name,
+    rotate_job_name,
     teardown_job,
     teardown_job_name,
 )
@@ -191,6 +192,15 @@ def rollback_run(
     )
 
 
+def rotate_db_passwords_run(config: ReleaseConfig, environment: str) -> RunPlan:
+    """New application database passwords for `environment`, replicas replaced by a rolling restart (one run)."""
+    check_environment(config, environment)
+    return RunPlan(
+        rotate_job_name(environment), f"{environment}: rotating the application database passwords",
+        environment=environment,
+    )
+
+
 def teardown_run(config: ReleaseConfig, environment: str) -> RunPlan:
     """Remove everything the environment holds (the CLI may do this to any environment, on purpose)."""
     check_environment(config, environment)
@@ -280,6 +290,14 @@ def teardown(
 ) -> ExecuteInProcessResult:
     """Tear down here, holding the environment."""
     return execute(teardown_run(config, environment), config, defs, instance, verbose=verbose, say=say)
+
+
+def rotate_db_passwords(
+    config: ReleaseConfig, defs: Definitions, instance: DagsterInstance, environment: str, *,
+    verbose: bool = False, say: Say = _stderr,
+) -> ExecuteInProcessResult:
+    """Rotate here, holding the environment."""
+    return execute(rotate_db_passwords_run(config, environment), config, defs, instance, verbose=verbose, say=say)
 
 
 def _refuse_empty_rollback(

@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 SHOWN_LENGTH = 200
 # Set by the runtime in every replica (local containers and the microservice chart alike).
-RUNTIME_VARIABLES = ("PORT", "BIND_ADDRESS", "APP_ENV")
+# The database contract: DB_PASSWORD_FILE names a read-only file holding the password (never the password itself).
+DATABASE_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD_FILE")
+RUNTIME_VARIABLES = ("PORT", "BIND_ADDRESS", "APP_ENV", *DATABASE_VARIABLES)
 
 
 class FieldError(ValueError):

@@ -341,6 +341,16 @@ class Environment(_Strict):
     # and who hears when one turns bad or recovers (default: notifications.email.master_recipients).
     notify: tuple[EmailAddress, ...] = ()
     gke: GkeEnvironmentSettings | None = None
+    # A backup of the databases before any pending migration runs (None: yes for environments that promote
+    # from another or need four eyes, i.e. production-like ones); nothing migrates when it fails.
+    backup_before_migrations: bool | None = None
+
+    @property
+    def backs_up_before_migrations(self) -> bool:
+        """Whether migrations in this environment are preceded by a backup (the explicit setting, else the default)."""
+        if self.backup_before_migrations is not None:
+            return self.backup_before_migrations
+        return self.promotes_from is not None or self.approval.four_eyes
 
     @model_validator(mode="after")
     def _tls_needs_a_host(self) -> Environment:

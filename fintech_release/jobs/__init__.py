@@ -12,6 +12,7 @@ from fintech_release.jobs.names import (
     deploy_job_name,
     restore_job_name,
     rollback_job_name,
+    rotate_job_name,
     teardown_job_name,
 )
 from fintech_release.jobs.teardown import teardown_job
@@ -28,6 +29,7 @@ __all__ = [
     "environment_jobs",
     "restore_job_name",
     "rollback_job_name",
+    "rotate_job_name",
     "teardown_job",
     "teardown_job_name",
 ]

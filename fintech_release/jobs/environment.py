@@ -11,9 +11,16 @@ from dagster import AssetSelection, JobDefinition, define_asset_job
 from fintech_release.assets.releases import ReleaseMode
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.jobs.approval import approve_job
-from fintech_release.jobs.names import deploy_job_name, restore_job_name, rollback_job_name
+from fintech_release.jobs.names import deploy_job_name, restore_job_name, rollback_job_name, rotate_job_name
 from fintech_release.jobs.teardown import teardown_job
-from fintech_release.records.keys import DEPLOYMENT_TAG, approval_key, environment_group, release_key, releases_op_name
+from fintech_release.records.keys import (
+    DEPLOYMENT_TAG,
+    approval_key,
+    database_key,
+    environment_group,
+    release_key,
+    releases_op_name,
+)
 
 if TYPE_CHECKING:  # dagster does not export the type define_asset_job returns
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -57,6 +64,19 @@ def environment_jobs(
             ReleaseMode.RESTORE,
             f"Bring back the release recorded as serving in {env}: missing replicas restarted, wrong images "
             "replaced, never a new version.",
+        ),
+        define_asset_job(
+            rotate_job_name(env),
+            selection=releases | AssetSelection.assets(database_key(env)),
+            tags=deployment,
+            config={
+                "ops": {
+                    database_key(env).to_python_identifier(): {"config": {"rotate_application_passwords": True}},
+                    releases_op_name(env): {"config": {"mode": ReleaseMode.RESTORE.name}},
+                }
+            },
+            description=f"Rotate the application database passwords of {env}: each service's standby account gets "
+            "a new password, its replicas are replaced by a rolling restart, then the old account is locked.",
         ),
     ]
     if environment.approval.required:

@@ -30,6 +30,11 @@ def restore_job_name(environment: str) -> str:
     return f"restore_{dagster_name(environment)}"
 
 
+def rotate_job_name(environment: str) -> str:
+    """`rotate_db_passwords_<env>`: new application database passwords, replicas replaced one rollout each."""
+    return f"rotate_db_passwords_{dagster_name(environment)}"
+
+
 def teardown_job_name(environment: str) -> str:
     """`teardown_<env>`: remove an ephemeral environment."""
     return f"teardown_{dagster_name(environment)}"

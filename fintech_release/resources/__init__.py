@@ -81,6 +81,8 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
             port=database.port,
             user=database.user,
             password=EnvVar(database.password_env),
+            credentials_dir=str(config.resolve_path(config.local.state_dir) / "db-credentials"),
+            backups_dir=str(config.resolve_path(config.local.state_dir) / "backups"),
         ),
     }
     if config.notifications.email is not None:
@@ -237,6 +239,7 @@ def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> di
     for name, target in targets.items():
         resources[gke_database_key(name)] = CloudSqlDatabase(
             instance_connection_name=target.cloudsql_instance,
+            admin=CloudSqlAdmin(),
             user=gke.database_user,
             password=EnvVar(gke.database_password_env),
             ip_type=gke.database_ip_type,

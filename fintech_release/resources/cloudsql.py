@@ -35,14 +35,12 @@ from pydantic import Field
 
 from fintech_release.config.models import CLOUDSQL_INSTANCE_PATTERN
 from fintech_release.errors import ExternalSystemError
+from fintech_release.resources.cloudsql_admin import CREDENTIALS_HINT, CloudSqlAdmin
+from fintech_release.resources.database import BackupRecord
 from fintech_release.resources.migrations import MySqlDatabaseAdmin, OpenConnection, is_connection_error
 
 SQLADMIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.admin"
 CLOSE_TIMEOUT_SECONDS = 5
-CREDENTIALS_HINT = (
-    "run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS to a service-account "
-    "key file, or run where a service account is attached (GKE Workload Identity)"
-)
 
 
 class CloudSqlDatabase(MySqlDatabaseAdmin):
@@ -60,8 +58,21 @@ class CloudSqlDatabase(MySqlDatabaseAdmin):
         default=None, description="Base URL of the Admin API the connector asks; None: https://sqladmin.googleapis.com."
     )
 
+    admin: CloudSqlAdmin = Field(default_factory=CloudSqlAdmin, description="The Admin API, for backups.")
+
     def _server(self) -> str:
         return f"CloudSQL instance {self.instance_connection_name}"
+
+    def backup(self, *, environment: str, databases: list[str]) -> BackupRecord:
+        """An on-demand backup of the whole instance (Cloud SQL backs up instances, not databases)."""
+        operation, backup_id = self.admin.backup(
+            self.instance_connection_name,
+            description=f"fintech-release: before migrating {', '.join(databases)} in {environment}",
+        )
+        return BackupRecord(
+            location=f"{self.instance_connection_name} backup {backup_id}", databases=tuple(databases),
+            detail=f"on-demand Cloud SQL backup, operation {operation}",
+        )
 
     @contextmanager
     def _connections(self) -> Iterator[OpenConnection]:

@@ -7,6 +7,10 @@ point-in-time recovery (other engines), and high availability (availability type
 legacy failover replica that is in sync). It returns a `CloudSqlReadiness` (passed + findings)
 that the environment asset attaches as an asset check.
 
+`CloudSqlAdmin.backup` takes an on-demand backup before production migrations (``backupRuns.insert``)
+and waits for its operation (``operations.get``) to be DONE; an operation that ends with errors, or
+does not end within `backup_timeout_seconds`, raises, so nothing migrates without a backup.
+
 google-cloud-sql 0.1.2 ships only gRPC transports (no REST transport), so the API is reached over
 gRPC at ``sqladmin.googleapis.com`` (the same host and service the Cloud SQL connector's gRPC
 clients use). `api_endpoint` may instead be ``http://<loopback>:<port>``: a plaintext channel
@@ -16,6 +20,7 @@ without credentials, for the contract tests' loopback server, refused for any ot
 from __future__ import annotations
 
 import ipaddress
+import time
 from urllib.parse import urlsplit
 
 import google.auth
@@ -25,13 +30,19 @@ from google.api_core import exceptions as api_exceptions
 from google.api_core import retry as api_retry
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
 from google.cloud import sqladmin_v1
+from google.cloud.sqladmin_v1.services.sql_backup_runs_service.transports import SqlBackupRunsServiceGrpcTransport
 from google.cloud.sqladmin_v1.services.sql_instances_service.transports import SqlInstancesServiceGrpcTransport
+from google.cloud.sqladmin_v1.services.sql_operations_service.transports import SqlOperationsServiceGrpcTransport
 from pydantic import BaseModel, Field
 
 from fintech_release.errors import ExternalSystemError
-from fintech_release.resources.cloudsql import CREDENTIALS_HINT
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+OPERATION_POLL_SECONDS = 2.0
+CREDENTIALS_HINT = (
+    "run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS to a service-account "
+    "key file, or run where a service account is attached (GKE Workload Identity)"
+)
 TRANSIENT = (api_exceptions.ServiceUnavailable, api_exceptions.InternalServerError, api_exceptions.TooManyRequests)
 
 
@@ -61,6 +72,68 @@ class CloudSqlAdmin(ConfigurableResource):
         "or http://<loopback>:<port> for a plaintext test server.",
     )
     timeout_seconds: float = Field(default=30, gt=0, description="Deadline of one check, retries included.")
+    backup_timeout_seconds: float = Field(default=1800, gt=0, description="How long an on-demand backup may take.")
+    poll_seconds: float = Field(default=OPERATION_POLL_SECONDS, gt=0, description="How often a backup is looked at.")
+
+    def backup(self, instance_connection_name: str, *, description: str) -> tuple[str, str]:
+        """Take an on-demand backup of the instance and wait until it is done; return (operation, backup id).
+
+        Raises `ExternalSystemError` naming the instance when the API refuses, the operation reports
+        errors, or it does not finish within `backup_timeout_seconds`.
+        """
+        project, _, instance_id = instance_connection_name.rsplit(":", 2)
+        what = f"an on-demand backup of CloudSQL instance {instance_connection_name}"
+        channel = self._channel(instance_connection_name)
+        runs = sqladmin_v1.SqlBackupRunsServiceClient(transport=SqlBackupRunsServiceGrpcTransport(**channel))
+        operations = sqladmin_v1.SqlOperationsServiceClient(transport=SqlOperationsServiceGrpcTransport(**channel))
+        try:
+            operation = runs.insert(
+                request=sqladmin_v1.SqlBackupRunsInsertRequest(
+                    project=project, instance=instance_id, body=sqladmin_v1.BackupRun(description=description)
+                ),
+                timeout=self.timeout_seconds,
+            )
+            deadline = time.monotonic() + self.backup_timeout_seconds
+            while operation.status != sqladmin_v1.Operation.SqlOperationStatus.DONE:
+                if time.monotonic() >= deadline:
+                    raise ExternalSystemError(
+                        f"{what}: operation {operation.name} not done after {self.backup_timeout_seconds:g}s; "
+                        "nothing was migrated"
+                    )
+                time.sleep(self.poll_seconds)
+                operation = operations.get(
+                    request=sqladmin_v1.SqlOperationsGetRequest(project=project, operation=operation.name),
+                    timeout=self.timeout_seconds,
+                )
+        except (api_exceptions.GoogleAPIError, RefreshError) as error:
+            message = _api_error_message(error, instance_connection_name, project, self.timeout_seconds)
+            raise ExternalSystemError(f"{what} failed: {message}") from None
+        finally:
+            runs.transport.close()
+            operations.transport.close()
+        if operation.error.errors:
+            said = "; ".join(f"{e.code}: {e.message}" for e in operation.error.errors)
+            raise ExternalSystemError(f"{what} failed (operation {operation.name}): {said}; nothing was migrated")
+        return operation.name, str(operation.backup_context.backup_id or operation.target_id)
+
+    def _channel(self, instance_connection_name: str) -> dict:
+        """Transport arguments: a plaintext loopback channel for a test server, else TLS with Google credentials."""
+        if self.api_endpoint.startswith("http://"):
+            url = urlsplit(self.api_endpoint)
+            if not _is_loopback(url.hostname or ""):
+                raise ExternalSystemError(
+                    f"Cloud SQL Admin API endpoint {self.api_endpoint} is plaintext but not on loopback; "
+                    "use host[:port] (TLS) for anything but a local test server"
+                )
+            return {"channel": grpc.insecure_channel(url.netloc)}
+        try:
+            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        except DefaultCredentialsError as error:
+            raise ExternalSystemError(
+                f"CloudSQL instance {instance_connection_name} through the Cloud SQL Admin API: "
+                f"no usable Google credentials ({error}); {CREDENTIALS_HINT}"
+            ) from None
+        return {"host": self.api_endpoint.removeprefix("https://"), "credentials": credentials}
 
     def production_readiness(self, instance_connection_name: str) -> CloudSqlReadiness:
         """GET `project:region:instance` and judge backups, binary logging / PITR and high availability.

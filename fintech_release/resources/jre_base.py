@@ -45,6 +45,11 @@ JRE_MODULES: tuple[str, ...] = (
 
 JAVA_HOME_IN_IMAGE = "/opt/java"
 APP_UID = 10001
+# The MariaDB JDBC driver Debian packages (libmariadb-java), at the path the services' jar manifests
+# name in Class-Path: the base image carries it, so a driver update flows like a JDK update
+# (rebuild the base image, every service image turns stale) and the services compile against java.sql only.
+JDBC_DRIVER = Path("/usr/share/java/mariadb-java-client.jar")
+JDBC_DRIVER_IN_IMAGE = "/opt/jdbc/mariadb-java-client.jar"
 
 # Without a UTF-8 locale, Java 17 encodes standard output and file names as ASCII.
 _LOCALE_DIR = Path("/usr/lib/locale/C.utf8")
@@ -93,6 +98,9 @@ def build_jre_rootfs(tar_path: Path, *, java_home: Path, modules: Sequence[str] 
         raise BaseImageError("no Java modules given to jlink")
     if not _LOCALE_DIR.is_dir():
         raise BaseImageError(f"{_LOCALE_DIR} is missing (Debian ships it in libc-bin)")
+    if not JDBC_DRIVER.is_file():
+        raise BaseImageError(f"{JDBC_DRIVER} is missing: install the MariaDB JDBC driver (apt-get install "
+                             "libmariadb-java)")
 
     tar_path = Path(tar_path)
     tar_path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +120,9 @@ def build_jre_rootfs(tar_path: Path, *, java_home: Path, modules: Sequence[str] 
             # kernel refuses to run a dynamic loader without its execute bit.
             shutil.copy(library, target)
         shutil.copytree(_LOCALE_DIR, root / str(_LOCALE_DIR).lstrip("/"))
+        driver = root / JDBC_DRIVER_IN_IMAGE.lstrip("/")
+        driver.parent.mkdir(parents=True)
+        shutil.copyfile(JDBC_DRIVER.resolve(), driver)
         for name, content in _ETC_FILES.items():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_text(content, encoding="utf-8")

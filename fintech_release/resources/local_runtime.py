@@ -21,6 +21,7 @@ import docker
 import requests
 from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
+from docker.types import Mount
 
 from fintech_release.errors import ExternalSystemError, RegistryUnavailableError
 from fintech_release.health.model import Readiness, ReplicaState, ReplicaStatus, ServiceHealth, assess
@@ -40,6 +41,7 @@ HEALTH_POLL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 1.0
 LOG_TAIL_LINES = 3  # of a failing replica's output, in its problem line
 LOG_TAIL_CHARACTERS = 300
+DB_PASSWORD_PATH = "/run/secrets/db-password"  # where a replica finds its database password (read-only)
 
 
 class LocalDockerRuntime(ServiceRuntime):
@@ -174,11 +176,19 @@ class LocalDockerRuntime(ServiceRuntime):
                 if container.labels[ENDPOINT_LABEL].rsplit(":", 1)[0] == spec.address
             }
             for port in _free_ports(spec.address, count, avoid=claimed):
+                database = spec.database
                 container = client.containers.create(
                     spec.image,
                     name=f"fr-{spec.environment}-{spec.service}-{secrets.token_hex(3)}",
                     network_mode="host",
-                    environment={**spec.env, "PORT": str(port), "BIND_ADDRESS": spec.address},
+                    environment={
+                        **spec.env, "PORT": str(port), "BIND_ADDRESS": spec.address,
+                        **(database.variables(DB_PASSWORD_PATH) if database else {}),
+                    },
+                    # The password reaches the replica only as this file: never an environment variable or label.
+                    mounts=[Mount(DB_PASSWORD_PATH, database.password_file, type="bind", read_only=True)]
+                    if database
+                    else [],
                     labels={
                         SCOPE_LABEL: self.scope,
                         ENVIRONMENT_LABEL: spec.environment,
@@ -312,8 +322,15 @@ def _fits(container: Container, status: ReplicaStatus, image: str, settings: str
 
 
 def _settings_fingerprint(spec: DeploySpec) -> str:
-    """A digest of what a replica runs with besides its image, so a change of settings replaces replicas."""
-    document = json.dumps({"env": spec.env, "health_path": spec.health_path}, sort_keys=True)
+    """A digest of what a replica runs with besides its image, so a change of settings replaces replicas.
+
+    The database part is the account, the file's path and the password's random revision, never the
+    password: a rotation changes the revision, so replicas holding the old password are replaced.
+    """
+    settings: dict[str, object] = {"env": spec.env, "health_path": spec.health_path}
+    if spec.database is not None:
+        settings["database"] = spec.database.model_dump()
+    document = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(document.encode()).hexdigest()[:16]
 
 

@@ -27,6 +27,9 @@ So yoyo does the applying and the record keeping, and this module adds only what
 semantics need on top:
 
 * the files are ``V<version>__<description>.sql`` and are ordered by the numeric version;
+* before anything is applied, every pending file is checked against the schema the serving
+  version uses (`migration_safety`): a destructive statement is refused unless the file is marked
+  as the contract step of an expand/contract change;
 * when yoyo logs an ``apply`` (after the file's statements succeeded, just before it marks the
   migration applied) it writes the file's SHA-256 into the ``comment`` column of its own
   ``_yoyo_log`` row; no table of ours. Every later ``migrate`` compares each applied file with
@@ -69,6 +72,7 @@ from yoyo.migrations import Migration
 
 from fintech_release.errors import ExternalSystemError, MigrationError
 from fintech_release.resources.database import DatabaseAdmin, MigrationResult
+from fintech_release.resources.migration_safety import Column, Schema, check_pending
 
 T = TypeVar("T")
 
@@ -197,24 +201,64 @@ class MySqlDatabaseAdmin(DatabaseAdmin):
         """An error saying what to do about a platform failure that is not a driver error; None: not ours."""
         return None
 
+    def _prepare(self, connect: OpenConnection, database: str) -> None:
+        """After the database exists, before migrating: what the platform sets up for it (by default nothing)."""
+
+    def _migration_connections(self, database: str) -> AbstractContextManager[OpenConnection]:
+        """The opener migrations of `database` run with (by default the admin's, `_connections`)."""
+        return self._connections()
+
     # ------------------------------------------------------------------ interface
 
     def migrate(self, *, database: str, migrations_dir: Path | None) -> MigrationResult:
         require_database_name(database)
         directory = Path(migrations_dir) if migrations_dir is not None else None
         files = read_migration_files(directory, database) if directory is not None else []
-        with self._errors(f"database {database!r}"), self._connections() as connect:
-            created = self._create_database(connect, database)
-            if directory is None or not files:
-                already = self._recorded_migrations(connect, database)
-                return MigrationResult(database=database, created=created, applied=(), already_applied=already)
-            applied, already = self._apply(connect, database, directory, files)
+        with self._errors(f"database {database!r}"):
+            with self._connections() as connect:
+                created = self._create_database(connect, database)
+                self._prepare(connect, database)
+            with self._migration_connections(database) as connect:
+                if directory is None or not files:
+                    already = self._recorded_migrations(connect, database)
+                    return MigrationResult(database=database, created=created, applied=(), already_applied=already)
+                applied, already = self._apply(connect, database, directory, files)
         log = get_dagster_logger()
         if applied:
             log.info(f"{database}: applied {', '.join(applied)} ({len(already)} already applied)")
         else:
             log.info(f"{database}: nothing to apply ({len(already)} migrations already applied)")
         return MigrationResult(database=database, created=created, applied=applied, already_applied=already)
+
+    def pending_migrations(self, *, database: str, migrations_dir: Path | None) -> tuple[str, ...]:
+        """The files `migrate` would apply, checked (checksums, order, backward compatibility) but not applied.
+
+        `MigrationError` names the file and statement that `migrate` would refuse. A database that does not
+        exist yet has every file pending and nothing served to break.
+        """
+        require_database_name(database)
+        if migrations_dir is None:
+            return ()
+        directory = Path(migrations_dir)
+        files = read_migration_files(directory, database)
+        if not files:
+            return ()
+        with self._errors(f"checking the migrations of database {database!r}"), self._connections() as connect:
+            with self._connection(connect) as connection, connection.cursor() as cursor:
+                if not _schema_exists(cursor, database):
+                    check_pending(database, [(f.name, f.path.read_text()) for f in files], Schema())
+                    return tuple(f.name for f in files)
+            backend = self._backend(connect, database)
+            try:
+                with backend.lock(timeout=self.lock_timeout_seconds):
+                    backend.ensure_internal_schema_updated()
+                    pending = _pending(database, directory, files, _applied_checksums(backend))
+                    _check_compatible(backend, database, pending)
+                    return tuple(f.name for f in pending)
+            except yoyo_exceptions.LockTimeout as error:
+                raise _locked(database, error) from None
+            finally:
+                backend.connection.close()
 
     def drop(self, *, database: str) -> bool:
         require_database_name(database)
@@ -256,6 +300,7 @@ class MySqlDatabaseAdmin(DatabaseAdmin):
                 backend.ensure_internal_schema_updated()
                 recorded = _applied_checksums(backend)
                 pending = _pending(database, directory, files, recorded)
+                _check_compatible(backend, database, pending)
                 already = tuple(f.name for f in files if f.id in recorded)
                 applied: list[str] = []
                 for migration_file in pending:
@@ -263,10 +308,7 @@ class MySqlDatabaseAdmin(DatabaseAdmin):
                     applied.append(migration_file.name)
                 return tuple(applied), already
         except yoyo_exceptions.LockTimeout as error:
-            raise MigrationError(
-                f"database {database!r} is locked by another migration run ({error}); "
-                "if no run is active, delete the row in its yoyo_lock table"
-            ) from None
+            raise _locked(database, error) from None
         finally:
             backend.connection.close()
 
@@ -387,6 +429,27 @@ def _apply_one(backend: MySQLBackend, database: str, migration_file: MigrationFi
             "It was not recorded as applied; MariaDB cannot roll back DDL, so statements before the "
             f"failing one stay applied unless {migration_file.id}{ROLLBACK_SUFFIX} undoes them.{before}"
         ) from None
+
+
+def _locked(database: str, error: Exception) -> MigrationError:
+    return MigrationError(
+        f"database {database!r} is locked by another migration run ({error}); "
+        "if no run is active, delete the row in its yoyo_lock table"
+    )
+
+
+def _check_compatible(backend: MySQLBackend, database: str, pending: list[MigrationFile]) -> None:
+    """`MigrationError` when a pending file would break the version serving on the database's current schema."""
+    if not pending:
+        return
+    schema = Schema()
+    for table, column, column_type, nullable in backend.execute(
+        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = :schema",
+        {"schema": database},
+    ).fetchall():
+        schema.tables.setdefault(table.lower(), {})[column.lower()] = Column(column_type, nullable == "YES")
+    check_pending(database, [(f.name, f.path.read_text()) for f in pending], schema)
 
 
 def _schema_exists(cursor: pymysql.cursors.Cursor, database: str) -> bool:

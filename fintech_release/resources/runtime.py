@@ -16,6 +16,7 @@ from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
 
 from fintech_release.health.model import ServiceHealth
+from fintech_release.resources.database import DatabaseAccess
 
 # Called with the endpoints ("address:port") that should receive traffic, whenever they change.
 BackendsChanged = Callable[[list[str]], None]
@@ -31,6 +32,8 @@ class DeploySpec(BaseModel, frozen=True):
     address: str  # the environment's loopback address replicas bind to
     health_path: str
     env: dict[str, str] = Field(default_factory=dict)  # runtime settings (APP_ENV, …); never secrets in clear
+    # The service's database (DB_* variables + the password file mounted read-only); None: it has none here.
+    database: DatabaseAccess | None = None
 
 
 class DeployOutcome(BaseModel, frozen=True):

@@ -1,31 +1,23 @@
 package com.fintech.accounts;
 
-import java.math.BigDecimal;
+import java.sql.SQLException;
 import java.util.List;
 
-/** In-memory accounts with fixed demo data, until the accounts table is wired in. */
-final class AccountStore {
-
-    private final List<Account> accounts;
-
-    AccountStore(List<Account> accounts) {
-        this.accounts = List.copyOf(accounts);
-    }
+/** Where accounts are read from: the accounts table ({@link JdbcAccountStore}) or memory. */
+interface AccountStore {
 
     /**
-     * Returns a store holding two demo accounts (with the IBAN standard's example numbers).
+     * All accounts, by id.
      *
-     * @return the demo store
+     * @return the accounts
+     * @throws SQLException when the store cannot be reached
      */
-    static AccountStore withDemoData() {
-        return new AccountStore(List.of(
-            new Account(1, "DE89370400440532013000", "Erika Mustermann", "EUR",
-                new BigDecimal("1250.00"), "ACTIVE"),
-            new Account(2, "GB82WEST12345698765432", "John Smith", "GBP",
-                new BigDecimal("310.45"), "ACTIVE")));
-    }
+    List<Account> list() throws SQLException;
 
-    List<Account> list() {
-        return accounts;
-    }
+    /**
+     * Whether the store can serve requests now (readiness).
+     *
+     * @return true when ready
+     */
+    boolean ready();
 }

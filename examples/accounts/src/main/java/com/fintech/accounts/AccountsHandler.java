@@ -1,6 +1,7 @@
 package com.fintech.accounts;
 
 import com.sun.net.httpserver.HttpExchange;
+import java.sql.SQLException;
 
 /**
  * {@code GET /accounts} lists the accounts.
@@ -16,7 +17,7 @@ final class AccountsHandler extends JsonHandler {
     }
 
     @Override
-    protected Response respond(HttpExchange exchange) {
+    protected Response respond(HttpExchange exchange) throws SQLException {
         requirePath(exchange, PATH);
         if (!"GET".equals(exchange.getRequestMethod())) {
             throw HttpError.methodNotAllowed(exchange.getRequestMethod(), "GET");

@@ -4,6 +4,7 @@ import com.sun.net.httpserver.HttpHandler;
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Timer;
 import java.util.TimerTask;
 import java.util.concurrent.TimeUnit;
@@ -15,9 +16,11 @@ public final class Main {
 
     private static final String SUMMARY = "Lists customer accounts and their balances.";
     private static final List<String> ENDPOINTS =
-        List.of("GET /health", "GET /accounts");
+        List.of("GET /health", "GET /live", "GET /accounts");
     private static final int EXIT_FAILURE = 1;
     private static final String CRASH_TIMER_THREAD = "crash-after-seconds";
+    // Environments whose data must never live only in memory.
+    private static final Set<String> NEED_A_DATABASE = Set.of("staging", "production");
 
     private Main() {
     }
@@ -31,21 +34,42 @@ public final class Main {
         try {
             AppConfig config = AppConfig.fromEnvironment(System.getenv());
             if (config.crashOnStart()) {
-                System.err.println(SERVICE + ": CRASH_ON_START=true, failing on purpose");
+                Log.error("CRASH_ON_START=true, failing on purpose");
                 System.exit(EXIT_FAILURE);
             }
             String version = version();
-            ServiceServer server = start(config, version);
+            ServiceServer server = start(config, version, store(config, System.getenv()));
             Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "shutdown"));
-            System.out.printf("%s %s (%s) listening on %s%n",
-                SERVICE, version, config.appEnv(), server.address());
+            Log.info(SERVICE + " " + version + " (" + config.appEnv() + ") listening on " + server.address());
             if (config.crashAfterSeconds() != AppConfig.NEVER_CRASH) {
                 scheduleCrash(config.crashAfterSeconds());
             }
         } catch (IllegalArgumentException | IOException e) {
-            System.err.println(SERVICE + ": cannot start: " + e.getMessage());
+            Log.error("cannot start: " + e.getMessage());
             System.exit(EXIT_FAILURE);
         }
+    }
+
+    /**
+     * The accounts table when the platform gives a database (DB_* variables), else memory, which
+     * staging and production refuse.
+     *
+     * @param config runtime configuration
+     * @param env environment variables
+     * @return the store
+     * @throws IOException when the password file cannot be read
+     */
+    static AccountStore store(AppConfig config, Map<String, String> env) throws IOException {
+        Database.Settings settings = Database.Settings.fromEnvironment(env);
+        if (settings == null) {
+            if (NEED_A_DATABASE.contains(config.appEnv())) {
+                throw new IllegalArgumentException(
+                    "DB_HOST is not set: " + config.appEnv() + " never serves accounts only in memory");
+            }
+            Log.warning("DB_HOST is not set: serving the two demo accounts from memory");
+            return MemoryAccountStore.withDemoData();
+        }
+        return new JdbcAccountStore(new Database(settings));
     }
 
     /**
@@ -53,13 +77,14 @@ public final class Main {
      *
      * @param config runtime configuration
      * @param version version reported by /health
+     * @param store where accounts are read from
      * @return the running server
      * @throws IOException if the address cannot be bound
      */
-    static ServiceServer start(AppConfig config, String version) throws IOException {
+    static ServiceServer start(AppConfig config, String version, AccountStore store) throws IOException {
         Map<String, HttpHandler> routes = Map.of(
-            "/", new InfoHandler(SERVICE, version, config.appEnv(), SUMMARY, ENDPOINTS),
-            AccountsHandler.PATH, new AccountsHandler(AccountStore.withDemoData()));
+            "/", new InfoHandler(SERVICE, version, config.appEnv(), SUMMARY, ENDPOINTS, store::ready),
+            AccountsHandler.PATH, new AccountsHandler(store));
         return ServiceServer.start(config, routes);
     }
 
@@ -74,8 +99,7 @@ public final class Main {
         timer.schedule(new TimerTask() {
             @Override
             public void run() {
-                System.err.println(
-                    SERVICE + ": CRASH_AFTER_SECONDS=" + seconds + ", failing on purpose");
+                Log.error("CRASH_AFTER_SECONDS=" + seconds + ", failing on purpose");
                 System.exit(EXIT_FAILURE);
             }
         }, TimeUnit.SECONDS.toMillis(seconds));

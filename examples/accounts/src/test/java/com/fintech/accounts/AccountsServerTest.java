@@ -25,8 +25,8 @@ public class AccountsServerTest {
 
     @BeforeClass
     public static void startServer() throws IOException {
-        server = Main.start(
-            new AppConfig(0, "127.0.0.1", "production", false, AppConfig.NEVER_CRASH), "2.3.4");
+        server = Main.start(new AppConfig(0, "127.0.0.1", "production", false, AppConfig.NEVER_CRASH), "2.3.4",
+            MemoryAccountStore.withDemoData());
     }
 
     @AfterClass

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Timer;
 import java.util.TimerTask;
 import java.util.concurrent.TimeUnit;
@@ -17,9 +18,11 @@ public final class Main {
     private static final String SUMMARY =
         "Receives messages sent through the website's contact form.";
     private static final List<String> ENDPOINTS =
-        List.of("GET /health", "GET /messages", "POST /messages");
+        List.of("GET /health", "GET /live", "GET /messages", "POST /messages");
     private static final int EXIT_FAILURE = 1;
     private static final String CRASH_TIMER_THREAD = "crash-after-seconds";
+    // Environments whose data must never live only in memory.
+    private static final Set<String> NEED_A_DATABASE = Set.of("staging", "production");
 
     private Main() {
     }
@@ -33,21 +36,42 @@ public final class Main {
         try {
             AppConfig config = AppConfig.fromEnvironment(System.getenv());
             if (config.crashOnStart()) {
-                System.err.println(SERVICE + ": CRASH_ON_START=true, failing on purpose");
+                Log.error("CRASH_ON_START=true, failing on purpose");
                 System.exit(EXIT_FAILURE);
             }
             String version = version();
-            ServiceServer server = start(config, version);
+            ServiceServer server = start(config, version, store(config, System.getenv()));
             Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "shutdown"));
-            System.out.printf("%s %s (%s) listening on %s%n",
-                SERVICE, version, config.appEnv(), server.address());
+            Log.info(SERVICE + " " + version + " (" + config.appEnv() + ") listening on " + server.address());
             if (config.crashAfterSeconds() != AppConfig.NEVER_CRASH) {
                 scheduleCrash(config.crashAfterSeconds());
             }
         } catch (IllegalArgumentException | IOException e) {
-            System.err.println(SERVICE + ": cannot start: " + e.getMessage());
+            Log.error("cannot start: " + e.getMessage());
             System.exit(EXIT_FAILURE);
         }
+    }
+
+    /**
+     * The contact_messages table when the platform gives a database (DB_* variables), else memory, which
+     * staging and production refuse.
+     *
+     * @param config runtime configuration
+     * @param env environment variables
+     * @return the store
+     * @throws IOException when the password file cannot be read
+     */
+    static MessageStore store(AppConfig config, Map<String, String> env) throws IOException {
+        Database.Settings settings = Database.Settings.fromEnvironment(env);
+        if (settings == null) {
+            if (NEED_A_DATABASE.contains(config.appEnv())) {
+                throw new IllegalArgumentException(
+                    "DB_HOST is not set: " + config.appEnv() + " never keeps messages only in memory");
+            }
+            Log.warning("DB_HOST is not set: messages are kept in memory and lost when the process ends");
+            return new MemoryMessageStore(Clock.systemUTC());
+        }
+        return new JdbcMessageStore(new Database(settings));
     }
 
     /**
@@ -55,13 +79,14 @@ public final class Main {
      *
      * @param config runtime configuration
      * @param version version reported by /health
+     * @param store where messages are kept
      * @return the running server
      * @throws IOException if the address cannot be bound
      */
-    static ServiceServer start(AppConfig config, String version) throws IOException {
+    static ServiceServer start(AppConfig config, String version, MessageStore store) throws IOException {
         Map<String, HttpHandler> routes = Map.of(
-            "/", new InfoHandler(SERVICE, version, config.appEnv(), SUMMARY, ENDPOINTS),
-            MessagesHandler.PATH, new MessagesHandler(new MessageStore(Clock.systemUTC())));
+            "/", new InfoHandler(SERVICE, version, config.appEnv(), SUMMARY, ENDPOINTS, store::ready),
+            MessagesHandler.PATH, new MessagesHandler(store));
         return ServiceServer.start(config, routes);
     }
 
@@ -76,8 +101,7 @@ public final class Main {
         timer.schedule(new TimerTask() {
             @Override
             public void run() {
-                System.err.println(
-                    SERVICE + ": CRASH_AFTER_SECONDS=" + seconds + ", failing on purpose");
+                Log.error("CRASH_AFTER_SECONDS=" + seconds + ", failing on purpose");
                 System.exit(EXIT_FAILURE);
             }
         }, TimeUnit.SECONDS.toMillis(seconds));

@@ -1,31 +1,34 @@
 package com.fintech.contactus;
 
-import java.time.Clock;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
+import java.sql.SQLException;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicLong;
 
-/** Thread-safe in-memory storage for messages, until the contact_messages table is wired in. */
-final class MessageStore {
+/** Where messages are kept: the contact_messages table ({@link JdbcMessageStore}) or memory. */
+interface MessageStore {
 
-    private final AtomicLong lastId = new AtomicLong();
-    private final List<ContactMessage> messages = new CopyOnWriteArrayList<>();
-    private final Clock clock;
+    /**
+     * Stores a message.
+     *
+     * @param name the sender's name
+     * @param email the sender's address
+     * @param text the message
+     * @return the stored message
+     * @throws SQLException when the store cannot be reached
+     */
+    ContactMessage add(String name, String email, String text) throws SQLException;
 
-    MessageStore(Clock clock) {
-        this.clock = clock;
-    }
+    /**
+     * All messages, oldest first.
+     *
+     * @return the messages
+     * @throws SQLException when the store cannot be reached
+     */
+    List<ContactMessage> list() throws SQLException;
 
-    ContactMessage add(String name, String email, String text) {
-        Instant now = Instant.now(clock).truncatedTo(ChronoUnit.SECONDS);
-        ContactMessage saved = new ContactMessage(lastId.incrementAndGet(), name, email, text, now);
-        messages.add(saved);
-        return saved;
-    }
-
-    List<ContactMessage> list() {
-        return List.copyOf(messages);
-    }
+    /**
+     * Whether the store can serve requests now (readiness).
+     *
+     * @return true when ready
+     */
+    boolean ready();
 }

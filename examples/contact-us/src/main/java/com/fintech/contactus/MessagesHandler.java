@@ -2,6 +2,7 @@ package com.fintech.contactus;
 
 import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
+import java.sql.SQLException;
 import java.util.Map;
 import java.util.regex.Pattern;
 
@@ -24,7 +25,7 @@ final class MessagesHandler extends JsonHandler {
     }
 
     @Override
-    protected Response respond(HttpExchange exchange) throws IOException {
+    protected Response respond(HttpExchange exchange) throws IOException, SQLException {
         requirePath(exchange, PATH);
         return switch (exchange.getRequestMethod()) {
             case "GET" -> Response.ok(
@@ -34,7 +35,7 @@ final class MessagesHandler extends JsonHandler {
         };
     }
 
-    private ContactMessage create(String body) {
+    private ContactMessage create(String body) throws SQLException {
         Map<String, String> fields;
         try {
             fields = Json.parseFlatObject(body);

@@ -10,6 +10,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.net.http.HttpResponse.BodyHandlers;
+import java.time.Clock;
 import java.time.Duration;
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
@@ -25,8 +26,8 @@ public class ContactUsServerTest {
 
     @BeforeClass
     public static void startServer() throws IOException {
-        server = Main.start(
-            new AppConfig(0, "127.0.0.1", "ci", false, AppConfig.NEVER_CRASH), "1.0.0-test");
+        server = Main.start(new AppConfig(0, "127.0.0.1", "ci", false, AppConfig.NEVER_CRASH), "1.0.0-test",
+            new MemoryMessageStore(Clock.systemUTC()));
     }
 
     @AfterClass

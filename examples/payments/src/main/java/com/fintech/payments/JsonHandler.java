@@ -5,6 +5,7 @@ import com.sun.net.httpserver.HttpHandler;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.sql.SQLException;
 
 /**
  * Base class for handlers that answer with JSON; turns {@link HttpError}s into error bodies.
@@ -17,7 +18,10 @@ abstract class JsonHandler implements HttpHandler {
     static final int NOT_FOUND = 404;
     static final int METHOD_NOT_ALLOWED = 405;
     static final int PAYLOAD_TOO_LARGE = 413;
+    static final int CONFLICT = 409;
     static final int INTERNAL_ERROR = 500;
+    static final int UNAVAILABLE = 503;
+    static final String TRACE_HEADER = "X-Cloud-Trace-Context";
     static final int MAX_BODY_BYTES = 16 * 1024;
 
     @Override
@@ -30,8 +34,11 @@ abstract class JsonHandler implements HttpHandler {
                 exchange.getResponseHeaders().set("Allow", e.allow());
             }
             response = Response.error(e.status(), e.getMessage());
-        } catch (RuntimeException e) {
-            System.err.println("Unhandled error for " + exchange.getRequestURI() + ": " + e);
+        } catch (Database.Unavailable e) {
+            log(exchange, "WARNING", e.getMessage());
+            response = Response.error(UNAVAILABLE, "database unavailable, retry later");
+        } catch (SQLException | RuntimeException e) {
+            log(exchange, "ERROR", "unhandled error: " + e);
             response = Response.error(INTERNAL_ERROR, "internal error");
         }
         byte[] body = response.body().getBytes(StandardCharsets.UTF_8);
@@ -48,8 +55,21 @@ abstract class JsonHandler implements HttpHandler {
      * @param exchange the request
      * @return the status and JSON body to send
      * @throws IOException if the request body cannot be read
+     * @throws SQLException if the store fails
      */
-    protected abstract Response respond(HttpExchange exchange) throws IOException;
+    protected abstract Response respond(HttpExchange exchange) throws IOException, SQLException;
+
+    /**
+     * Logs one line about a request, with its trace when it carries {@value #TRACE_HEADER}.
+     *
+     * @param exchange the request
+     * @param severity Cloud Logging severity
+     * @param message what happened
+     */
+    static void log(HttpExchange exchange, String severity, String message) {
+        Log.write(severity, exchange.getRequestMethod() + " " + exchange.getRequestURI() + ": " + message,
+            exchange.getRequestHeaders().getFirst(TRACE_HEADER));
+    }
 
     /**
      * Fails with 404 unless the request path is exactly {@code path}.
@@ -114,6 +134,10 @@ abstract class JsonHandler implements HttpHandler {
 
         static HttpError notFound(String path) {
             return new HttpError(NOT_FOUND, "no resource at " + path, null);
+        }
+
+        static HttpError conflict(String message) {
+            return new HttpError(CONFLICT, message, null);
         }
 
         static HttpError methodNotAllowed(String method, String allow) {

@@ -8,16 +8,19 @@ import java.time.Instant;
  * {@code payments} table. The amount is written as a JSON string to keep it exact.
  */
 record Payment(long id, BigDecimal amount, String currency, String reference, String status,
-    Instant createdAt) {
+    Instant createdAt, String idempotencyKey) {
 
     String toJson() {
-        return Json.object()
+        Json.ObjectBuilder json = Json.object()
             .add("id", id)
             .add("amount", amount.toPlainString())
             .add("currency", currency)
             .add("reference", reference)
             .add("status", status)
-            .add("createdAt", createdAt.toString())
-            .build();
+            .add("createdAt", createdAt.toString());
+        if (idempotencyKey != null) {
+            json.add("idempotencyKey", idempotencyKey);
+        }
+        return json.build();
     }
 }

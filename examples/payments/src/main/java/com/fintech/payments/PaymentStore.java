@@ -1,35 +1,44 @@
 package com.fintech.payments;
 
 import java.math.BigDecimal;
-import java.time.Clock;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
+import java.sql.SQLException;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicLong;
 
-/** Thread-safe in-memory storage for payments, until the payments table is wired in. */
-final class PaymentStore {
+/** Where payments are kept: the payments table ({@link JdbcPaymentStore}) or memory ({@link MemoryPaymentStore}). */
+interface PaymentStore {
 
-    static final String ACCEPTED = "ACCEPTED";
+    String ACCEPTED = "ACCEPTED";
 
-    private final AtomicLong lastId = new AtomicLong();
-    private final List<Payment> payments = new CopyOnWriteArrayList<>();
-    private final Clock clock;
-
-    PaymentStore(Clock clock) {
-        this.clock = clock;
+    /** A payment and whether this call created it (false: an earlier call with the same key did). */
+    record Accepted(Payment payment, boolean created) {
     }
 
-    Payment accept(BigDecimal amount, String currency, String reference) {
-        Instant now = Instant.now(clock).truncatedTo(ChronoUnit.SECONDS);
-        Payment saved =
-            new Payment(lastId.incrementAndGet(), amount, currency, reference, ACCEPTED, now);
-        payments.add(saved);
-        return saved;
-    }
+    /**
+     * Accepts a payment once per idempotency key: a retry with the same key returns the payment the
+     * first call created, and never creates a second one.
+     *
+     * @param amount the amount, scale 2
+     * @param currency ISO 4217 code
+     * @param reference the payer's reference
+     * @param idempotencyKey the client's key, or null for none
+     * @return the payment and whether it was created now
+     * @throws SQLException when the store cannot be reached
+     */
+    Accepted accept(BigDecimal amount, String currency, String reference, String idempotencyKey)
+        throws SQLException;
 
-    List<Payment> list() {
-        return List.copyOf(payments);
-    }
+    /**
+     * All payments, oldest first.
+     *
+     * @return the payments
+     * @throws SQLException when the store cannot be reached
+     */
+    List<Payment> list() throws SQLException;
+
+    /**
+     * Whether the store can serve requests now (readiness).
+     *
+     * @return true when ready
+     */
+    boolean ready();
 }

@@ -10,6 +10,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.net.http.HttpResponse.BodyHandlers;
+import java.time.Clock;
 import java.time.Duration;
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
@@ -25,8 +26,8 @@ public class PaymentsServerTest {
 
     @BeforeClass
     public static void startServer() throws IOException {
-        server = Main.start(
-            new AppConfig(0, "127.0.0.1", "staging", false, AppConfig.NEVER_CRASH), "1.0.0-7");
+        server = Main.start(new AppConfig(0, "127.0.0.1", "staging", false, AppConfig.NEVER_CRASH), "1.0.0-7",
+            new MemoryPaymentStore(Clock.systemUTC()));
     }
 
     @AfterClass
@@ -51,10 +52,34 @@ public class PaymentsServerTest {
             .POST(BodyPublishers.ofString(body)));
 
         assertEquals(201, created.statusCode());
-        assertTrue(created.body(), created.body().startsWith("{\"id\":1,\"amount\":\"12.50\","
+        assertTrue(created.body(), created.body().contains("\"amount\":\"12.50\","
             + "\"currency\":\"EUR\",\"reference\":\"INV-2024-001\",\"status\":\"ACCEPTED\""));
         HttpResponse<String> listed = send(HttpRequest.newBuilder(uri("/payments")).GET());
-        assertEquals("[" + created.body() + "]", listed.body());
+        assertTrue(listed.body(), listed.body().contains(created.body()));
+    }
+
+    @Test
+    public void aRetriedPaymentWithItsIdempotencyKeyIsAcceptedOnce() throws Exception {
+        String body = "{\"amount\": \"7.00\", \"currency\": \"GBP\", \"reference\": \"RETRY-1\"}";
+        HttpResponse<String> first = send(HttpRequest.newBuilder(uri("/payments"))
+            .header("Idempotency-Key", "key-1").POST(BodyPublishers.ofString(body)));
+        HttpResponse<String> again = send(HttpRequest.newBuilder(uri("/payments"))
+            .header("Idempotency-Key", "key-1").POST(BodyPublishers.ofString(body)));
+        HttpResponse<String> other = send(HttpRequest.newBuilder(uri("/payments"))
+            .header("Idempotency-Key", "key-1")
+            .POST(BodyPublishers.ofString(body.replace("7.00", "8.00"))));
+
+        assertEquals(201, first.statusCode());
+        assertEquals(200, again.statusCode());
+        assertEquals(first.body(), again.body());
+        assertEquals(409, other.statusCode());
+        String listed = send(HttpRequest.newBuilder(uri("/payments")).GET()).body();
+        assertEquals(1, listed.split("RETRY-1", -1).length - 1);
+    }
+
+    @Test
+    public void livenessAnswersOnItsOwnPath() throws Exception {
+        assertEquals(200, send(HttpRequest.newBuilder(uri("/live")).GET()).statusCode());
     }
 
     @Test
