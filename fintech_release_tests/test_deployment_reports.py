@@ -34,7 +34,7 @@ from fintech_release.notifications.deployments import deployment_report_sensor_n
 from fintech_release.records.keys import REGISTRY_IMAGE
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources.bitbucket import BitbucketCloudSource
-from fintech_release.resources.database import DatabaseAdmin, MigrationResult
+from fintech_release.resources.database import BackupRecord, DatabaseAdmin, MigrationResult
 from fintech_release.resources.email import EmailNotifier
 from fintech_release.resources.ingress import Ingress, IngressInfo
 from fintech_release.resources.runtime import BackendsChanged, DeployOutcome, DeploySpec, ServiceRuntime
@@ -116,6 +116,12 @@ class NoDatabase(DatabaseAdmin):
     """The services here have no database; never called."""
 
     def migrate(self, *, database: str, migrations_dir: Path | None) -> MigrationResult:
+        raise AssertionError("no service here has a database")
+
+    def pending_migrations(self, *, database: str, migrations_dir: Path | None) -> tuple[str, ...]:
+        raise AssertionError("no service here has a database")
+
+    def backup(self, *, environment: str, databases: list[str]) -> BackupRecord:
         raise AssertionError("no service here has a database")
 
     def drop(self, *, database: str) -> bool:

@@ -38,7 +38,7 @@ from fintech_release.jobs import teardown_job
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, gke_database_key
 from fintech_release.resources.cloudsql import CloudSqlDatabase
 from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
-from fintech_release.resources.database import DatabaseAdmin, MigrationResult
+from fintech_release.resources.database import BackupRecord, DatabaseAdmin, MigrationResult
 from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
 from fintech_release.resources.helm import HelmRunner
 from fintech_release.resources.ingress import Ingress, IngressInfo
@@ -136,6 +136,13 @@ class RecordingDatabase(DatabaseAdmin):
     def migrate(self, *, database: str, migrations_dir: Path | None) -> MigrationResult:
         _note(self.journal, f"database.migrate {database}")
         return MigrationResult(database=database, created=True, applied=(), already_applied=())
+
+    def pending_migrations(self, *, database: str, migrations_dir: Path | None) -> tuple[str, ...]:
+        return ()
+
+    def backup(self, *, environment: str, databases: list[str]) -> BackupRecord:
+        _note(self.journal, f"database.backup {environment}")
+        raise AssertionError("no production migration is pending here: nothing to back up")
 
     def drop(self, *, database: str) -> bool:
         _note(self.journal, f"database.drop {database}")
