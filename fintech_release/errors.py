@@ -3,6 +3,7 @@
     FintechReleaseError
     ├── ReleaseConfigError            release.yaml is invalid (file, field and value named)
     ├── DeploymentRefusedError        no approval for the candidate; nothing was touched
+    ├── MissingEnvironmentVariableError  a secret's variable (named in release.yaml) is not set
     └── ExternalSystemError           an outside system failed or is missing
         ├── ToolNotFoundError         a command-line tool (gradle, git, checkstyle, jlink) is not installed
         ├── ToolFailedError           a tool ran and failed; carries the tail of its output
@@ -46,6 +47,10 @@ class RegistryUnavailableError(ExternalSystemError):
 
 class ImageTagConflictError(ExternalSystemError):
     """A tag already names another image in the registry: a version names one image, so nothing was pushed over it."""
+
+
+class MissingEnvironmentVariableError(FintechReleaseError):
+    """An environment variable a secret comes from is not set; the message names it and how to set it."""
 
 
 class DeploymentRefusedError(FintechReleaseError):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from dagster import EnvVar, build_resources
+from dagster import DagsterResourceFunctionError, build_resources
 
-from fintech_release.errors import MigrationError
+from fintech_release.errors import MigrationError, MissingEnvironmentVariableError
 from fintech_release.resources.local_database import LocalMariaDB
 from fintech_release_tests.components import free_port
 from fintech_release_tests.fixtures_servers import MariaDBServer
@@ -227,10 +227,10 @@ def test_drop_and_list(admin: LocalMariaDB, mariadb: MariaDBServer) -> None:
 def test_password_from_env_var_works(
     mariadb: MariaDBServer, database: str, migrations: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The definitions pass EnvVar("FINTECH_RELEASE_DB_PASSWORD"): Dagster resolves it when the resource starts."""
+    """The definitions name the variable (password_env); the resource reads it when it connects."""
     monkeypatch.setenv("FINTECH_RELEASE_DB_PASSWORD", mariadb.password)
     resource = LocalMariaDB(
-        host=mariadb.host, port=mariadb.port, user=mariadb.user, password=EnvVar("FINTECH_RELEASE_DB_PASSWORD")
+        host=mariadb.host, port=mariadb.port, user=mariadb.user, password_env="FINTECH_RELEASE_DB_PASSWORD"
     )
     assert mariadb.password not in repr(resource)
     with build_resources({"database": resource}) as resources:
@@ -238,14 +238,20 @@ def test_password_from_env_var_works(
     assert result.applied == ("V1__create_accounts.sql", "V2__add_account_status.sql")
 
 
-def test_env_var_password_also_works_outside_a_run(
+def test_an_unset_password_variable_is_one_line_naming_it_in_a_run_and_outside(
     mariadb: MariaDBServer, database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Scripts and tests may call the resource directly, with the EnvVar not resolved by Dagster."""
-    resource = LocalMariaDB(host=mariadb.host, port=mariadb.port, user=mariadb.user, password=EnvVar("TEST_DB_PW"))
+    """A run's step fails when it sets the resource up; a script calling the resource directly, when it connects."""
+    resource = LocalMariaDB(host=mariadb.host, port=mariadb.port, user=mariadb.user, password_env="TEST_DB_PW")
     monkeypatch.delenv("TEST_DB_PW", raising=False)
-    with pytest.raises(MigrationError, match="environment variable TEST_DB_PW .* is not set"):
+    with pytest.raises(MissingEnvironmentVariableError) as outside:
         resource.migrate(database=database, migrations_dir=None)
+    message = str(outside.value)
+    assert "\n" not in message and message.startswith("the environment variable TEST_DB_PW is not set")
+    assert f"MariaDB {mariadb.host}:{mariadb.port}" in message and "export TEST_DB_PW=" in message
+    with pytest.raises(DagsterResourceFunctionError) as in_setup, build_resources({"database": resource}):
+        pass
+    assert str(in_setup.value.__cause__) == message  # what a run's step reports (cli/report.py unwraps it)
 
     monkeypatch.setenv("TEST_DB_PW", mariadb.password)
     assert resource.migrate(database=database, migrations_dir=None).created is True

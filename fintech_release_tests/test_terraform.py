@@ -37,7 +37,12 @@ from typing import Any
 import hcl2
 import pytest
 
-from fintech_release.errors import ReleaseConfigError, ToolFailedError, ToolNotFoundError
+from fintech_release.errors import (
+    MissingEnvironmentVariableError,
+    ReleaseConfigError,
+    ToolFailedError,
+    ToolNotFoundError,
+)
 from fintech_release.resources.terraform import SENSITIVE, ApplyResult, PlanSummary, TerraformRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -486,7 +491,8 @@ def test_a_missing_secret_environment_variable_is_named(tmp_path: Path, monkeypa
     monkeypatch.delenv("FINTECH_RELEASE_TEST_TF_SECRET", raising=False)
     (tmp_path / "staging.tfvars").write_text("")
     runner = TerraformRunner(secret_variables={"token": "FINTECH_RELEASE_TEST_TF_SECRET"})
-    with pytest.raises(ReleaseConfigError, match=r"staging: .*token .*FINTECH_RELEASE_TEST_TF_SECRET.* not set"):
+    missing = r"FINTECH_RELEASE_TEST_TF_SECRET is not set \(Terraform variable token of environment staging\)"
+    with pytest.raises(MissingEnvironmentVariableError, match=missing):
         runner.plan(environment="staging", root=tmp_path, var_file=tmp_path / "staging.tfvars")
 
 

@@ -38,7 +38,7 @@ from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.config.loader import CONFIG_ENV_VAR
 from fintech_release.dagster_graphql import REQUEST_TIMEOUT
-from fintech_release.errors import ExternalSystemError, ReleaseConfigError
+from fintech_release.errors import ExternalSystemError, MissingEnvironmentVariableError
 from fintech_release.triggers.webhook import Launcher, WebhookServer, make_server
 from fintech_release.triggers.webhook_events import sign
 from fintech_release_tests.fixtures_dagster import (  # noqa: F401
@@ -464,7 +464,7 @@ def test_missing_secret_stops_the_server_from_starting(
 ) -> None:
     monkeypatch.delenv(SECRET_ENV)
 
-    with pytest.raises(ReleaseConfigError, match=f"{SECRET_ENV} .* is not set"):
+    with pytest.raises(MissingEnvironmentVariableError, match=f"{SECRET_ENV} is not set .*export {SECRET_ENV}="):
         make_server(config, port=0)
 
 

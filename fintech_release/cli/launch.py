@@ -25,6 +25,7 @@ from fintech_release.assets.delivery import record_delivery_metrics
 from fintech_release.assets.releases import ReleaseMode, nothing_to_roll_back
 from fintech_release.cli.deployment_lock import exclusive_deployment
 from fintech_release.config import ReleaseConfig
+from fintech_release.env_secrets import require_secrets
 from fintech_release.errors import DeploymentRefusedError, FintechReleaseError
 from fintech_release.jobs import (
     BASE_IMAGE,
@@ -236,6 +237,12 @@ def execute(
     if not config.environment(plan.environment).ephemeral:
         record_delivery_metrics(instance, config, plan.environment)  # a daemon's sensor does it for launched runs
     return result
+
+
+def require_environment(plan: RunPlan, defs: Definitions) -> None:
+    """`MissingEnvironmentVariableError` before the run starts when a secret one of its resources reads is not set."""
+    job = plan.job or defs.resolve_job_def(plan.job_name)
+    require_secrets(defs.resources[key] for key in sorted(job.required_resource_keys) if key in defs.resources)
 
 
 def new_run_id() -> str:

@@ -5,15 +5,15 @@ Assets depend on the interfaces (`SourceControl`, `CodeAnalyzer`, `BuildTool`, `
 implementations from release.yaml in this one place: the source (local git or Bitbucket), the local
 platform's runtime/ingress/database, and, when an environment runs on gke, `gke_runtime`, `gke_ingress`,
 one `gke_database_<env>` per environment and `gke_cloudsql_admin` (see fintech_release/platforms.py).
-Secrets come from the environment through `EnvVar`, so run config and the event log only ever hold
-the variable's name.
+Secrets come from environment variables the resources read when they need them (fintech_release/env_secrets.py),
+so run config and the event log only ever hold the variable's name.
 """
 
 from __future__ import annotations
 
 import os
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource
 
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, GKE, gke_database_key
@@ -80,7 +80,7 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
             host=database.host,
             port=database.port,
             user=database.user,
-            password=EnvVar(database.password_env),
+            password_env=database.password_env,
             credentials_dir=str(config.resolve_path(config.local.state_dir) / "db-credentials"),
             backups_dir=str(config.resolve_path(config.local.state_dir) / "backups"),
         ),
@@ -100,9 +100,7 @@ def _source(config: ReleaseConfig) -> SourceControl:
         return LocalGitSource()
     common = {
         "owner": bitbucket.owner,
-        "token": EnvVar(bitbucket.token_env),
         "token_env": bitbucket.token_env,
-        "username": EnvVar(bitbucket.username_env) if bitbucket.username_env else None,
         "username_env": bitbucket.username_env,
         "timeout_seconds": bitbucket.timeout_seconds,
     }
@@ -131,7 +129,6 @@ def _analyzer(config: ReleaseConfig) -> CodeAnalyzer:
     if config.analysis.platform == "sonarqube" and sonar is not None:
         return SonarQubeAnalyzer(
             url=sonar.url,
-            token=EnvVar(sonar.token_env),
             token_env=sonar.token_env,
             project_key_prefix=sonar.project_key_prefix,
             java_executable=sonar.java_executable,
@@ -154,8 +151,6 @@ def _registry(config: ReleaseConfig, docker_host: str) -> ImageRegistry:
         namespace=settings.path_prefix,
         tls=settings.tls,
         ca_file=str(config.resolve_path(settings.ca_file)) if settings.ca_file else None,
-        username=EnvVar(settings.username_env) if settings.username_env else None,
-        password=EnvVar(settings.password_env) if settings.password_env else None,
         username_env=settings.username_env,
         password_env=settings.password_env,
         **common,
@@ -172,8 +167,8 @@ def _email_notifier(config: ReleaseConfig) -> EmailNotifier:
         sender=email.sender,
         attempts=email.attempts,
         timeout_seconds=email.timeout_seconds,
-        username=EnvVar(email.username_env) if email.username_env else None,
-        password=EnvVar(email.password_env) if email.password_env else None,
+        username_env=email.username_env,
+        password_env=email.password_env,
         ca_file=str(config.resolve_path(email.ca_file)) if email.ca_file else None,
     )
 
@@ -241,7 +236,7 @@ def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> di
             instance_connection_name=target.cloudsql_instance,
             admin=CloudSqlAdmin(),
             user=gke.database_user,
-            password=EnvVar(gke.database_password_env),
+            password_env=gke.database_password_env,
             ip_type=gke.database_ip_type,
         )
     return resources

@@ -36,6 +36,7 @@ from pydantic import Field
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 
 from fintech_release.config.models import BITBUCKET_SLUG_PATTERN
+from fintech_release.env_secrets import ReadsSecrets, secret
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
 from fintech_release.resources.source import BuildStatus, CommitInfo, SourceControl, checkout_commit
 
@@ -67,14 +68,14 @@ class _HeaderAuth(requests.auth.AuthBase):
         return request
 
 
-class BitbucketSource(SourceControl):
+class BitbucketSource(ReadsSecrets, SourceControl):
     """What Bitbucket Cloud and Server share: credentials, HTTP with retries, errors, and the HTTPS checkout."""
 
     base_url: str
     owner: str  # Cloud: the workspace; Server: the project key
-    token: str = Field(repr=False)  # set from EnvVar(token_env)
-    username: str | None = None  # set (from EnvVar(username_env)) for app passwords: basic auth instead of Bearer
-    token_env: str = "FINTECH_RELEASE_BITBUCKET_TOKEN"  # the variable's name, for error messages only
+    token: str | None = Field(default=None, repr=False)  # given directly (tests); else read from token_env
+    username: str | None = None  # for app passwords (basic auth instead of Bearer); else read from username_env
+    token_env: str = "FINTECH_RELEASE_BITBUCKET_TOKEN"
     username_env: str | None = None
     timeout_seconds: float = 15
     attempts: int = 4
@@ -150,10 +151,18 @@ class BitbucketSource(SourceControl):
             http.headers["Accept"] = "application/json"
             yield http
 
+    def secret_variables(self) -> dict[str, str]:
+        wanted = {self.token_env: self.token, **({self.username_env: self.username} if self.username_env else {})}
+        return {name: f"the {self.flavor} credentials" for name, given in wanted.items() if given is None}
+
+    def _token(self) -> str:
+        return secret(self.token, self.token_env, f"the {self.flavor} token or app password") or ""
+
     def _authorization(self) -> str:
-        if self.username:
-            return "Basic " + base64.b64encode(f"{self.username}:{self.token}".encode()).decode("ascii")
-        return f"Bearer {self.token}"
+        user = secret(self.username, self.username_env, f"the {self.flavor} user of the app password")
+        if user:
+            return "Basic " + base64.b64encode(f"{user}:{self._token()}".encode()).decode("ascii")
+        return f"Bearer {self._token()}"
 
     def _get(self, http: requests.Session, url: str, *, what: str, params: dict[str, Any] | None = None) -> JsonObject:
         response = self._send(http, "GET", url, what=what, params=params)
@@ -242,7 +251,7 @@ class BitbucketSource(SourceControl):
             message = str(body["error"].get("message", ""))
         elif isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:  # Server
             message = str(body["errors"][0].get("message", ""))
-        message = message.replace(self.token, "***")[:300]
+        message = message.replace(self._token(), "***")[:300]
         return f": {message}" if message else ""
 
     # --- helpers ------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import BaseModel, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from fintech_release.env_secrets import secret
+
 
 class DeliveryReport(BaseModel, frozen=True):
     """What happened to one message: delivered or not, after how many attempts, and why not."""
@@ -34,8 +36,12 @@ class EmailNotifier(ConfigurableResource):
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "none"
+    # Given directly (tests), else read from the variables when sending: an unset one makes the message
+    # undelivered (the reason names it), never a failed sensor.
     username: str | None = None
-    password: str | None = Field(default=None, repr=False)  # set from EnvVar; never logged
+    password: str | None = Field(default=None, repr=False)
+    username_env: str | None = None
+    password_env: str | None = None
     sender: str = "fintech-release@localhost"
     attempts: int = Field(default=3, ge=1, le=10)
     timeout_seconds: float = Field(default=10, gt=0)
@@ -82,8 +88,9 @@ class EmailNotifier(ConfigurableResource):
         with client:
             if self.security == "starttls":
                 client.starttls(context=context)
-            if self.username:
-                client.login(self.username, self.password or "")
+            user = secret(self.username, self.username_env, f"the user of SMTP {self.host}")
+            if user:
+                client.login(user, secret(self.password, self.password_env, f"the password of SMTP {self.host}") or "")
             return client.send_message(message, from_addr=self.sender, to_addrs=list(recipients))
 
     def _log_failed_attempt(self, state: RetryCallState) -> None:

@@ -19,8 +19,8 @@ Accounts (with `credentials_dir` set, as the definitions do), per database `<env
 Grants name the database with `_` escaped (`staging\\_payments`): in a database-level GRANT an
 unescaped `_` is a wildcard and would also cover e.g. `stagingXpayments`.
 
-The admin password comes from the resource's `password` field (``EnvVar("FINTECH_RELEASE_DB_PASSWORD")``
-in the definitions); the accounts' passwords from `CredentialStore` (see local_credentials.py). None
+The admin password comes from the environment variable `password_env` names (FINTECH_RELEASE_DB_PASSWORD in
+the demo), read when a connection opens; the accounts' passwords from `CredentialStore` (see local_credentials.py). None
 of them is ever logged, put in a message, a command line or an environment variable.
 """
 
@@ -77,6 +77,9 @@ class LocalMariaDB(MySqlDatabaseAdmin):
 
     def _server(self) -> str:
         return f"MariaDB {self.host}:{self.port}"
+
+    def _password_purpose(self) -> str:
+        return f"{super()._password_purpose()}; the demo keeps it in .demo/db-password"
 
     def _connections(self) -> AbstractContextManager[OpenConnection]:
         return nullcontext(self._connect)

@@ -44,9 +44,10 @@ open every connection through one method, ``DatabaseBackend.connect(dburi)`` (al
 ``apply_one`` makes), so `_ChecksumLoggingBackend` is subclassed per call with a ``connect`` that
 asks the resource's opener. The ``DatabaseURI`` yoyo keeps names the server and holds no password.
 
-The password comes from the resource's `password` field (an ``EnvVar`` in the definitions). It is
-never logged, never part of a message or result, and is hidden from the resource's ``repr``;
-every message is also scrubbed of it as a last line of defence.
+The password comes from the environment variable named by `password_env` (fintech_release/env_secrets.py),
+read when a connection opens; tests may give it as `password`. It is never logged, never part of a message
+or result, and is hidden from the resource's ``repr``; every message is also scrubbed of it as a last line
+of defence.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pymysql
-from dagster import EnvVar, get_dagster_logger
+from dagster import get_dagster_logger
 from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from yoyo import exceptions as yoyo_exceptions
@@ -70,7 +71,8 @@ from yoyo.backends.core.mysql import MySQLBackend
 from yoyo.connections import DatabaseURI
 from yoyo.migrations import Migration
 
-from fintech_release.errors import ExternalSystemError, MigrationError
+from fintech_release.env_secrets import ReadsSecrets, secret
+from fintech_release.errors import ExternalSystemError, FintechReleaseError, MigrationError
 from fintech_release.resources.database import DatabaseAdmin, MigrationResult
 from fintech_release.resources.migration_safety import Column, Schema, check_pending
 
@@ -174,11 +176,14 @@ class _ChecksumLoggingBackend(MySQLBackend):
         return data
 
 
-class MySqlDatabaseAdmin(DatabaseAdmin):
+class MySqlDatabaseAdmin(ReadsSecrets, DatabaseAdmin):
     """Creates, migrates and drops databases on a MySQL-compatible server; subclasses open the connections."""
 
     user: str
-    password: str = Field(repr=False, description="The admin user's password; pass EnvVar(...), never a literal.")
+    password: str | None = Field(
+        default=None, repr=False, description="The admin user's password given directly (tests); else password_env."
+    )
+    password_env: str | None = Field(default=None, description="The environment variable holding the password.")
     connect_attempts: int = 4
     retry_wait_seconds: float = 0.5
     lock_timeout_seconds: float = 60
@@ -388,22 +393,25 @@ class MySqlDatabaseAdmin(DatabaseAdmin):
                 raise
             raise type(explained)(self._redact(str(explained))) from None
 
+    def secret_variables(self) -> dict[str, str]:
+        return {self.password_env: self._password_purpose()} if self.password is None and self.password_env else {}
+
+    def _password_purpose(self) -> str:
+        return f"the password of {self.user} on {self._server()}"
+
     def _password(self) -> str:
-        """The password, also when a method is called outside a run with the `EnvVar` still unresolved."""
-        value = self.password
-        if isinstance(value, EnvVar):
-            resolved = value.get_value()
-            if resolved is None:
-                raise MigrationError(f"environment variable {value.env_var_name} (the database password) is not set")
-            return resolved
+        """The password: given, or read from its environment variable (also outside a run, with an `EnvVar`)."""
+        value = secret(self.password, self.password_env, self._password_purpose())
+        if value is None:
+            raise MigrationError(f"no password for {self.user} on {self._server()}: set password_env")
         return value
 
     def _redact(self, text: str) -> str:
         try:
-            secret = self._password()
-        except MigrationError:
+            password = self._password()
+        except FintechReleaseError:
             return text
-        return text.replace(secret, "***") if len(secret) >= 4 else text
+        return text.replace(password, "***") if len(password) >= 4 else text
 
 
 # ---------------------------------------------------------------------- helpers

@@ -32,6 +32,7 @@ from docker.models.images import Image
 from pydantic import BaseModel, Field
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from fintech_release.env_secrets import ReadsSecrets, secret
 from fintech_release.errors import ImageTagConflictError, RegistryUnavailableError, ToolFailedError
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker
 from fintech_release.resources.google_auth import ADC_HINT, google_access_token
@@ -202,15 +203,15 @@ class V2Registry(ImageRegistry):
         )
 
 
-class LocalRegistry(V2Registry):
+class LocalRegistry(ReadsSecrets, V2Registry):
     """A registry you run: Debian's docker-registry on loopback in the demo, plain HTTP or TLS, htpasswd or none."""
 
     host: str = "127.0.0.1:5000"
     namespace: str = ""  # a path below the host, e.g. team/releases
     tls: bool = False
     ca_file: str | None = None  # the CA that signed the registry's certificate (PEM); None: the system's
-    username: str | None = None
-    password: str | None = Field(default=None, repr=False)  # set from EnvVar; never logged
+    username: str | None = None  # given directly (tests); else read from username_env
+    password: str | None = Field(default=None, repr=False)  # given directly (tests); else read from password_env
     username_env: str | None = None
     password_env: str | None = None
 
@@ -228,8 +229,15 @@ class LocalRegistry(V2Registry):
     def _verify(self) -> str | bool:
         return self.ca_file or True
 
+    def secret_variables(self) -> dict[str, str]:
+        wanted = {self.username_env: self.username, self.password_env: self.password}
+        return {name: f"the login to registry {self.host}" for name, given in wanted.items() if name and given is None}
+
     def _credentials(self) -> tuple[str, str] | None:
-        return (self.username, self.password or "") if self.username else None
+        user = secret(self.username, self.username_env, f"the user of registry {self.host}")
+        if user is None:
+            return None
+        return user, secret(self.password, self.password_env, f"the password of registry {self.host}") or ""
 
     def _credentials_hint(self) -> str:
         if self.username_env:

@@ -26,6 +26,7 @@ import requests
 from pydantic import Field
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from fintech_release.env_secrets import ReadsSecrets, secret
 from fintech_release.errors import ExternalSystemError, ToolFailedError
 from fintech_release.resources._process import output_tail, run_tool
 from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer, GateCondition, ServerGate
@@ -42,11 +43,11 @@ class _Transient(Exception):
     """A connection error, a timeout or a 5xx: worth asking again."""
 
 
-class SonarQubeAnalyzer(CodeAnalyzer):
+class SonarQubeAnalyzer(ReadsSecrets, CodeAnalyzer):
     """A SonarQube server: the analysis runs in its scanner engine here, the gate is the server's."""
 
     url: str
-    token: str = Field(repr=False)  # set from EnvVar; never logged
+    token: str | None = Field(default=None, repr=False)  # given directly (tests); else read from token_env
     token_env: str = "SONAR_TOKEN"
     project_key_prefix: str = ""  # the service's project key is <prefix><service>
     sources: str = "src/main/java"
@@ -58,6 +59,12 @@ class SonarQubeAnalyzer(CodeAnalyzer):
     task_timeout_seconds: float = 600
     poll_seconds: float = 2
     scanner_timeout_seconds: float = 1800
+
+    def secret_variables(self) -> dict[str, str]:
+        return {self.token_env: f"the token of SonarQube at {self.url}"} if self.token is None else {}
+
+    def _token(self) -> str:
+        return secret(self.token, self.token_env, f"the token of SonarQube at {self.url}") or ""
 
     def analyze(self, *, source_dir: Path, report_dir: Path, project: str | None = None) -> AnalysisReport:
         if project is None:
@@ -77,7 +84,7 @@ class SonarQubeAnalyzer(CodeAnalyzer):
         binaries = report_dir / "no-bytecode"  # the analysis runs before the build; rules needing bytecode skip
         binaries.mkdir(parents=True, exist_ok=True)
         properties = {
-            "sonar.host.url": self.url, "sonar.token": self.token, "sonar.projectKey": project_key,
+            "sonar.host.url": self.url, "sonar.token": self._token(), "sonar.projectKey": project_key,
             "sonar.projectBaseDir": str(source_dir), "sonar.sources": self.sources,
             "sonar.java.binaries": str(binaries), "sonar.working.directory": str(work),
             "sonar.scanner.app": "fintech-release",
@@ -91,7 +98,7 @@ class SonarQubeAnalyzer(CodeAnalyzer):
         if completed.returncode != 0 or not report_task.is_file():
             raise ToolFailedError(
                 f"the SonarQube scanner engine failed for {project_key} (exit code {completed.returncode}):\n"
-                + output_tail(completed).replace(self.token, "***")
+                + output_tail(completed).replace(self._token(), "***")
             )
         fields = dict(line.split("=", 1) for line in report_task.read_text().splitlines() if "=" in line)
         if "ceTaskId" not in fields:
@@ -170,7 +177,7 @@ class SonarQubeAnalyzer(CodeAnalyzer):
         try:
             response = requests.get(
                 url, params=params, timeout=self.request_timeout_seconds,
-                headers={"Authorization": f"Bearer {self.token}", "Accept": accept},
+                headers={"Authorization": f"Bearer {self._token()}", "Accept": accept},
             )
         except (requests.ConnectionError, requests.Timeout) as error:
             raise _Transient(type(error).__name__) from None

@@ -29,6 +29,7 @@ from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
+from fintech_release.env_secrets import env_secret
 from fintech_release.errors import ReleaseConfigError, ToolFailedError
 from fintech_release.resources._process import output_tail, run_tool
 
@@ -235,13 +236,7 @@ class TerraformRunner(ConfigurableResource):
             )
         secrets: dict[str, str] = {}
         for name, env_name in self.secret_variables.items() if with_secrets else ():
-            value = os.environ.get(env_name)
-            if not value:
-                raise ReleaseConfigError(
-                    f"environment {environment}: Terraform variable {name} comes from the environment variable "
-                    f"{env_name}, which is not set; export it before running Terraform"
-                )
-            secrets[name] = value
+            secrets[name] = env_secret(env_name, f"Terraform variable {name} of environment {environment}")
         plain = dict(variables or {})
         data_dir = Path(self.data_dir) / environment if self.data_dir else root / f".terraform-{environment}"
         env = {

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -44,7 +43,8 @@ from fintech_release.triggers.ci_runs import PARTITION_TAG, CiRun, ci_run_for, s
 from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
 from fintech_release.config import ReleaseConfig
 from fintech_release.dagster_graphql import REQUEST_TIMEOUT, DagsterGraphQLError, find_runs, launch_run, session
-from fintech_release.errors import ExternalSystemError, ReleaseConfigError
+from fintech_release.env_secrets import env_secret
+from fintech_release.errors import ExternalSystemError
 from fintech_release.triggers.webhook_events import (
     PUSH_EVENTS,
     SERVER_PING,
@@ -265,12 +265,9 @@ def make_server(
 ) -> WebhookServer:
     """A bound, not yet serving webhook server for `config` (port None: `webhook.port`; 0: any free port)."""
     settings = config.webhook
-    secret = os.environ.get(settings.secret_env, "")
-    if not secret:
-        raise ReleaseConfigError(
-            f"webhook: the environment variable {settings.secret_env} (webhook.secret_env in {config.source}) is "
-            "not set; set it to the secret configured on the Bitbucket webhook"
-        )
+    secret = env_secret(
+        settings.secret_env, f"the secret configured on the Bitbucket webhook, webhook.secret_env in {config.source}"
+    )
     launcher = launcher or Launcher(
         settings.dagster_graphql_url, location_name=location_name, repository_name=repository_name
     )
