@@ -30,8 +30,10 @@ def write_release_config(
     service_env: dict[str, str] | None = None,
     jre_modules: list[str] | None = None,
     registry_retry_seconds: float | None = None,
+    namespace_of: Path | None = None,
 ) -> ReleaseConfig:
-    """A release.yaml in `folder` releasing `repositories` (service name -> bare repo) to `registry_host`."""
+    """A release.yaml in `folder` releasing `repositories` (service name -> bare repo) to `registry_host`, under the
+    registry namespace of `folder` (or of `namespace_of`, to push where another test folder's release.yaml does)."""
     document = {
         "build": {
             "workspace": str(folder / "workspaces"),
@@ -40,7 +42,7 @@ def write_release_config(
             "jre_modules": jre_modules,
         },
         "analysis": {"quality_gate": quality_gate or {"blocker": 0, "critical": 0}},
-        "registry": _registry(folder, registry_host, registry_retry_seconds),
+        "registry": _registry(namespace_of or folder, registry_host, registry_retry_seconds),
         "services": [
             {
                 "name": name,

@@ -1,5 +1,6 @@
 """The artifact version scheme: `<base>-<build number>`, where the build number only grows and is
-derived from Dagster's event log, so it survives restarts of the instance."""
+derived from Dagster's event log, so it survives restarts of the instance; a later image of the same jar
+gets a rebuild suffix (`.r<n>`), so a version never names two images."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from dagster import AssetMaterialization, DagsterInstance
 
 from fintech_release.records.keys import BUILD_JAR
 from fintech_release_tests.release_setup import quiet_instance
-from fintech_release.records.versioning import artifact_version, local_image_reference, next_build_number
+from fintech_release.records.versioning import (
+    artifact_version,
+    image_version,
+    local_image_reference,
+    next_build_number,
+    next_rebuild,
+)
 
 
 def test_artifact_version_is_base_dash_build_number() -> None:
@@ -34,3 +41,12 @@ def test_build_numbers_grow_per_service_and_survive_an_instance_restart(tmp_path
         assert next_build_number(instance, "accounts") == 1
     with quiet_instance(tmp_path) as restarted:
         assert next_build_number(restarted, "payments") == 3
+
+
+def test_an_image_has_its_jars_version_then_a_rebuild_suffix_per_later_image_of_that_jar() -> None:
+    assert image_version("1.0.0-7", 0) == "1.0.0-7"
+    assert image_version("1.0.0-7", 2) == "1.0.0-7.r2"
+    assert next_rebuild(None, "1.0.0-7") == 0
+    assert next_rebuild({"version": "1.0.0-6", "jar_version": "1.0.0-6", "rebuild": 3}, "1.0.0-7") == 0
+    assert next_rebuild({"version": "1.0.0-7.r1", "jar_version": "1.0.0-7", "rebuild": 1}, "1.0.0-7") == 2
+    assert next_rebuild({"version": "1.0.0-7"}, "1.0.0-7") == 1  # recorded before the suffix existed

@@ -45,13 +45,17 @@ from fintech_release.resources.images import BuiltImage, ImageBuilder
 from fintech_release.resources.source import SourceControl
 from fintech_release.records.versioning import (
     artifact_version,
+    image_version,
     local_image_reference,
     next_build_number,
+    next_rebuild,
 )
 
 QUALITY_GATE = "quality_gate"
 TESTS_PASSED = "tests_passed"
 ISSUES_SHOWN = 20
+NOT_RECORDED = "not recorded"
+JAR_SHA256_LABEL = "io.fintech-release.jar-sha256"
 
 
 def base_image_asset(config: ReleaseConfig) -> AssetsDefinition:
@@ -63,13 +67,19 @@ def base_image_asset(config: ReleaseConfig) -> AssetsDefinition:
         kinds={"docker"},
         description="The JRE base image (jlink of the local JDK). A new one makes every service image stale.",
     )
-    def base_image(base_image_builder: BaseImageBuilder) -> MaterializeResult:
+    def base_image(context: AssetExecutionContext, base_image_builder: BaseImageBuilder) -> MaterializeResult:
+        previous = latest_materialization_metadata(context.instance, BUILD_BASE_IMAGE) or {}
         built = base_image_builder.build(reference=config.build.base_image, modules=config.build.jre_modules)
+        before = str(previous.get("content_digest", "none"))
+        status = "unchanged" if before == built.content_digest else "rebuilt" if previous else "built"
+        context.log.info(f"{built.reference}: {status} (content {before} → {built.content_digest})")
         return MaterializeResult(
             metadata={
+                "status": status,
                 "reference": built.reference,
                 "image_id": built.image_id,
                 "content_digest": built.content_digest,
+                "previous_content_digest": before,
                 "modules": MetadataValue.json(list(built.modules)),
             },
             data_version=DataVersion(built.content_digest),
@@ -182,16 +192,28 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
         partitions_def=services,
         group_name="build",
         kinds={"docker"},
-        description="The service image on the local JRE base; runtime settings come from the environment.",
+        description="The service image on the local JRE base, with a version of its own (the jar's, or a rebuild "
+        "of it: 1.0.0-7.r1); runtime settings come from the environment.",
     )
     def image(context: AssetExecutionContext, image_builder: ImageBuilder) -> MaterializeResult:
         service = config.service(context.partition_key)
         built_jar = require_latest_materialization(context, BUILD_JAR)
+        base = latest_materialization_metadata(context.instance, BUILD_BASE_IMAGE) or {}
+        base_digest = str(base.get("content_digest", NOT_RECORDED))
+        previous = latest_materialization_metadata(context.instance, BUILD_IMAGE, service.name)
+        same = _same_image(config, image_builder, service.name, previous, built_jar, base_digest)
+        if same is not None and previous is not None:
+            context.log.info(
+                f"{service.name}: image {previous['version']} already holds jar {built_jar['version']} on base "
+                f"{base_digest}: not built again, its version stays"
+            )
+            return _image_result(config, built_jar, base_digest, same, previous, "unchanged")
         jar_path, workdir = Path(built_jar["path"]), Path(built_jar["workspace"])
         if not jar_path.is_file():
             raise Failure(f"the jar {jar_path} recorded by build/jar[{service.name}] is gone: rebuild build/jar")
-        version, sha = str(built_jar["version"]), str(built_jar["commit"])
-        base = latest_materialization_metadata(context.instance, BUILD_BASE_IMAGE) or {}
+        jar_version = str(built_jar["version"])
+        rebuild = next_rebuild(previous, jar_version)
+        version = image_version(jar_version, rebuild)
         built = build_service_image(
             config,
             image_builder,
@@ -200,24 +222,11 @@ def build_assets(config: ReleaseConfig, services: PartitionsDefinition) -> list[
             jar_path=jar_path,
             jar_sha256=str(built_jar["sha256"]),
             version=version,
-            sha=sha,
+            jar_version=jar_version,
+            sha=str(built_jar["commit"]),
         )
-        return MaterializeResult(
-            metadata={
-                "commit": sha,
-                "author_email": built_jar["author_email"],
-                "committed_at": str(built_jar.get("committed_at", "")),
-                "version": version,
-                "image_id": built.image_id,
-                "reference": built.reference,
-                "size_bytes": built.size_bytes,
-                "labels": MetadataValue.json(built.labels),
-                "base_image": config.build.base_image,
-                "base_image_digest": str(base.get("content_digest", "not recorded")),
-                **({"registry_digest": built.registry_digest} if built.registry_digest else {}),
-            },
-            data_version=DataVersion(built.image_id),
-        )
+        what = {"version": version, "rebuild": rebuild}
+        return _image_result(config, built_jar, base_digest, built, what, "built" if rebuild == 0 else "rebuilt")
 
     return [analysis, tests, jar, image]
 
@@ -330,8 +339,12 @@ def build_service_image(
     jar_sha256: str,
     version: str,
     sha: str,
+    jar_version: str | None = None,
 ) -> BuiltImage:
-    """Build `service`'s image from its jar, tagged `<namespace>/<service>:<version>`, with the OCI labels."""
+    """Build `service`'s image from its jar, tagged `<namespace>/<service>:<version>`, with the OCI labels.
+
+    `version` is the image's own version; `jar_version` the jar's inside it (default: the same).
+    """
     settings = config.service(service)
     return image_builder.build(
         context_dir=workdir,
@@ -345,8 +358,72 @@ def build_service_image(
             "org.opencontainers.image.revision": sha,
             "org.opencontainers.image.source": settings.repository,
             "org.opencontainers.image.base.name": config.build.base_image,
-            "io.fintech-release.jar-sha256": jar_sha256,
+            JAR_SHA256_LABEL: jar_sha256,
+            "io.fintech-release.jar-version": jar_version or version,
         },
+    )
+
+
+def _same_image(
+    config: ReleaseConfig,
+    image_builder: ImageBuilder,
+    service: str,
+    previous: dict[str, Any] | None,
+    built_jar: dict[str, Any],
+    base_digest: str,
+) -> BuiltImage | None:
+    """The service's newest image when it holds this jar on a base image of this content and the builder still has
+    it; None when a new image must be built."""
+    if previous is None or base_digest == NOT_RECORDED:
+        return None
+    version = str(previous["version"])
+    same_inputs = (
+        str(previous.get("jar_version", version)) == str(built_jar["version"])
+        and (previous.get("labels") or {}).get(JAR_SHA256_LABEL) == str(built_jar["sha256"])
+        and previous.get("base_image") == config.build.base_image
+        and previous.get("base_image_digest") == base_digest
+        and previous.get("reference") == local_image_reference(config.build.image_namespace, service, version)
+    )
+    recorded = _recorded_image(previous)
+    if same_inputs and image_builder.holds(reference=recorded.reference, image_id=recorded.image_id):
+        return recorded
+    return None
+
+
+def _recorded_image(previous: dict[str, Any]) -> BuiltImage:
+    """The image a build/image materialization recorded."""
+    digest = previous.get("registry_digest")
+    return BuiltImage(
+        image_id=str(previous["image_id"]), reference=str(previous["reference"]),
+        size_bytes=int(previous.get("size_bytes", 0)), labels=dict(previous.get("labels") or {}),
+        registry_digest=str(digest) if digest else None,
+    )
+
+
+def _image_result(
+    config: ReleaseConfig, built_jar: dict[str, Any], base_digest: str, built: BuiltImage, versions: dict[str, Any],
+    status: str,
+) -> MaterializeResult:
+    """build/image's record: the image, its version (and rebuild number), the jar and base image it holds."""
+    return MaterializeResult(
+        metadata={
+            "status": status,
+            "commit": built_jar["commit"],
+            "author_email": built_jar["author_email"],
+            "committed_at": str(built_jar.get("committed_at", "")),
+            "version": str(versions["version"]),
+            "rebuild": int(versions.get("rebuild", 0)),
+            "jar_version": str(built_jar["version"]),
+            "build_number": int(built_jar["build_number"]),
+            "image_id": built.image_id,
+            "reference": built.reference,
+            "size_bytes": built.size_bytes,
+            "labels": MetadataValue.json(built.labels),
+            "base_image": config.build.base_image,
+            "base_image_digest": base_digest,
+            **({"registry_digest": built.registry_digest} if built.registry_digest else {}),
+        },
+        data_version=DataVersion(built.image_id),
     )
 
 

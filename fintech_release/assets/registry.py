@@ -37,6 +37,7 @@ def registry_assets(config: ReleaseConfig, services: PartitionsDefinition) -> li
                 "author_email": built["author_email"],
                 "committed_at": str(built.get("committed_at", "")),
                 "version": built["version"],
+                "jar_version": built.get("jar_version", built["version"]),
                 "reference": pushed.reference,
                 "digest": pushed.digest,
                 "pinned_reference": pushed.pinned_reference,

@@ -10,7 +10,7 @@ from dagster import ConfigurableResource
 from pydantic import BaseModel
 
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker
-from fintech_release.resources.jre_base import JRE_MODULES, build_jre_rootfs, import_base_image
+from fintech_release.resources.jre_base import JRE_MODULES, build_jre_rootfs, import_base_image, imported_base_image
 
 # Debian's JDK 17, whatever the machine's architecture: jlink builds the base image from it.
 DEFAULT_JAVA_HOME = next(
@@ -25,6 +25,7 @@ class BuiltBaseImage(BaseModel, frozen=True):
     image_id: str
     content_digest: str
     modules: tuple[str, ...]
+    imported: bool = True  # False: the engine already held this content under `reference`, kept as it was
 
 
 class BaseImageBuilder(ConfigurableResource):
@@ -36,7 +37,8 @@ class BaseImageBuilder(ConfigurableResource):
 
 
 class JlinkBaseImageBuilder(BaseImageBuilder):
-    """jlink a JRE from the local JDK, add the glibc files it loads, import it into the Docker engine."""
+    """jlink a JRE from the local JDK, add the glibc files it loads, import it into the Docker engine (unless the
+    engine already holds that content under the reference)."""
 
     java_home: str = str(DEFAULT_JAVA_HOME)
     docker_host: str = DEFAULT_DOCKER_HOST
@@ -48,7 +50,12 @@ class JlinkBaseImageBuilder(BaseImageBuilder):
         with tempfile.TemporaryDirectory(prefix="fintech-release-jre-") as scratch:
             tarball = Path(scratch) / "jre-rootfs.tar"
             content = build_jre_rootfs(tarball, java_home=Path(self.java_home), modules=chosen)
-            image_id = import_base_image(client, tarball, repository=repository, tag=tag)
+            # Importing the same content again would make a new image id, and every service image built on it new.
+            kept = imported_base_image(client, reference, content)
+            image_id = kept or import_base_image(
+                client, tarball, repository=repository, tag=tag, content_sha256=content
+            )
         return BuiltBaseImage(
-            reference=reference, image_id=image_id, content_digest=f"sha256:{content}", modules=chosen
+            reference=reference, image_id=image_id, content_digest=f"sha256:{content}", modules=chosen,
+            imported=kept is None,
         )

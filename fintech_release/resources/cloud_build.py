@@ -103,6 +103,10 @@ class CloudBuildImageBuilder(ImageBuilder):
             raise ToolFailedError(f"Cloud Build {build_id} succeeded but names no digest for {target}")
         return BuiltImage(image_id=digest, reference=target, size_bytes=0, labels=dict(labels), registry_digest=digest)
 
+    def holds(self, *, reference: str, image_id: str) -> bool:
+        """False: this builder does not read the build namespace back, so every image of a jar is built anew."""
+        return False
+
     def _upload(self, context_dir: Path, reference: str, token: str) -> cloudbuild_v1.StorageSource:
         """The context as a tar.gz object in the staging bucket, named by its content."""
         archive = _tar_gz(context_dir)

@@ -43,6 +43,10 @@ class ImageBuilder(ConfigurableResource):
     ) -> BuiltImage:
         """Build `dockerfile` in `context_dir` on `base_image` and tag the result `reference`."""
 
+    @abstractmethod
+    def holds(self, *, reference: str, image_id: str) -> bool:
+        """Whether `reference` still names the image `image_id` built earlier (False when it cannot tell)."""
+
 
 class DockerImageBuilder(ImageBuilder):
     """The Docker engine at `docker_host`; builds use host networking (no bridge exists here)."""
@@ -94,3 +98,10 @@ class DockerImageBuilder(ImageBuilder):
             size_bytes=int(image.attrs.get("Size", 0)),
             labels=dict(image.labels),
         )
+
+    def holds(self, *, reference: str, image_id: str) -> bool:
+        client = connect_docker(self.docker_host, timeout_seconds=self.timeout_seconds)
+        try:
+            return client.images.get(reference).id == image_id
+        except ImageNotFound:
+            return False

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import docker
-from docker.errors import DockerException
+from docker.errors import DockerException, ImageNotFound
 
 # What the services use (HTTP server and client, logging) plus what a JDBC driver and its
 # pool need later: JDBC, JNDI, JMX, Kerberos/GSSAPI authentication, row sets, TLS with EC
@@ -69,6 +69,9 @@ _IMAGE_CHANGES = (
     "WORKDIR /app",
     f"USER {APP_UID}",
 )
+# What an imported base image was made from: the root filesystem's digest and the settings above. An image in the
+# engine carrying the same value is that image, so importing again (a new image id) is not needed.
+BASE_IMAGE_LABEL = "io.fintech-release.base-image"
 _JLINK_TIMEOUT_S = 600
 _LDD_TIMEOUT_S = 60
 _ELF_MAGIC = b"\x7fELF"
@@ -139,22 +142,42 @@ def build_jre_rootfs(tar_path: Path, *, java_home: Path, modules: Sequence[str] 
         return hashlib.file_digest(tarball, "sha256").hexdigest()
 
 
+def base_image_label(content_sha256: str) -> str:
+    """The label value naming a base image made of this root filesystem and this code's image settings."""
+    settings = hashlib.sha256("\n".join(_IMAGE_CHANGES).encode()).hexdigest()[:16]
+    return f"sha256:{content_sha256} settings:{settings}"
+
+
+def imported_base_image(client: docker.DockerClient, reference: str, content_sha256: str) -> str | None:
+    """The id of the engine's `reference` when it already is the base image of this content, else None."""
+    try:
+        image = client.images.get(reference)
+    except ImageNotFound:
+        return None
+    except DockerException as exc:
+        raise BaseImageError(f"reading {reference} from the Docker engine failed: {exc}") from exc
+    return image.id if image.labels.get(BASE_IMAGE_LABEL) == base_image_label(content_sha256) else None
+
+
 def import_base_image(
-    client: docker.DockerClient, tar_path: Path, *, repository: str = "fintech-release/jre", tag: str = "17"
+    client: docker.DockerClient, tar_path: Path, *, repository: str = "fintech-release/jre", tag: str = "17",
+    content_sha256: str | None = None,
 ) -> str:
     """Import the tarball into the Docker engine as an image; return the image id.
 
     The image gets ENV PATH/JAVA_HOME/LANG, WORKDIR /app and USER 10001 (the "app" user in
-    /etc/passwd); the tarball has no shell, so derived images can COPY but not RUN.
+    /etc/passwd), and, given the tarball's sha256, the label that `imported_base_image` recognizes;
+    the tarball has no shell, so derived images can COPY but not RUN.
     """
     tar_path = Path(tar_path)
     # The SDK treats a string that is not an existing file as a URL for the engine to fetch.
     if not tar_path.is_file():
         raise BaseImageError(f"{tar_path} does not exist: build it with build_jre_rootfs() first")
     reference = f"{repository}:{tag}"
+    label = [f'LABEL {BASE_IMAGE_LABEL}="{base_image_label(content_sha256)}"'] if content_sha256 else []
     try:
         output = client.api.import_image(
-            src=str(tar_path), repository=repository, tag=tag, changes=list(_IMAGE_CHANGES)
+            src=str(tar_path), repository=repository, tag=tag, changes=[*_IMAGE_CHANGES, *label]
         )
         for line in output.splitlines():
             error = _stream_error(line)
