@@ -7,7 +7,8 @@ steps record, so no Docker engine is needed. Covered: only the newest decision c
 after the decision needs a new one; a "no" refuses; a decision is used by one deployment only; a service that
 already runs its candidate needs none; re-executing an approval run (Dagster's "Re-execute") is refused; the
 approver must be an email address and the reason non-empty; yes/no in any case (and the booleans a YAML 1.1
-reader makes of YES/NO); `expect` binds a decision to what was reviewed; the job asks for no resource.
+reader makes of YES/NO); `expect` binds a decision to what was reviewed; the job asks for no resource; what
+`fintech-release approve` prints and `approvals` lists is each service's version and digest.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dagster import AssetMaterialization, DagsterInstance, Definitions
 from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.execution.api import execute_run
 
-from fintech_release.cli import launch, report
+from fintech_release.cli import launch, main as cli_main, report
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.jobs import approval_op_name, approve_job_name
@@ -186,3 +187,24 @@ def test_the_approve_job_asks_for_the_decision_and_nothing_else(release) -> None
     fields = schema.fields["ops"].config_type.fields[approval_op_name(ENV)].config_type.fields["config"].config_type
     assert set(fields.fields) == {"decision", "approver", "reason", "expect"}
     assert all(field.description for field in fields.fields.values())
+
+
+def test_the_approver_sees_each_version_and_digest_decided_on_and_the_trail_lists_them(
+    release, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `fintech-release approve` prints is what was signed off; `approvals` lists the same per decision."""
+    config, _ = release
+    digests = {
+        "contact-us": push(instance, "contact-us", "1.0.0-3"), "payments": push(instance, "payments", "1.0.0-7.r1")
+    }
+    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+    command = ["--config", str(config.source), "--in-process"]
+    assert cli_main([*command, "approve", ENV, "--decision", "yes", "--approver", APPROVER, "--reason", "CAB-9"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith(f"{ENV}: yes by {APPROVER} recorded (run ")
+    assert [line.split() for line in said[1:]] == [
+        ["contact-us", "1.0.0-3", digests["contact-us"]], ["payments", "1.0.0-7.r1", digests["payments"]]
+    ]
+    assert cli_main([*command, "approvals", ENV]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert f"yes {APPROVER} — CAB-9 (run " in listed[0] and listed[1:] == said[1:]

@@ -1,7 +1,8 @@
 """Backfills from the CLI: `fintech_release.cli.backfill` launches a real Dagster asset backfill through the
 webserver's GraphQL API (`launchPartitionBackfill`) on a real `dagster dev` (webserver + daemon), follows
-it to its terminal status, and materializes exactly the selected partitions. An unknown asset key and a
-URL where no webserver answers are clear `BackfillError`s."""
+it to its terminal status, and materializes exactly the selected partitions; a backfill that fails exits 1
+saying why each failed run failed. An unknown asset key and a URL where no webserver answers are clear
+`BackfillError`s."""
 
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ def _materialized_partitions(instance: DagsterInstance, asset_key: AssetKey) -> 
     return sorted(record.partition_key for record in records)
 
 
-def test_cli_backfill_materializes_exactly_the_selected_services(
-    tmp_path: Path, registry, dagster_dev_factory, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+def test_cli_backfill_materializes_exactly_the_selected_services_and_says_why_a_run_failed(
+    tmp_path: Path, registry, dagster_dev_factory, capsys: pytest.CaptureFixture[str],  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repositories = example_repositories(tmp_path / "git", SERVICES)
     config = write_release_config(tmp_path, repositories, registry_host=registry.host)
@@ -60,6 +62,15 @@ def test_cli_backfill_materializes_exactly_the_selected_services(
     assert backfill.asset_selection == [BUILD_ANALYSIS]
     final = backfill_status(dev.url, backfill_id)
     assert final.succeeded and (final.targeted, final.materialized, final.failed) == (2, 2, 0)
+
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the webserver's instance: the command reads why runs failed
+    failing = ["--config", str(config.source), "--url", dev.url, "backfill", "--select", "build/image", "payments"]
+    assert cli_main([*failing, "--wait"]) == 1
+    said = capsys.readouterr().err.splitlines()
+    assert said[0].startswith("fintech-release: backfill ") and said[0].endswith(" ended COMPLETED_FAILED")
+    assert said[1].startswith("  run ") and said[1].endswith(
+        "(payments): build/jar[payments] has never been materialized: build it first"
+    )
 
 
 def test_unreachable_webserver_is_named_quickly() -> None:

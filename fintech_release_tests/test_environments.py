@@ -262,8 +262,9 @@ def test_rollback_undoes_the_last_deployment_that_changed_something(story: Story
         "rolled_back", "1.0.0-1", "1.0.0-2", True
     )
     assert requests.get(story.url("staging"), timeout=5).json()["version"] == "1.0.0-1"
-    [line] = report.release_lines(rolled)  # what the command prints: the one service it changed
-    assert "contact-us" in line and "rolled_back" in line and "1.0.0-2 → 1.0.0-1" in line
+    line, replaced = report.release_lines(rolled)  # what the command prints: the one service it changed
+    assert "contact-us" in line and "rolled_back" in line and "1.0.0-2 → 1.0.0-1" in line and release["digest"] in line
+    assert replaced.split()[:2] == ["replaced", "1.0.0-2"] and replaced.endswith(release["previous"].split("@")[1])
 
     runs_before = len(story.instance.get_runs())
     nothing = r"staging: nothing to roll back \(deployment run .*\): contact-us already runs 1\.0\.0-1"

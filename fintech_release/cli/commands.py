@@ -39,6 +39,7 @@ from fintech_release.records.approvals import Decision
 
 if TYPE_CHECKING:
     from fintech_release.cli.launch import RunPlan
+    from fintech_release.cli.report import Events
 
 DAGSTER_URL_ENV_VAR = "FINTECH_RELEASE_DAGSTER_URL"
 BACKFILL_PRESETS = {
@@ -187,7 +188,12 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
 def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli import launch
 
-    return _run(config, args, lambda _: launch.base_image_run(config), f"{config.build.base_image}: built")
+    from fintech_release.cli import report
+
+    return _run(
+        config, args, lambda _: launch.base_image_run(config),
+        lambda events: f"{config.build.base_image}: {report.base_image_status(events)}",
+    )
 
 
 def _observe(config: ReleaseConfig, _args: argparse.Namespace) -> int:
@@ -216,6 +222,7 @@ def _approve(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
     from fintech_release.cli.launch import check_environment
+    from fintech_release.cli.report import candidate_lines
     from fintech_release.records.approvals import approval_history
 
     check_environment(config, args.environment)
@@ -224,9 +231,9 @@ def _approvals(config: ReleaseConfig, args: argparse.Namespace) -> int:
     if not history:
         print(f"{args.environment}: no approval decisions yet")
     for record in history:
-        digests = ", ".join(f"{service}@{digest[7:19]}" for service, digest in sorted(record.candidate.items()))
         when = f"{record.decided_at:%Y-%m-%d %H:%M:%S}"
-        print(f"{when} {record.decision.value:3} {record.approver} — {record.reason} [{digests}]")
+        print(f"{when} {record.decision.value:3} {record.approver} — {record.reason} (run {record.run_id})")
+        print("\n".join(candidate_lines(record.versions, record.candidate)))
     return 0
 
 
@@ -343,7 +350,31 @@ def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
     final = wait_for_backfill(args.url, backfill_id, on_progress=lambda progress: print(f"  {progress.summary()}"))
-    return 0 if final.succeeded else 1
+    if final.succeeded:
+        return 0
+    print(f"fintech-release: backfill {backfill_id} ended {final.status}", file=sys.stderr)
+    for line in _backfill_failures(backfill_id):
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def _backfill_failures(backfill_id: str) -> list[str]:
+    """Why each failed run of the backfill failed, one line per run (the runs are on this instance when the
+    webserver serves it; none otherwise)."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from fintech_release.cli.report import failure_lines
+
+    with open_instance() as instance:
+        runs = instance.get_runs(
+            RunsFilter(tags={"dagster/backfill": backfill_id}, statuses=[DagsterRunStatus.FAILURE])
+        )
+        return [
+            f"run {run.run_id} ({run.tags.get('dagster/partition', 'no partition')}): " + failure_lines(
+                [entry.dagster_event for entry in instance.all_logs(run.run_id) if entry.dagster_event is not None]
+            )[0]
+            for run in runs
+        ]
 
 
 def _webhook(config: ReleaseConfig, args: argparse.Namespace) -> int:
@@ -377,7 +408,9 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(config: ReleaseConfig, args: argparse.Namespace, plan_for: PlanFor, success: str) -> int:
+def _run(
+    config: ReleaseConfig, args: argparse.Namespace, plan_for: PlanFor, success: str | Callable[[Events], str]
+) -> int:
     """Run one plan: on the webserver serving this instance, else here; print what changed or why it failed."""
     from fintech_release.cli import launch, report
     from fintech_release.cli.remote import Webserver
@@ -389,16 +422,18 @@ def _run(config: ReleaseConfig, args: argparse.Namespace, plan_for: PlanFor, suc
         if server is not None:
             launched = server.run(plan, say=_say)
             run_id, success_now, interrupted = launched.run_id, launched.success, launched.interrupted
-            events: report.Events = launched.events(instance)
+            events: Events = launched.events(instance)
         else:
             if not args.in_process:
                 _say(f"no Dagster webserver serves this instance at {args.url}: running in this process")
-            result = launch.execute(plan, config, build_definitions(config), instance, verbose=args.verbose, say=_say)
+            defs = build_definitions(config)
+            launch.require_environment(plan, defs)  # a secret the run needs is missing: one line, before any run
+            result = launch.execute(plan, config, defs, instance, verbose=args.verbose, say=_say)
             run_id, success_now, events = result.run_id, result.success, result.all_events
             interrupted = report.was_interrupted(result)
-    changes = report.release_lines(events)
+    changes = report.release_lines(events) + report.approval_lines(events)
     if success_now:
-        print(f"{success} (run {run_id})")
+        print(f"{success if isinstance(success, str) else success(events)} (run {run_id})")
         if changes:
             print("\n".join(changes))
         return 0
