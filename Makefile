@@ -22,9 +22,12 @@ demo: demo-services
 test: bootstrap
 	$(VENV)/bin/python -m pytest fintech_release_tests
 
+# `dagster dev` is "superseded" by `dg dev`, which this project does not install: the warning is not shown.
 ui: demo-services
-	mkdir -p .dagster_home
-	$(WITH_DB_PASSWORD) DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/python -c \
+		'from fintech_release.cli.instance import dagster_home; dagster_home()'
+	$(WITH_DB_PASSWORD) DAGSTER_HOME=$(CURDIR)/.dagster_home PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:
 	[ ! -s $(DB_PASSWORD) ] || $(WITH_DB_PASSWORD) $(VENV)/bin/fintech-release teardown --all

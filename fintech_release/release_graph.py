@@ -1,6 +1,8 @@
 """The release graph: every asset, check, job, sensor and resource for the services and environments in release.yaml."""
 
-from dagster import AssetKey, Definitions, StaticPartitionsDefinition, map_asset_specs
+import warnings
+
+from dagster import AssetKey, BetaWarning, Definitions, StaticPartitionsDefinition, map_asset_specs
 
 from fintech_release.assets.build import base_image_asset, build_assets
 from fintech_release.assets.environments import environment_assets
@@ -23,6 +25,12 @@ from fintech_release.notifications.sensors import notification_sensors
 from fintech_release.resources import platform_resources
 from fintech_release.triggers.after_run import deploy_after_build_sensor, delivery_metrics_sensors, teardown_sensors
 from fintech_release.triggers.health_watch import health_watch_sensor
+
+# Dagster 1.13 copies each sensor with `owners=[]` when it binds resources to the sensor's jobs, and its own beta
+# check then warns about a parameter this project never sets (on every code location load: `make ui`, runs).
+warnings.filterwarnings(
+    "ignore", message="Parameter `owners` of initializer `SensorDefinition.__init__`", category=BetaWarning
+)
 
 
 def build_definitions(config: ReleaseConfig) -> Definitions:
