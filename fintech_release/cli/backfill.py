@@ -3,7 +3,8 @@
 `dagster asset materialize` runs in-process and rejects partition ranges, and `dagster job backfill`
 works on jobs. `launch_backfill` asks the webserver (`make ui`) for a real asset backfill with the
 GraphQL mutation `launchPartitionBackfill`: the daemon runs it and the UI's Backfills page shows it.
-`wait_for_backfill` polls `partitionBackfillOrError` until the backfill reaches a terminal status.
+`wait_for_backfill` polls `partitionBackfillOrError` until the backfill reaches a terminal status;
+`failed_runs` says why each of its failed runs failed.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from fintech_release.cli.report import failure_lines
 from fintech_release.dagster_graphql import DagsterGraphQLError, describe, post_graphql, session
 from fintech_release.errors import FintechReleaseError
 
 # BulkActionStatus values (dagster_graphql schema) after which a backfill no longer changes.
 TERMINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"})
 SUCCESS_STATUSES = frozenset({"COMPLETED", "COMPLETED_SUCCESS"})
+BACKFILL_TAG, PARTITION_TAG = "dagster/backfill", "dagster/partition"  # tags Dagster gives a backfill's runs
 
 LAUNCH_BACKFILL = """
 mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
@@ -146,6 +150,16 @@ def wait_for_backfill(
                     f"{progress.summary()}"
                 )
             time.sleep(poll_seconds)
+
+
+def failed_runs(instance: DagsterInstance, backfill_id: str) -> list[str]:
+    """Why each failed run of backfill `backfill_id` failed, one line per run: `run … (<partition>): <reason>`."""
+    runs = instance.get_runs(RunsFilter(tags={BACKFILL_TAG: backfill_id}, statuses=[DagsterRunStatus.FAILURE]))
+    return [
+        f"run {run.run_id} ({run.tags.get(PARTITION_TAG, 'no partition')}): "
+        + failure_lines([entry.dagster_event for entry in instance.all_logs(run.run_id) if entry.dagster_event])[0]
+        for run in runs
+    ]
 
 
 def _status(http: requests.Session, url: str, backfill_id: str) -> BackfillProgress:

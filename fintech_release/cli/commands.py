@@ -335,7 +335,7 @@ def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 
 def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.cli.backfill import launch_backfill, wait_for_backfill
+    from fintech_release.cli.backfill import failed_runs, launch_backfill, wait_for_backfill
     from fintech_release.cli.launch import check_services, partitioned_asset_keys
 
     keys = BACKFILL_PRESETS.get(args.command) or tuple(key for key in args.select.split(",") if key)
@@ -353,28 +353,10 @@ def _backfill(config: ReleaseConfig, args: argparse.Namespace) -> int:
     if final.succeeded:
         return 0
     print(f"fintech-release: backfill {backfill_id} ended {final.status}", file=sys.stderr)
-    for line in _backfill_failures(backfill_id):
-        print(f"  {line}", file=sys.stderr)
+    with open_instance() as instance:  # the runs are here when the webserver serves this instance
+        for line in failed_runs(instance, backfill_id):
+            print(f"  {line}", file=sys.stderr)
     return 1
-
-
-def _backfill_failures(backfill_id: str) -> list[str]:
-    """Why each failed run of the backfill failed, one line per run (the runs are on this instance when the
-    webserver serves it; none otherwise)."""
-    from dagster import DagsterRunStatus, RunsFilter
-
-    from fintech_release.cli.report import failure_lines
-
-    with open_instance() as instance:
-        runs = instance.get_runs(
-            RunsFilter(tags={"dagster/backfill": backfill_id}, statuses=[DagsterRunStatus.FAILURE])
-        )
-        return [
-            f"run {run.run_id} ({run.tags.get('dagster/partition', 'no partition')}): " + failure_lines(
-                [entry.dagster_event for entry in instance.all_logs(run.run_id) if entry.dagster_event is not None]
-            )[0]
-            for run in runs
-        ]
 
 
 def _webhook(config: ReleaseConfig, args: argparse.Namespace) -> int:
