@@ -6,7 +6,8 @@
 * ``git_bare_repo_factory`` - throw-away git repositories with a bare "remote",
 * ``gradle_user_home`` - a Gradle home of the suite's own, its daemon stopped at the end,
 * ``base_image`` - the JRE base image built by the product's own code, removed at the end,
-* ``pushed_image_cleanup`` - removes the engine's tags of images pushed to the suite's registry.
+* ``pushed_image_cleanup`` - removes the engine's tags of images pushed to the suite's registry,
+* ``demo_checkout`` (fixtures_demo.py) - the repository root as `make demo` leaves it.
 
 Process management lives in ``components.py``; this module only wires it to pytest.
 """
@@ -44,6 +45,7 @@ pytest_plugins = [
     "fintech_release_tests.fixtures_servers",
     "fintech_release_tests.fixtures_runtime",
     "fintech_release_tests.fixtures_dagster",
+    "fintech_release_tests.fixtures_demo",
 ]
 
 DOCKER_HOST = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
