@@ -512,8 +512,15 @@ class GitBareRepo:
 
 
 def remove_images(client: docker.DockerClient, reference_matches: Callable[[str], bool]) -> None:
-    """Remove every image with a tag or repository digest for which `reference_matches` is true."""
+    """Remove every image with a tag or repository digest for which `reference_matches` is true.
+
+    An image a running container still uses (another test session on the same engine) is left in place.
+    """
     for image in client.images.list():
         references = [*image.tags, *image.attrs.get("RepoDigests", [])]
         if any(reference_matches(reference) for reference in references):
-            client.images.remove(image.id, force=True)
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import requests
+import yaml
 from dagster import DagsterEvent, DagsterInstance
 
 from fintech_release.cli.launch import RunPlan
@@ -38,6 +39,14 @@ SAYINGS = {
     "STARTED": "running",
     "CANCELING": "stopping",
 }
+
+
+def _settings(info: str) -> object:
+    """An instance's configuration as printed by `DagsterInstance.info_str()`, compared whatever the key order."""
+    try:
+        return yaml.safe_load(info)
+    except yaml.YAMLError:
+        return sorted(line.strip() for line in info.splitlines())
 
 
 class LaunchedRun:
@@ -71,7 +80,7 @@ class Webserver:
             info = instance_info(http, f"{url.rstrip('/')}/graphql", timeout=PROBE_TIMEOUT)
         except DagsterGraphQLError:
             return None
-        if info is None or info.strip() != instance.info_str().strip():
+        if info is None or _settings(info) != _settings(instance.info_str()):
             return None
         return cls(url, http)
 
