@@ -33,6 +33,7 @@ REPOSITORY_NAME = "__repository__"  # what Dagster calls the repository of a Def
 PROBE_TIMEOUT = (0.5, 5.0)
 POLL_SECONDS = 1.0
 ENDED = ("SUCCESS", "FAILURE", "CANCELED")
+STORAGE_SETTINGS = ("local_artifact_storage", "run_storage", "event_log_storage", "schedule_storage", "storage")
 SAYINGS = {
     "QUEUED": "queued: the run waits its turn in the instance's run queue (one deployment per environment at a time)",
     "STARTING": "starting",
@@ -42,11 +43,18 @@ SAYINGS = {
 
 
 def _settings(info: str) -> object:
-    """An instance's configuration as printed by `DagsterInstance.info_str()`, compared whatever the key order."""
+    """Where an instance keeps its runs and events, from `DagsterInstance.info_str()`: what makes two the same.
+
+    The rest may differ between two processes on one instance (`dagster dev` puts a queued run
+    coordinator in front of a home that names none), and the webserver sorts the keys it prints.
+    """
     try:
-        return yaml.safe_load(info)
+        document = yaml.safe_load(info)
     except yaml.YAMLError:
-        return sorted(line.strip() for line in info.splitlines())
+        return None
+    if not isinstance(document, dict):
+        return None
+    return {key: document.get(key) for key in STORAGE_SETTINGS}
 
 
 class LaunchedRun:
@@ -80,7 +88,8 @@ class Webserver:
             info = instance_info(http, f"{url.rstrip('/')}/graphql", timeout=PROBE_TIMEOUT)
         except DagsterGraphQLError:
             return None
-        if info is None or _settings(info) != _settings(instance.info_str()):
+        mine = _settings(instance.info_str())
+        if info is None or mine is None or _settings(info) != mine:
             return None
         return cls(url, http)
 
