@@ -215,7 +215,8 @@ def test_odd_requests_are_refused_with_one_line_each(
 ) -> None:
     webhook = start_webhook(webhook_config())
     caplog.set_level(logging.INFO)
-    request = b"POST / HTTP/1.1\r\nHost: x\r\nX-Event-Key: repo:push\r\nX-Request-UUID: bad\x1b[31m\r\n" + head + b"\r\n"
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nX-Event-Key: repo:push\r\nX-Request-UUID: bad\x1b[31m\r\n"
+    request += head + b"\r\n"
 
     answer = raw_exchange(webhook, request + b"{}")
 
@@ -356,7 +357,7 @@ def test_different_commits_launch_side_by_side(
     [
         (cloud_push("acme/unknown-service", "master"), "repo:push", "unknown repository acme/unknown-service"),
         (cloud_push("acme/contact-us", "hotfix/x"), "repo:push", "not a watched branch (hotfix/x)"),
-        ({"pullrequest": {}}, "pullrequest:created", "is not a push"),
+        ({"pullrequest": {}}, "pullrequest:created", ": not a push"),
     ],
     ids=["unknown-repository", "unwatched-branch", "not-a-push"],
 )

@@ -93,7 +93,7 @@ def create_app(intake: Intake, workers: LaunchWorkers, *, max_body_bytes: int, m
         # h11 bounds headers still arriving; a block that arrived whole is measured here.
         header_bytes = sum(len(name) + len(value) + 4 for name, value in request.scope["headers"])
         if header_bytes > max_header_bytes:
-            return rejected(431, "too large", f"headers of {header_bytes} bytes are over the limit of {max_header_bytes}")
+            return rejected(431, "too large", f"headers of {header_bytes} bytes, over the limit of {max_header_bytes}")
         length = request.headers.get("content-length")  # h11 refused the request if it was not a number
         if length is None:
             return rejected(411, "malformed", "Content-Length required")

@@ -73,12 +73,12 @@ class Intake:
     def judge(self, headers: Mapping[str, str], body: bytes, request_id: str) -> Verdict:
         """Check, parse and record one delivery (`headers` keys lower-case); the answer says what happened."""
         if not signature_is_valid(self._secret, body, headers.get("x-hub-signature")):
-            return Verdict(answer=Answer(status=401, result="unauthorized", detail="missing or invalid X-Hub-Signature"))
+            return Verdict(answer=Answer(status=401, result="unauthorized", detail="missing or wrong X-Hub-Signature"))
         event_key = headers.get("x-event-key", "")
         if event_key == SERVER_PING:
             return Verdict(answer=Answer(status=200, result="pong", detail="signature verified"))
         if event_key not in PUSH_EVENTS:
-            return Verdict(answer=Answer(status=202, result="ignored", detail=f"event {event_key[:60]!r} is not a push"))
+            return Verdict(answer=Answer(status=202, result="ignored", detail=f"event {event_key[:60]!r}: not a push"))
         try:
             event = parse_push(event_key, body)
         except MalformedEventError as error:

@@ -191,7 +191,8 @@ class DeliveryStore:
         """Count a failed attempt and when to try again; returns the attempts so far."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE launches SET attempts = attempts + 1, next_attempt_at = ?, detail = ? WHERE id = ? AND state = ?",
+                "UPDATE launches SET attempts = attempts + 1, next_attempt_at = ?, detail = ? "
+                "WHERE id = ? AND state = ?",
                 (retry_at, error[:500], launch_id, PENDING),
             )
             (attempts,) = db.execute("SELECT attempts FROM launches WHERE id = ?", (launch_id,)).fetchone()
