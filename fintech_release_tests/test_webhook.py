@@ -22,7 +22,7 @@ import pytest
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
 from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
-from fintech_release.triggers.webhook import Limits, WebhookEndpoint
+from fintech_release.triggers.webhook import Launcher, Limits, WebhookEndpoint
 from fintech_release.triggers.webhook.events import sign
 from fintech_release_tests.fixtures_webhook import (  # noqa: F401 - fixtures
     OTHER_SHA,
@@ -316,6 +316,21 @@ def test_commit_that_already_has_a_run_launches_nothing_new(
     [launch] = wait_for(lambda: [x for x in webhook.store.launches() if x.state != "pending"], what="the look-up")
     assert launch.state == "exists" and launch.run_id == cli_run
     assert state.launches == []
+
+
+def test_launch_that_timed_out_is_found_by_the_next_attempt_not_sent_again(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
+) -> None:
+    state, url = graphql
+    state.slow_launch_seconds = 1.5  # the webserver creates the run after our read timeout, then answers
+    launcher = Launcher(url, launch_timeout=(3.05, 0.3), settle_seconds=3)
+    webhook = start_webhook(webhook_config(), launcher=launcher)
+
+    deliver(webhook.url, cloud_push("acme/contact-us", "master"))
+
+    [launch] = wait_for(lambda: [x for x in webhook.store.launches() if x.state != "pending"], what="the look-up")
+    assert launch.state == "exists" and launch.attempts > 2  # looked up, not launched, until the run appeared
+    assert launch.run_id == state.runs[0]["runId"] and len(state.launches) == 1
 
 
 def test_deliveries_of_one_commit_launch_one_run(

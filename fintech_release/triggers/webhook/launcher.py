@@ -5,8 +5,10 @@ key (one lock per commit: two deliveries of one commit never launch side by side
 and ask the webserver through `Launcher`: a run of the same job with the commit's identity tags already
 there is "exists", else launchRun. A failed attempt (Dagster down, a timeout, an error) is retried with
 back-off doubling from `Backoff.first_seconds` to `Backoff.max_seconds`, until it launches or a newer head
-of the branch supersedes it. A launchRun whose answer timed out may have created its run: the next
-attempt's look-up finds it, so nothing launches twice.
+of the branch supersedes it. Before a launchRun is sent, the record says so: when its answer is lost (a
+read timeout, a dropped connection, this process killed), the webserver may still be creating the run,
+so attempts only look it up until `Launcher.settle_seconds` after the launch's own timeout, and launch
+again only if it never appeared. Nothing launches twice.
 
 Against the commit sensor, a launched run carries the tags the sensor daemon's own run-key check looks for
 (`dagster/run_key` and `dagster/sensor_name: commit_sensor`, see dagster/_daemon/sensor.py,
@@ -23,7 +25,14 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from fintech_release.dagster_graphql import REQUEST_TIMEOUT, DagsterGraphQLError, find_runs, launch_run, session
+from fintech_release.dagster_graphql import (
+    REQUEST_TIMEOUT,
+    DagsterGraphQLError,
+    answer_lost,
+    find_runs,
+    launch_run,
+    session,
+)
 from fintech_release.triggers.ci_runs import PARTITION_TAG, CiRun
 from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
 from fintech_release.triggers.webhook.store import DeliveryStore, Launch
@@ -40,7 +49,11 @@ IDLE_SECONDS = 30.0  # a worker with nothing due looks again at least this often
 
 
 class Launcher:
-    """Finds or launches a `CiRun`'s run on the Dagster webserver: one look-up, then at most one launchRun."""
+    """Looks up and launches a `CiRun`'s run on the Dagster webserver; DagsterGraphQLError when that fails.
+
+    `settle_seconds`: how long after sending a launchRun whose answer was lost the run may still appear
+    (the webserver may still be creating it); by default the launch's read timeout twice over.
+    """
 
     def __init__(
         self,
@@ -50,23 +63,28 @@ class Launcher:
         repository_name: str = DEFAULT_REPOSITORY,
         lookup_timeout: tuple[float, float] = (3.05, 10.0),
         launch_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+        settle_seconds: float | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.location_name = location_name
         self.repository_name = repository_name
         self.lookup_timeout = lookup_timeout
         self.launch_timeout = launch_timeout
+        self.settle_seconds = 2 * launch_timeout[1] if settle_seconds is None else settle_seconds
 
-    def ensure_run(self, run: CiRun) -> tuple[str, bool]:
-        """The id of the commit's run and whether it was launched now; DagsterGraphQLError when either failed."""
+    def find(self, run: CiRun) -> str | None:
+        """The id of a run of the job that already builds the commit, however it was launched."""
         with session() as http:
             existing = find_runs(
                 http, self.endpoint, job_name=run.job_name, tags=run.identity_tags, limit=1,
                 timeout=self.lookup_timeout,
             )
-            if existing:
-                return existing[0], False
-            run_id = launch_run(
+        return existing[0] if existing else None
+
+    def launch(self, run: CiRun) -> str:
+        """Launch the run (sent once); its id."""
+        with session() as http:
+            return launch_run(
                 http,
                 self.endpoint,
                 location_name=self.location_name,
@@ -75,7 +93,6 @@ class Launcher:
                 tags=launch_tags(run),
                 timeout=self.launch_timeout,
             )
-            return run_id, True
 
 
 def launch_tags(run: CiRun) -> dict[str, str]:
@@ -179,11 +196,26 @@ class LaunchWorkers:
 
     def _attempt(self, launch: Launch) -> None:
         run_key = launch.run.run_key
+        launched = sent = False
         try:
-            run_id, launched = self.launcher.ensure_run(launch.run)
+            run_id = self.launcher.find(launch.run)
+            if run_id is None:
+                now = self._clock()
+                if launch.unsure_until is not None and now < launch.unsure_until:
+                    raise DagsterGraphQLError(
+                        f"no run yet, and the launchRun sent earlier may still create it: looking it up for "
+                        f"{launch.unsure_until - now:.0f} s more before launching again", transient=True,
+                    )
+                self.store.sending(launch.id, unsure_until=now + self.launcher.launch_timeout[1]
+                                   + self.launcher.settle_seconds)
+                sent = True
+                run_id, launched = self.launcher.launch(launch.run), True
         except DagsterGraphQLError as error:
             delay = self.backoff.after(launch.attempts + 1)
-            attempts = self.store.failed(launch.id, error=str(error), retry_at=self._clock() + delay)
+            attempts = self.store.failed(
+                launch.id, error=str(error), retry_at=self._clock() + delay,
+                settled=sent and not answer_lost(error),  # the webserver answered this launchRun, or never got it
+            )
             log.warning(
                 "launch %s (delivery %s): attempt %d failed, next in %.0f s: %s",
                 run_key, launch.delivery, attempts, delay, error,

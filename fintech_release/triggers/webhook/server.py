@@ -230,9 +230,12 @@ def serve(config: ReleaseConfig, *, on_ready: Any = print, **options: Any) -> No
         f"fintech-release webhook listening on {endpoint.url}, recording deliveries in {endpoint.store.directory}, "
         f"launching runs on {config.webhook.dagster_graphql_url}"
     )
-    # uvicorn shuts down gracefully on these signals, then raises them again for the handlers it found: make
-    # those a no-op, so the command ends normally instead of as interrupted.
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # uvicorn shuts down gracefully on these signals, then raises them again for the handlers it found: let
+    # those ask for the same shutdown (also before uvicorn listens), so the command ends normally.
+    def shut_down(*_: object) -> None:
+        endpoint.server.should_exit = True
+
+    previous = {sig: signal.signal(sig, shut_down) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         endpoint.serve()
     finally:

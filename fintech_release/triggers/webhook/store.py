@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS launches (
     next_attempt_at REAL NOT NULL,
     detail TEXT NOT NULL DEFAULT '',
     run_id TEXT,
-    launched_at REAL
+    launched_at REAL,
+    unsure_until REAL  -- a launchRun was sent and its answer not seen: until then, only look the run up
 );
 CREATE INDEX IF NOT EXISTS launches_due ON launches (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS launches_branch ON launches (service, branch, state);
@@ -86,6 +87,7 @@ class Launch(BaseModel, frozen=True):
     run_id: str | None
     received_at: float
     launched_at: float | None
+    unsure_until: float | None
 
 
 class DeliveryStore:
@@ -178,22 +180,32 @@ class DeliveryStore:
         launch = _launch(row)
         return launch if launch.next_attempt_at <= now else launch.next_attempt_at
 
+    def sending(self, launch_id: int, *, unsure_until: float) -> None:
+        """A launchRun is about to be sent: if its answer is lost (a timeout, a crash), attempts until
+        `unsure_until` only look the run up, since the webserver may still be creating it."""
+        with self._transaction() as db:
+            db.execute("UPDATE launches SET unsure_until = ? WHERE id = ?", (unsure_until, launch_id))
+
     def finished(self, launch_id: int, *, run_id: str, launched: bool, now: float) -> None:
         """The launch has its run: launched now, or one existed. Recorded even when it was superseded meanwhile."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE launches SET state = ?, run_id = ?, launched_at = ?, attempts = attempts + 1, detail = '' "
-                "WHERE id = ?",
+                "UPDATE launches SET state = ?, run_id = ?, launched_at = ?, attempts = attempts + 1, detail = '', "
+                "unsure_until = NULL WHERE id = ?",
                 (LAUNCHED if launched else EXISTS, run_id, now, launch_id),
             )
 
-    def failed(self, launch_id: int, *, error: str, retry_at: float) -> int:
-        """Count a failed attempt and when to try again; returns the attempts so far."""
+    def failed(self, launch_id: int, *, error: str, retry_at: float, settled: bool) -> int:
+        """Count a failed attempt and when to try again; returns the attempts so far.
+
+        `settled`: the launchRun of this attempt certainly created nothing that a look-up would miss (the
+        webserver answered it, or it never reached the webserver), so the next look-up is to be believed.
+        """
         with self._transaction() as db:
             db.execute(
-                "UPDATE launches SET attempts = attempts + 1, next_attempt_at = ?, detail = ? "
-                "WHERE id = ? AND state = ?",
-                (retry_at, error[:500], launch_id, PENDING),
+                "UPDATE launches SET attempts = attempts + 1, next_attempt_at = ?, detail = ?, "
+                "unsure_until = CASE WHEN ? THEN NULL ELSE unsure_until END WHERE id = ? AND state = ?",
+                (retry_at, error[:500], settled, launch_id, PENDING),
             )
             (attempts,) = db.execute("SELECT attempts FROM launches WHERE id = ?", (launch_id,)).fetchone()
             return int(attempts)
@@ -218,17 +230,17 @@ class DeliveryStore:
 
 _SELECT = (
     "SELECT l.id, l.delivery_id, l.job_name, l.service, l.branch, l.sha, l.partition_key, l.state, l.attempts, "
-    "l.next_attempt_at, l.detail, l.run_id, d.received_at, l.launched_at FROM launches l "
+    "l.next_attempt_at, l.detail, l.run_id, d.received_at, l.launched_at, l.unsure_until FROM launches l "
     "JOIN deliveries d ON d.id = l.delivery_id"
 )
 
 
 def _launch(row: tuple) -> Launch:
-    id_, delivery, job, service, branch, sha, partition, state, attempts, due, detail, run_id, received, done = row
+    id_, delivery, job, service, branch, sha, partition, state, attempts, due, detail, run_id, received, done, unsure = row
     run = CiRun(job_name=job, service=service, branch=branch, sha=sha, partition_key=partition)
     return Launch(
         id=id_, delivery=delivery, run=run, state=state, attempts=attempts, next_attempt_at=due, detail=detail,
-        run_id=run_id, received_at=received, launched_at=done,
+        run_id=run_id, received_at=received, launched_at=done, unsure_until=unsure,
     )
 
 
