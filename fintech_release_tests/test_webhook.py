@@ -246,12 +246,15 @@ def test_headers_growing_past_the_limit_are_refused_while_they_arrive(
 
 
 def test_oversized_body_is_refused_before_it_is_read(
-    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
     webhook = start_webhook(webhook_config(), limits=Limits(max_body_bytes=1024))
+    caplog.set_level(logging.INFO)
     request = b"POST / HTTP/1.1\r\nHost: x\r\nX-Event-Key: repo:push\r\nContent-Length: 10485760\r\n\r\n"
 
     assert raw_exchange(webhook, request).startswith(b"HTTP/1.1 413")
+    [line] = answers(caplog)
+    assert line.startswith("answer 413 too large") and "over the limit of 1024" in line
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ class _DeadlineProtocol(H11Protocol):
             self.header_timer.cancel()
             self.header_timer = None
             if self.received and not self.rejected:
-                log_delivery(None, "disconnected", "the client closed the connection before its headers were complete",
+                log_delivery(None, "disconnected", "the connection closed before the request headers were complete",
                              client=self.client)
         super().connection_lost(exc)
 

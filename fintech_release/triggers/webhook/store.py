@@ -8,7 +8,8 @@ and comes with Python: WAL journal with `synchronous=FULL` syncs every commit to
 
     deliveries  one row per signed push body: its SHA-256 (unique: a replayed body is found here, also
                 after its run was deleted), our delivery id, Bitbucket's request id (unsigned, for logs)
-    launches    one row per run a delivery owes: pending -> launched | exists | superseded
+    launches    one row per run a delivery owes: pending -> launched | exists | superseded; `unsure_until`
+                while a launchRun's answer was lost (see launcher.py)
 
 One webhook process uses a state directory at a time (`webhook.lock`, released by the kernel when the
 process ends), so the in-process lock per run key is the only one needed.
@@ -236,7 +237,8 @@ _SELECT = (
 
 
 def _launch(row: tuple) -> Launch:
-    id_, delivery, job, service, branch, sha, partition, state, attempts, due, detail, run_id, received, done, unsure = row
+    (id_, delivery, job, service, branch, sha, partition, state, attempts, due, detail, run_id, received, done,
+     unsure) = row
     run = CiRun(job_name=job, service=service, branch=branch, sha=sha, partition_key=partition)
     return Launch(
         id=id_, delivery=delivery, run=run, state=state, attempts=attempts, next_attempt_at=due, detail=detail,
