@@ -25,7 +25,6 @@ from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 from fintech_release.triggers.webhook import Launcher, Limits, WebhookEndpoint
 from fintech_release.triggers.webhook.events import sign
 from fintech_release_tests.fixtures_webhook import (  # noqa: F401 - fixtures
-    OTHER_SHA,
     SECRET,
     SECRET_ENV,
     SHA,
