@@ -469,6 +469,8 @@ class WebhookSettings(_Strict):
     port: Port = 8089
     secret_env: EnvVarName = "FINTECH_RELEASE_WEBHOOK_SECRET"
     dagster_graphql_url: HttpUrl = "http://127.0.0.1:3000/graphql"
+    # The record of accepted deliveries and the launches they owe (SQLite); one webhook process per directory.
+    state_dir: Path = Path(".fintech-release/webhook")
 
 
 class ReleaseConfig(_Strict):
