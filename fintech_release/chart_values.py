@@ -54,6 +54,7 @@ def service_values(
         "image": {"repository": pinned["repository"], "digest": pinned["digest"]},
         "port": definition.port,
         "healthPath": definition.health_path,
+        "livenessPath": definition.liveness_path,
         "replicas": values.replicas,
         # Requests equal to limits: the Guaranteed QoS class, so a busy node never evicts these pods first.
         "resources": {"requests": dict(resources), "limits": dict(resources)},

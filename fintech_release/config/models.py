@@ -258,7 +258,10 @@ class Service(_Strict):
     build_tool: Literal["gradle"] = "gradle"
     dockerfile: PathInRepository = "Dockerfile"
     port: Port
-    health_path: Annotated[str, AfterValidator(formats.check_http_path)] = "/health"
+    health_path: Annotated[str, AfterValidator(formats.check_http_path)] = "/health"  # readiness: 503 while not ready
+    # Start-up and liveness probes on gke (the local runtime restarts only what exits): answered while the process
+    # serves at all, so a database outage takes replicas out of traffic (readiness) without restarting them.
+    liveness_path: Annotated[str, AfterValidator(formats.check_http_path)] = "/live"
     database: SqlIdentifier | None = None  # each environment's database is <env>_<database> (database_name)
     migrations: PathInRepository | None = "migrations"
     deployment: ServiceDeployment = ServiceDeployment()
