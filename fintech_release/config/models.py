@@ -694,6 +694,17 @@ def database_name(environment: str, database: str) -> str:
     return f"{environment}_{database}".replace("-", "_")
 
 
+# What Terraform creates for a service with a database on gke (deploy/terraform: modules/cloudsql, k8s_secrets).
+def cloudsql_user(database: str, role: Literal["migration", "application"]) -> str:
+    """The Cloud SQL user of a service's `database`: <database>_mig (migrations) or <database>_app (the service)."""
+    return f"{database}_{'mig' if role == 'migration' else 'app'}"
+
+
+def cloudsql_secret(service: str, role: Literal["migration", "application"]) -> str:
+    """The Kubernetes Secret holding that user's password (key `password`): <service>-db-migration or <service>-db."""
+    return f"{service}-db-migration" if role == "migration" else f"{service}-db"
+
+
 def _require_unique(collection: str, field: str, values: list[object]) -> None:
     first_at: dict[object, int] = {}
     for index, value in enumerate(values):
