@@ -17,7 +17,6 @@ traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ipaddress
 import os
