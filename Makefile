@@ -5,7 +5,7 @@ VENV := .venv
 DB_PASSWORD := .demo/db-password
 WITH_DB_PASSWORD = FINTECH_RELEASE_DB_PASSWORD="$$(cat $(DB_PASSWORD))"
 
-.PHONY: bootstrap demo test ui clean demo-services
+.PHONY: bootstrap demo test ui ui-check clean demo-services
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -28,6 +28,9 @@ ui: demo-services
 		'from fintech_release.cli.instance import dagster_home; dagster_home()'
 	$(WITH_DB_PASSWORD) DAGSTER_HOME=$(CURDIR)/.dagster_home PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
 		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+ui-check: demo-services
+	bash scripts/ui-check.sh
 
 clean:
 	[ ! -s $(DB_PASSWORD) ] || $(WITH_DB_PASSWORD) $(VENV)/bin/fintech-release teardown --all

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import re
 
-from fintech_release.config.models import Environment, GkeEnvironmentSettings, ReleaseConfig, Service, database_name
+from fintech_release.config.models import (
+    Environment,
+    GkeEnvironmentSettings,
+    ReleaseConfig,
+    Service,
+    cloudsql_secret,
+    cloudsql_user,
+    database_name,
+)
 from fintech_release.errors import ReleaseConfigError
 
 # registry[:port]/path@sha256:<64 hex>: the only form of image reference a release may deploy.
@@ -54,6 +62,7 @@ def service_values(
         "image": {"repository": pinned["repository"], "digest": pinned["digest"]},
         "port": definition.port,
         "healthPath": definition.health_path,
+        "livenessPath": definition.liveness_path,
         "replicas": values.replicas,
         # Requests equal to limits: the Guaranteed QoS class, so a busy node never evicts these pods first.
         "resources": {"requests": dict(resources), "limits": dict(resources)},
@@ -83,8 +92,8 @@ def _gke_values(config: ReleaseConfig, environment: str, gke: GkeEnvironmentSett
             "enabled": True,
             "instanceConnectionName": gke.cloudsql_instance,
             "name": database_name(environment, service.database),
-            "user": f"{service.database}_app",
-            "secretName": f"{service.name}-db",
+            "user": cloudsql_user(service.database, "application"),
+            "secretName": cloudsql_secret(service.name, "application"),
             "proxy": {"privateIp": config.gke.database_ip_type == "PRIVATE"},
         }
     return values

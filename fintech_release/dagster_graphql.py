@@ -3,7 +3,8 @@
 `post_graphql` sends one operation and returns its `data`, raising `DagsterGraphQLError` for every
 failure (no server, timeout, HTTP error, GraphQL `errors`). Only a request that never reached the
 server is sent again here: a mutation that timed out may have run, so its caller decides what to do.
-`find_runs` and `launch_run` are the operations the webhook needs (runs by tags, launch a job); the CLI
+`answer_lost` tells such a mutation apart. `find_runs` and `launch_run` are the operations the webhook needs
+(runs by tags, launch a job); the CLI
 also follows a run it launched (`run_status`), stops it (`terminate_run`) and checks that the webserver
 serves its own instance (`instance_info`).
 """
@@ -89,6 +90,13 @@ def not_connected(error: BaseException) -> bool:
         return False
     # urllib3's NewConnectionError (refused) is a ConnectTimeoutError too.
     return isinstance(getattr(error.args[0], "reason", None), urllib3.exceptions.ConnectTimeoutError)
+
+
+def answer_lost(error: DagsterGraphQLError) -> bool:
+    """True when the request may have reached the server but its answer never came back (a read timeout, a
+    connection dropped mid-way): a mutation may then have happened, and may still be happening."""
+    cause = error.__cause__
+    return isinstance(cause, (requests.Timeout, requests.ConnectionError)) and not not_connected(cause)
 
 
 def post_graphql(

@@ -512,8 +512,18 @@ class GitBareRepo:
 
 
 def remove_images(client: docker.DockerClient, reference_matches: Callable[[str], bool]) -> None:
-    """Remove every image with a tag or repository digest for which `reference_matches` is true."""
+    """Remove every tag and repository digest for which `reference_matches` is true.
+
+    By reference, not by image id: builds are reproducible, so another session on the same engine
+    may hold the same image under its own tags, and may be running it (then the image stays).
+    """
     for image in client.images.list():
-        references = [*image.tags, *image.attrs.get("RepoDigests", [])]
-        if any(reference_matches(reference) for reference in references):
-            client.images.remove(image.id, force=True)
+        for reference in [*image.tags, *image.attrs.get("RepoDigests", [])]:
+            if reference_matches(reference):
+                try:
+                    client.images.remove(reference, force=True)
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:
+                        raise

@@ -1,7 +1,7 @@
 """A real `dagster dev` (webserver + daemon + code server) for tests, started and stopped by the suite.
 
-* ``dagster_dev_factory`` - ``start(config_path, home) -> DagsterDev(url, home)`` runs
-  ``python -m dagster dev -w workspace.yaml`` on a free 127.0.0.1 port with ``DAGSTER_HOME=home``
+* ``dagster_dev_factory`` - ``start(config_path, home, port=None) -> DagsterDev(url, home)`` runs
+  ``python -m dagster dev -w workspace.yaml`` on 127.0.0.1 (a free port, or `port`) with ``DAGSTER_HOME=home``
   and ``FINTECH_RELEASE_CONFIG=config_path``, and returns once the webserver answers and the
   ``fintech_release`` code location has loaded. Every process it started (the whole process
   group: webserver, daemon, code servers, runs) is stopped at the end of the test.
@@ -109,7 +109,9 @@ def _location_state(url: str) -> str | None:
     return None
 
 
-def start_dagster_dev(config_path: Path, home: Path, log_path: Path, timeout: float = START_TIMEOUT) -> DagsterDev:
+def start_dagster_dev(
+    config_path: Path, home: Path, log_path: Path, timeout: float = START_TIMEOUT, port: int | None = None
+) -> DagsterDev:
     """Start `dagster dev` for `config_path` on the instance in `home`; return once its code location loaded.
 
     `home` gets a dagster.yaml with telemetry off unless it already has one (e.g. from `quiet_instance`).
@@ -117,7 +119,7 @@ def start_dagster_dev(config_path: Path, home: Path, log_path: Path, timeout: fl
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(TELEMETRY_OFF)
-    port = free_port()
+    port = port or free_port()
     argv = [
         sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
         "-h", LOCALHOST, "-p", str(port),
@@ -144,12 +146,12 @@ def start_dagster_dev(config_path: Path, home: Path, log_path: Path, timeout: fl
 
 
 @pytest.fixture
-def dagster_dev_factory(tmp_path: Path) -> Iterator[Callable[[Path, Path], DagsterDev]]:
-    """``start(config_path, home) -> DagsterDev``; every `dagster dev` started is stopped at the end."""
+def dagster_dev_factory(tmp_path: Path) -> Iterator[Callable[..., DagsterDev]]:
+    """``start(config_path, home, port=None) -> DagsterDev``; every `dagster dev` started is stopped at the end."""
     started: list[DagsterDev] = []
 
-    def start(config_path: Path, home: Path) -> DagsterDev:
-        dev = start_dagster_dev(config_path, home, tmp_path / f"dagster-dev-{len(started) + 1}.log")
+    def start(config_path: Path, home: Path, port: int | None = None) -> DagsterDev:
+        dev = start_dagster_dev(config_path, home, tmp_path / f"dagster-dev-{len(started) + 1}.log", port=port)
         started.append(dev)
         return dev
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from pathlib import Path
 
 import yaml
@@ -15,7 +17,11 @@ from fintech_release_tests.components import GitBareRepo
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
 
-TEST_IMAGE_NAMESPACE = "fintech-release-test"
+# One namespace per test session, inherited by its subprocesses: sessions share the Docker engine, and the
+# images one removes at its end (by tag) must not be the base image another is still building on.
+TEST_IMAGE_NAMESPACE = os.environ.setdefault(
+    "FINTECH_RELEASE_TEST_IMAGE_NAMESPACE", f"fintech-release-test-{secrets.token_hex(3)}"
+)
 TEST_BASE_IMAGE = f"{TEST_IMAGE_NAMESPACE}/jre:17"
 
 

@@ -144,8 +144,12 @@ def test_microservice_chart_renders_valid_hardened_objects(
     (container,) = pod["containers"]
     assert container["image"] == f"{REPOSITORY}/{service}@{DIGEST}"
     assert container["ports"] == [{"name": "http", "containerPort": definition.port, "protocol": "TCP"}]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": definition.health_path, "port": definition.port}
+    # Readiness follows the database (/health answers 503 without it); start-up and liveness do not, so a
+    # database outage takes pods out of traffic and never restarts them.
+    assert container["readinessProbe"]["httpGet"] == {"path": definition.health_path, "port": definition.port}
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": definition.liveness_path, "port": definition.port}
+    assert definition.liveness_path == "/live" != definition.health_path
     resources = {"cpu": expected.cpu, "memory": expected.memory}
     assert container["resources"] == {"requests": resources, "limits": resources}
     (proxy,) = pod["initContainers"]

@@ -5,6 +5,8 @@ What each test runs, honestly:
 * Migrations - the real local MariaDB (the session's ``mariadb`` fixture). The connector is replaced
   by a direct connection; what is tested is our migration code on a real server, driven through
   `CloudSqlDatabase` (its error wording and password scrubbing included), not the Cloud SQL connector.
+  The service's users are made as Cloud SQL makes them and the migration user's password is read from
+  a stand-in Kubernetes API (fixtures_cloudsql; their own tests are in test_cloudsql_accounts.py).
 * Missing credentials - the real `CloudSqlDatabase` path up to the connector's Application Default
   Credentials lookup, which fails at once because GOOGLE_APPLICATION_CREDENTIALS names a missing
   file. No network is involved.
@@ -23,12 +25,10 @@ import threading
 import traceback
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
-import pymysql
 import pytest
 from google.auth import _helpers as google_auth_helpers
 from google.auth.credentials import Credentials
@@ -37,8 +37,19 @@ from google.oauth2.credentials import Credentials as AccessTokenCredentials
 from fintech_release.errors import ExternalSystemError, MigrationError
 from fintech_release.resources.cloudsql import CloudSqlDatabase
 from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
-from fintech_release.resources.migrations import OpenConnection
 from fintech_release_tests.components import free_port
+from fintech_release_tests.fixtures_cloudsql import (  # noqa: F401
+    CONTEXT,
+    INSTANCE,
+    NAMESPACE,
+    DirectCloudSqlDatabase,
+    SecretApi,
+    cloudsql_users,
+    cluster_for,
+    drop_users,
+    secret_api,
+    service_accounts,
+)
 from fintech_release_tests.fixtures_google_apis import (  # noqa: F401
     BackupApi,
     CloudSqlAdminApi,
@@ -51,7 +62,6 @@ from fintech_release_tests.fixtures_google_apis import (  # noqa: F401
 from fintech_release_tests.fixtures_servers import MariaDBServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-INSTANCE = "fintech-prod:europe-west1:fintech-db"
 PLANTED_PASSWORD = "Planted-Secret-3c9e55aa-do-not-print"
 
 
@@ -63,45 +73,39 @@ def _everything_shown(error: BaseException) -> str:
 # ---------------------------------------------------------------------- migrations (real MariaDB)
 
 
-class DirectCloudSqlDatabase(CloudSqlDatabase):
-    """`CloudSqlDatabase` whose connector is replaced by a direct PyMySQL connection to a local server."""
-
-    host: str
-    port: int
-
-    @contextmanager
-    def _connections(self) -> Iterator[OpenConnection]:
-        def connect(database: str | None, *, autocommit: bool) -> pymysql.connections.Connection:
-            return pymysql.connect(
-                host=self.host,
-                port=self.port,
-                user=self.user,
-                password=self._password(),
-                database=database,
-                connect_timeout=self.timeout,
-                charset="utf8mb4",
-                autocommit=autocommit,
-            )
-
-        yield connect
+@pytest.fixture
+def service_database(mariadb: MariaDBServer, secret_api: SecretApi) -> Iterator[str]:
+    """A service's database name; its users made as Cloud SQL makes them, the migration password in its Secret."""
+    name = f"c{uuid.uuid4().hex[:10]}"
+    passwords = cloudsql_users(mariadb, name, "mysql-8.0")
+    secret_api.secrets["accounts-db-migration"] = {"password": passwords[f"{name}_mig"]}
+    yield name
+    drop_users(mariadb, list(passwords))
 
 
 @pytest.fixture
-def cloudsql(mariadb: MariaDBServer) -> DirectCloudSqlDatabase:
-    return DirectCloudSqlDatabase(
+def database(service_database: str) -> str:
+    return f"ci_{service_database}"
+
+
+@pytest.fixture
+def cloudsql(
+    mariadb: MariaDBServer, secret_api: SecretApi, database: str, service_database: str, tmp_path: Path
+) -> Iterator[DirectCloudSqlDatabase]:
+    resource = DirectCloudSqlDatabase(
         instance_connection_name=INSTANCE,
         user=mariadb.user,
         password=mariadb.password,
         host=mariadb.host,
         port=mariadb.port,
+        account_host="%",
+        namespace=NAMESPACE,
+        kube_context=CONTEXT,
+        service_accounts={database: service_accounts(database, "accounts", service_database)},
+        cluster=cluster_for(secret_api, tmp_path),
     )
-
-
-@pytest.fixture
-def database(cloudsql: DirectCloudSqlDatabase) -> Iterator[str]:
-    name = f"c_{uuid.uuid4().hex[:12]}"
-    yield name
-    cloudsql.drop(database=name)
+    yield resource
+    resource.drop(database=database)
 
 
 @pytest.fixture

@@ -431,6 +431,8 @@ REFUSED: list[tuple[str, Mutation, str]] = [
      r":\d+: services\[0\]\.deployment\.memory: must"),
     ("health-path-with-space", _set("services", 0, "health_path", "/he alth"),
      r":\d+: services\[0\]\.health_path: must"),
+    ("relative-liveness-path", _set("services", 0, "liveness_path", "live"),
+     r":\d+: services\[0\]\.liveness_path: must"),
     ("dockerfile-outside-repository", _set("services", 0, "dockerfile", "../Dockerfile"),
      r":\d+: services\[0\]\.dockerfile: must be a path inside the repository"),
     ("migrations-absolute", _set("services", 0, "migrations", "/etc"),

@@ -5,8 +5,10 @@ One story under one write load through the ingress (every payment POSTed with it
 retried with it until acknowledged): v1 deploys on new databases; v2 brings a migration, so a backup is
 taken first and recorded; v2 rolls out, is rolled back, the database restarts (readiness goes down,
 liveness does not) and the application password is rotated with a rolling restart. Then the rows are
-counted against the acknowledgements: none lost, none twice. The application password is found nowhere
-but in its file: not in Dagster's storage, the containers' logs, `docker inspect` or their environment.
+counted against the acknowledgements: none lost, none twice. After one more restart without traffic,
+the first requests on every worker thread of every replica succeed: none fails finding its connection
+broken. The application password is found nowhere but in its file: not in Dagster's storage, the
+containers' logs, `docker inspect` or their environment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -211,6 +214,26 @@ def test_no_acknowledged_write_is_lost_or_doubled_across_upgrade_rollback_restar
     _old_account_is_locked(data_path, mariadb, old_user)
 
 
+def test_the_first_requests_after_a_database_restart_find_no_broken_connection(
+    data_path: DataPath, mariadb: MariaDBServer, docker_client: docker.DockerClient
+) -> None:
+    """Each worker thread of a replica keeps a connection, and a restart closes them all: the requests after
+    it must get fresh ones, not fail finding out. Concurrent requests give every thread a connection first;
+    the restart happens without traffic, so no request has dropped a broken connection before."""
+    endpoints = [container.labels["io.fintech-release.endpoint"] for container in _replicas(docker_client)]
+    assert len(endpoints) == 2
+
+    def statuses() -> list[int]:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            urls = [f"http://{endpoint}/payments" for endpoint in endpoints for _ in range(8)]
+            return list(pool.map(_get_status, urls))
+
+    assert set(statuses()) == {200}
+    mariadb.restart(down_seconds=1)
+    assert wait_until(lambda: all(_probe(endpoint)[0] == 200 for endpoint in endpoints), timeout=30)
+    assert statuses() == [200] * 16
+
+
 def test_the_application_password_is_nowhere_but_in_its_file(
     data_path: DataPath, docker_client: docker.DockerClient
 ) -> None:
@@ -253,6 +276,12 @@ def _probe(endpoint: str) -> tuple[int, int]:
             )
         except requests.RequestException:
             return (0, 0)
+
+
+def _get_status(url: str) -> int:
+    with requests.Session() as http:
+        http.trust_env = False
+        return http.get(url, timeout=10).status_code
 
 
 def _database_user(container) -> str:  # noqa: ANN001 - a docker Container

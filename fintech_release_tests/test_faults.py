@@ -37,7 +37,7 @@ from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.records.approvals import Decision
 from fintech_release.records.event_log import latest_materialization_metadata
-from fintech_release.records.keys import REGISTRY_IMAGE, deployment_pool, release_key
+from fintech_release.records.keys import PROCESS_TAG, REGISTRY_IMAGE, deployment_pool, release_key
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources.registry import LocalRegistry
 from fintech_release_tests.components import GitBareRepo, RegistryServer, wait_until
@@ -343,6 +343,47 @@ def test_a_failed_deployment_says_why_in_a_line_or_two(story: Faults) -> None:
     assert deploy.said("run ") and deploy.said("--verbose")
     assert not deploy.said("Traceback") and len(deploy.err) <= 6, deploy.err
     assert story.answering_version() == "1.0.0-1"
+
+
+REEXECUTE = """
+mutation Reexecute($parentRunId: String!) {
+  launchRunReexecution(reexecutionParams: {parentRunId: $parentRunId, strategy: ALL_STEPS}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_a_deployment_launched_on_the_webserver_queues_and_re_executes_from_the_ui(
+    story: Faults, dagster_dev_factory
+) -> None:  # noqa: ANN001 - fixture
+    """With `dagster dev` serving the story's instance, the CLI launches its deployment there: two at once queue one
+    behind the other, each run has a code-location origin, and re-executing one (the UI's button) runs again."""
+    dev = dagster_dev_factory(story.config.source, story.home)
+    first = story.cli("--url", dev.url, "deploy", ENV, "contact-us")
+    second = story.cli("--url", dev.url, "deploy", ENV, "contact-us")
+    assert first.finish() == 0, first.err
+    assert second.finish() == 0, second.err
+    assert first.said(f"launched on {dev.url}") and second.said(f"launched on {dev.url}")
+    assert first.said("queued: the run waits its turn") or second.said("queued: the run waits its turn")
+    run_ids = [re.search(r"\(run ([0-9a-f-]{36})\)", "\n".join(c.out)).group(1) for c in (first, second)]
+    records = sorted((story.instance.get_run_record_by_id(run_id) for run_id in run_ids), key=lambda r: r.start_time)
+    assert records[0].end_time <= records[1].start_time  # the run queue admitted one deployment of staging at a time
+    assert all(r.dagster_run.remote_job_origin is not None and PROCESS_TAG not in r.dagster_run.tags for r in records)
+
+    with requests.Session() as http:
+        http.trust_env = False
+        answer = http.post(f"{dev.url}/graphql", json={"query": REEXECUTE, "variables": {"parentRunId": run_ids[0]}},
+                           timeout=30).json()
+    rerun = answer["data"]["launchRunReexecution"]
+    assert rerun["__typename"] == "LaunchRunSuccess", rerun
+    rerun_id = rerun["run"]["runId"]
+    ended = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+    assert wait_until(lambda: story.instance.get_run_by_id(rerun_id).status in ended, timeout=180)
+    assert story.instance.get_run_by_id(rerun_id).status == DagsterRunStatus.SUCCESS
+    assert story.release()["status"] == "unchanged"
 
 
 def test_a_push_waits_out_a_registry_restart(tmp_path: Path, base_image: str, docker_client: docker.DockerClient) -> None:

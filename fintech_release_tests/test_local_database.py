@@ -357,6 +357,38 @@ def test_application_account_reads_and_writes_its_database_only(
     assert users == [] and not (tmp_path / "db-credentials" / mine).exists()  # teardown took accounts and files
 
 
+def test_a_deployment_takes_back_privileges_granted_by_hand(
+    with_accounts: LocalMariaDB, mariadb: MariaDBServer, migrations: Path
+) -> None:
+    prefix = f"h{uuid.uuid4().hex[:8]}"
+    mine, other_db = f"{prefix}_pay", f"{prefix}_acc"
+    try:
+        for name in (mine, other_db):
+            with_accounts.migrate(database=name, migrations_dir=migrations)
+        app = with_accounts.service_access(database=mine)
+        mariadb.root_sql(
+            f"GRANT ALTER ON `{mine}`.* TO '{app.user}'@'127.0.0.1';"
+            f"GRANT SELECT ON `{other_db}`.* TO '{app.user}'@'127.0.0.1';"
+            f"GRANT PROCESS ON *.* TO '{app.user}'@'127.0.0.1' WITH GRANT OPTION;\n"
+        )
+        with_accounts.migrate(database=mine, migrations_dir=migrations)  # the next deployment converges
+
+        with connect_as(mariadb, app.user, Path(app.password_file).read_text(), mine) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM accounts")
+            assert mariadb_error(lambda: cursor.execute("ALTER TABLE accounts ADD COLUMN x INT")) == 1142
+            assert mariadb_error(lambda: cursor.execute(f"SELECT * FROM `{other_db}`.accounts")) == 1142
+            cursor.execute("SHOW GRANTS")
+            grants = sorted(row[0].split(" IDENTIFIED BY")[0] for row in cursor.fetchall())
+        escaped = mine.replace("_", "\\_")
+        assert grants == [
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{escaped}`.* TO `{app.user}`@`127.0.0.1`",
+            f"GRANT USAGE ON *.* TO `{app.user}`@`127.0.0.1`",
+        ]
+    finally:
+        for name in (mine, other_db):
+            with_accounts.drop(database=name)
+
+
 def test_rotation_keeps_the_old_account_until_it_is_retired(
     with_accounts: LocalMariaDB, mariadb: MariaDBServer
 ) -> None:

@@ -1,247 +1,86 @@
-"""The Bitbucket webhook: signed push events in, one Dagster run per new commit out.
+"""The Bitbucket webhook: signed push events answered at once, recorded durably, one Dagster run per commit.
 
-The Dagster GraphQL endpoint is a loopback stand-in (contract test against the documented response
-shapes, not the real webserver): a real HTTP server that validates every operation it receives
-against the installed dagster-graphql schema, keeps the runs launched through it and answers
-`runsOrError` by job name and tags as the webserver does. The webhook's HTTP handling, signature
-checks, payload parsing and retries are real, over real sockets on loopback. One integration test
-(marker `integration`) launches on a real `dagster dev` it starts, and asks the installed sensor
-daemon's run-key check about the run.
+The endpoint is the real one (uvicorn + Starlette on loopback, the SQLite record in a temporary state
+directory); the Dagster GraphQL endpoint is the loopback **stand-in** of fixtures_webhook.py (a contract
+test: every operation validated against the installed dagster-graphql schema), which can fail, hang and
+be slow. Requests are real HTTP over real sockets, down to malformed and deliberately slow ones. The
+launches on a real `dagster dev`, and the command stopped by SIGTERM, are in test_webhook_dagster.py.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-import requests
-import yaml
-from dagster import DagsterInstance, DagsterRunStatus, RunRequest
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import WorkspaceFileTarget
-from dagster._daemon.sensor import fetch_existing_runs
-from dagster_graphql.schema import create_schema
-from graphql import parse, validate
 
+from fintech_release.config import ReleaseConfig
+from fintech_release.errors import ExternalSystemError, MissingEnvironmentVariableError, ReleaseConfigError
 from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
-from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
-from fintech_release.config import ReleaseConfig, load_release_config
-from fintech_release.config.loader import CONFIG_ENV_VAR
-from fintech_release.dagster_graphql import REQUEST_TIMEOUT
-from fintech_release.errors import ExternalSystemError, MissingEnvironmentVariableError
-from fintech_release.triggers.webhook import Launcher, WebhookServer, make_server
-from fintech_release.triggers.webhook_events import sign
-from fintech_release_tests.fixtures_dagster import (  # noqa: F401
-    REPO_ROOT,
-    TELEMETRY_OFF,
-    DagsterDev,
-    dagster_dev_factory,
+from fintech_release.triggers.webhook import Launcher, Limits, WebhookEndpoint
+from fintech_release.triggers.webhook.events import sign
+from fintech_release_tests.fixtures_webhook import (  # noqa: F401 - fixtures
+    SECRET,
+    SECRET_ENV,
+    SHA,
+    GraphQLStandIn,
+    cloud_push,
+    commit,
+    deliver,
+    graphql,
+    server_push,
+    start_webhook,
+    wait_for,
+    webhook_config,
+    write_config,
 )
 
-SECRET = "webhook-secret-for-tests"
-SECRET_ENV = "FINTECH_RELEASE_TEST_WEBHOOK_SECRET"
-SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-OTHER_SHA = "e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e"
-SCHEMA = create_schema().graphql_schema
+Start = Callable[..., WebhookEndpoint]
+Graphql = tuple[GraphQLStandIn, str]
+ANSWER_WITHIN = 2.0  # seconds: the issue's bound for every answer (Bitbucket itself gives up after 10 s)
 
 
-@dataclass
-class GraphQLStandIn:
-    """What the stand-in received and holds; `failing` answers HTTP 503, `slow_launch` delays launchRun replies."""
-
-    operations: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    failing: bool = False
-    slow_launch_seconds: float = 0.0
-
-    @property
-    def launches(self) -> list[dict[str, Any]]:
-        return [op["variables"]["executionParams"] for op in self.operations if "launchRun" in op["query"]]
-
-    def add_run(self, job_name: str, tags: dict[str, str]) -> str:
-        run_id = str(uuid.uuid4())
-        self.runs.append({"runId": run_id, "jobName": job_name, "tags": tags, "status": "QUEUED"})
-        return run_id
-
-    def answer(self, operation: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        errors = validate(SCHEMA, parse(operation["query"]))
-        if errors:
-            return 400, {"errors": [{"message": error.message} for error in errors]}
-        self.operations.append(operation)
-        if self.failing:
-            return 503, {"errors": [{"message": "service unavailable"}]}
-        variables = operation["variables"]
-        if "runsOrError" in operation["query"]:
-            wanted = variables["filter"]
-            tags = {tag["key"]: tag["value"] for tag in wanted.get("tags") or []}
-            matches = [
-                {"runId": run["runId"], "status": run["status"], "jobName": run["jobName"]}
-                for run in reversed(self.runs)
-                if run["jobName"] == wanted.get("pipelineName", run["jobName"])
-                and tags.items() <= run["tags"].items()
-            ]
-            return 200, {"data": {"runsOrError": {"__typename": "Runs", "results": matches[: variables["limit"]]}}}
-        params = variables["executionParams"]
-        run_id = self.add_run(
-            params["selector"]["jobName"], {t["key"]: t["value"] for t in params["executionMetadata"]["tags"]}
-        )
-        time.sleep(self.slow_launch_seconds)
-        return 200, {"data": {"launchRun": {"__typename": "LaunchRunSuccess", "run": {"runId": run_id}}}}
+def answers(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The delivery lines the endpoint logged."""
+    return [r.getMessage() for r in caplog.records if r.name == "fintech_release.webhook" and
+            r.getMessage().startswith("answer ")]
 
 
-@pytest.fixture
-def graphql() -> Iterator[tuple[GraphQLStandIn, str]]:
-    """The stand-in on a free loopback port: (its state, its /graphql URL)."""
-    state = GraphQLStandIn()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            operation = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status, body = state.answer(operation)
-            payload = json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (the slow-launch case)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/graphql"
-    server.shutdown()
-    server.server_close()
+def raw_exchange(endpoint: WebhookEndpoint, data: bytes, timeout: float = 10) -> bytes:
+    """Send `data` as it is and return everything the endpoint answers until it closes the connection."""
+    host, port = endpoint.socket.getsockname()[:2]
+    with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection.sendall(data)
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
-@pytest.fixture
-def config(tmp_path: Path, graphql: tuple[GraphQLStandIn, str], monkeypatch: pytest.MonkeyPatch) -> ReleaseConfig:
-    """Two services, feature/* branches watched, the webhook pointed at the stand-in."""
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-    document = {
-        "source_control": {"branch_patterns": ["feature/*"]},
-        "webhook": {"secret_env": SECRET_ENV, "dagster_graphql_url": graphql[1]},
-        "services": [
-            {"name": "contact-us", "repository": "acme/contact-us", "port": 18081},
-            {"name": "payments", "repository": "payments", "port": 18082},
-        ],
-        "environments": [{"name": "ci", "ephemeral": True}],
-    }
-    (tmp_path / "release.yaml").write_text(yaml.safe_dump(document))
-    return load_release_config(tmp_path / "release.yaml")
-
-
-@pytest.fixture
-def start_webhook(config: ReleaseConfig) -> Iterator[Callable[..., WebhookServer]]:
-    """Start webhook servers on free loopback ports (options go to make_server); all stopped at the end."""
-    servers: list[WebhookServer] = []
-
-    def start(**options: Any) -> WebhookServer:
-        server = make_server(config, port=0, **options)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def webhook(start_webhook: Callable[..., WebhookServer]) -> WebhookServer:
-    return start_webhook()
-
-
-def cloud_push(full_name: str, branch: str, sha: str = SHA) -> dict[str, Any]:
-    """A Bitbucket Cloud repo:push body with the documented fields (trimmed)."""
-    return {
-        "actor": {"display_name": "Ada Lovelace", "type": "user"},
-        "repository": {"type": "repository", "full_name": full_name, "name": full_name.split("/")[-1]},
-        "push": {
-            "changes": [
-                {
-                    "new": {"type": "branch", "name": branch, "target": {"type": "commit", "hash": sha}},
-                    "old": {"type": "branch", "name": branch, "target": {"type": "commit", "hash": OTHER_SHA}},
-                    "created": False,
-                    "closed": False,
-                }
-            ]
-        },
-    }
-
-
-def server_push(slug: str, branch: str, sha: str = SHA, change_type: str = "UPDATE") -> dict[str, Any]:
-    """A Bitbucket Server repo:refs_changed body with the documented fields (trimmed)."""
-    return {
-        "eventKey": "repo:refs_changed",
-        "repository": {"slug": slug, "name": slug, "project": {"key": "FIN"}},
-        "changes": [
-            {
-                "ref": {"id": f"refs/heads/{branch}", "displayId": branch, "type": "BRANCH"},
-                "refId": f"refs/heads/{branch}",
-                "fromHash": OTHER_SHA,
-                "toHash": sha,
-                "type": change_type,
-            }
-        ],
-    }
-
-
-def deliver(
-    server: WebhookServer,
-    payload: dict[str, Any] | bytes,
-    *,
-    event: str = "repo:push",
-    delivery: str | None = None,
-    signature: str | None = "valid",
-) -> requests.Response:
-    """POST a delivery as Bitbucket does; `signature="valid"` signs the body with the test secret."""
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "X-Event-Key": event}
-    id_header = "X-Request-UUID" if event == "repo:push" else "X-Request-Id"
-    headers[id_header] = delivery or str(uuid.uuid4())
-    if signature == "valid":
-        headers["X-Hub-Signature"] = sign(SECRET.encode(), body)
-    elif signature is not None:
-        headers["X-Hub-Signature"] = signature
-    with requests.Session() as http:
-        http.trust_env = False
-        return http.post(server.url, data=body, headers=headers, timeout=30)
-
-
-def test_signed_master_push_launches_build_and_push_for_the_partition(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str], caplog: pytest.LogCaptureFixture
+def test_master_push_is_answered_before_its_launch_which_follows(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     state, _ = graphql
-    with caplog.at_level(logging.DEBUG):
-        response = deliver(webhook, cloud_push("acme/contact-us", "master"))
+    state.released.clear()  # the webserver hangs: nothing it does may hold the answer up
+    webhook = start_webhook(webhook_config())
+    caplog.set_level(logging.INFO)
 
-    assert response.status_code == 200, response.text
-    assert response.json()["result"] == "launched"
-    [check, launch] = state.operations
-    assert "runsOrError" in check["query"]
-    assert check["variables"]["filter"] == {
-        "pipelineName": "build_and_push",
-        "tags": [{"key": COMMIT_TAG, "value": SHA}, {"key": "dagster/partition", "value": "contact-us"}],
-    }
-    params = launch["variables"]["executionParams"]
+    started = time.monotonic()
+    response = deliver(webhook.url, cloud_push("acme/contact-us", "master"))
+    answered_in = time.monotonic() - started
+
+    assert response.status_code == 202, response.text
+    assert response.json()["result"] == "accepted" and answered_in < ANSWER_WITHIN
+    assert response.json()["runs"] == [f"build_and_push:contact-us:{SHA}"]
+    assert state.launches == []
+    state.released.set()
+    [params] = wait_for(lambda: state.launches, what="the launch")
     assert params["selector"] == {
         "repositoryLocationName": "fintech_release", "repositoryName": "__repository__", "jobName": "build_and_push"
     }
@@ -254,18 +93,25 @@ def test_signed_master_push_launches_build_and_push_for_the_partition(
         "dagster/sensor_name": "commit_sensor",  # so the sensor daemon's run-key check finds this run
         "fintech-release/launched-by": "webhook",
     }
-    assert response.json()["runs"] == [state.runs[0]["runId"]]
-    assert SECRET not in caplog.text and sign(SECRET.encode(), b"") not in caplog.text
+    check = next(op for op in state.operations if "runsOrError" in op["query"])
+    assert check["variables"]["filter"] == {
+        "pipelineName": "build_and_push",
+        "tags": [{"key": COMMIT_TAG, "value": SHA}, {"key": "dagster/partition", "value": "contact-us"}],
+    }
+    [line] = answers(caplog)
+    assert line.startswith("answer 202 accepted delivery=") and f"record={response.json()['delivery']}" in line
+    assert "repository=acme/contact-us branch=master" in line and f"commit={SHA}" in line
 
 
 def test_server_push_on_a_feature_branch_launches_branch_ci(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str]
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
 ) -> None:
-    state, _ = graphql
-    response = deliver(webhook, server_push("payments", "feature/login"), event="repo:refs_changed")
+    webhook = start_webhook(webhook_config("server"))
 
-    assert response.status_code == 200, response.text
-    [launch] = state.launches
+    response = deliver(webhook.url, server_push("payments", "feature/login"), event="repo:refs_changed")
+
+    assert response.status_code == 202, response.text
+    [launch] = wait_for(lambda: graphql[0].launches, what="the launch")
     assert launch["selector"]["jobName"] == "branch_ci"
     tags = {t["key"]: t["value"] for t in launch["executionMetadata"]["tags"]}
     assert tags[BRANCH_TAG] == "feature/login" and tags[SERVICE_TAG] == "payments" and tags[COMMIT_TAG] == SHA
@@ -277,18 +123,31 @@ def test_server_push_on_a_feature_branch_launches_branch_ci(
     [None, "sha256=" + "0" * 64, "sha1=" + "0" * 40, sign(b"another-secret", b"{}"), ""],
     ids=["missing", "wrong-digest", "wrong-algorithm", "other-secret", "empty"],
 )
-def test_bad_or_missing_signature_is_401_and_launches_nothing(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str], signature: str | None
+def test_bad_or_missing_signature_is_401_logged_without_secrets(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    caplog: pytest.LogCaptureFixture, signature: str | None,
 ) -> None:
-    response = deliver(webhook, cloud_push("acme/contact-us", "master"), signature=signature)
+    webhook = start_webhook(webhook_config())
+    caplog.set_level(logging.DEBUG)
+
+    response = deliver(webhook.url, cloud_push("acme/contact-us", "master"), signature=signature)
 
     assert response.status_code == 401
-    assert graphql[0].operations == []
-
-
-def test_signature_over_a_changed_body_is_401(webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str]) -> None:
+    assert graphql[0].operations == [] and webhook.store.launches() == []
+    [line] = answers(caplog)
+    assert line.startswith("answer 401 unauthorized")
     body = json.dumps(cloud_push("acme/contact-us", "master")).encode()
-    response = deliver(webhook, body.replace(b"master", b"mister"), signature=sign(SECRET.encode(), body))
+    assert SECRET not in caplog.text and sign(SECRET.encode(), body) not in caplog.text
+    assert not signature or signature not in caplog.text
+
+
+def test_signature_over_a_changed_body_is_401(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
+) -> None:
+    webhook = start_webhook(webhook_config())
+    body = json.dumps(cloud_push("acme/contact-us", "master")).encode()
+
+    response = deliver(webhook.url, body.replace(b"master", b"mister"), signature=sign(SECRET.encode(), body))
 
     assert response.status_code == 401
     assert graphql[0].operations == []
@@ -298,74 +157,216 @@ def test_signature_over_a_changed_body_is_401(webhook: WebhookServer, graphql: t
     ("body", "reason"),
     [
         (b"{not json", "body is not JSON"),
+        (b"[]", "body is not a JSON object"),
         (json.dumps({"repository": {"full_name": "acme/contact-us"}}).encode(), "push is missing"),
         (json.dumps(cloud_push("acme/contact-us", "master", sha="not-a-sha")).encode(), "is not a commit hash"),
+        (json.dumps({**cloud_push("acme/contact-us", "master"), "x": json.loads("[" * 40 + "]" * 40)}).encode(),
+         "nests deeper than 32 levels"),
+        (b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nests deeper than 32 levels"),
     ],
-    ids=["not-json", "no-push", "bad-hash"],
+    ids=["not-json", "not-an-object", "no-push", "bad-hash", "deep", "deeper-than-python-parses"],
 )
 def test_malformed_body_is_400_with_a_reason(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str], body: bytes, reason: str
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    caplog: pytest.LogCaptureFixture, body: bytes, reason: str,
 ) -> None:
-    response = deliver(webhook, body)
+    webhook = start_webhook(webhook_config())
+    caplog.set_level(logging.INFO)
+
+    response = deliver(webhook.url, body)
 
     assert response.status_code == 400
     assert reason in response.json()["detail"]
     assert graphql[0].operations == []
+    [line] = answers(caplog)
+    assert line.startswith("answer 400 malformed") and reason in line
+    assert "Traceback" not in caplog.text
 
 
-def test_replayed_delivery_launches_nothing_new(
-    start_webhook: Callable[..., WebhookServer], graphql: tuple[GraphQLStandIn, str]
+def test_server_push_without_a_project_is_400(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start
 ) -> None:
-    delivery = str(uuid.uuid4())
-    first = deliver(start_webhook(), cloud_push("acme/contact-us", "master"), delivery=delivery)
-    # Replayed to a restarted webhook (a new server): the run's tags, not a memory of deliveries, stop it.
-    replay = deliver(start_webhook(), cloud_push("acme/contact-us", "master"), delivery=delivery)
+    webhook = start_webhook(webhook_config("server"))
+    payload = server_push("payments", "master")
+    del payload["repository"]["project"]
 
-    assert first.status_code == 200 and first.json()["result"] == "launched"
-    assert replay.status_code == 200 and replay.json()["result"] == "exists"
-    assert replay.json()["runs"] == first.json()["runs"]
-    assert len(graphql[0].launches) == 1
+    response = deliver(webhook.url, payload, event="repo:refs_changed")
+
+    assert response.status_code == 400 and "repository.project is missing" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"Content-Length: abc\r\n", b"400"),
+        (b"Content-Length: -1\r\n", b"400"),
+        (b"Content-Length: +2\r\n", b"400"),
+        (b"Content-Length: 2\r\nContent-Length: 3\r\n", b"400"),
+        (b"Content-Length: 99999999999999999999999999\r\n", b"400"),  # h11 takes at most 20 digits
+        (b"Transfer-Encoding: chunked\r\n", b"411"),
+        (b"X-Padding: " + b"a" * 20_000 + b"\r\nContent-Length: 2\r\n", b"431"),
+    ],
+    ids=["not-a-number", "negative", "signed", "two-values", "huge", "chunked", "headers-too-large"],
+)
+def test_odd_requests_are_refused_with_one_line_each(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    caplog: pytest.LogCaptureFixture, head: bytes, status: bytes,
+) -> None:
+    webhook = start_webhook(webhook_config())
+    caplog.set_level(logging.INFO)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nX-Event-Key: repo:push\r\nX-Request-UUID: bad\x1b[31m\r\n"
+    request += head + b"\r\n"
+
+    answer = raw_exchange(webhook, request + b"{}")
+
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    [line] = answers(caplog)
+    assert line.startswith(f"answer {status.decode()} ")
+    assert "\x1b" not in caplog.text  # the delivery id's control characters never reach the log
+    assert "Traceback" not in caplog.text and "Exception in ASGI" not in caplog.text
+    assert deliver(webhook.url, b"{}", event="diagnostics:ping").status_code == 200  # still serving
+    assert graphql[0].operations == []
+
+
+def test_headers_growing_past_the_limit_are_refused_while_they_arrive(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start
+) -> None:
+    webhook = start_webhook(webhook_config())
+    host, port = webhook.socket.getsockname()[:2]
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(40):  # 40 KiB of headers that never end, 1 KiB at a time
+                connection.sendall(b"X-Padding: " + b"a" * 1010 + b"\r\n")
+                time.sleep(0.005)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed once it was refused
+        assert connection.recv(65536).startswith(b"HTTP/1.1 400")
+
+
+def test_oversized_body_is_refused_before_it_is_read(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    webhook = start_webhook(webhook_config(), limits=Limits(max_body_bytes=1024))
+    caplog.set_level(logging.INFO)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nX-Event-Key: repo:push\r\nContent-Length: 10485760\r\n\r\n"
+
+    assert raw_exchange(webhook, request).startswith(b"HTTP/1.1 413")
+    [line] = answers(caplog)
+    assert line.startswith("answer 413 too large") and "over the limit of 1024" in line
+
+
+@pytest.mark.parametrize(
+    ("flavor", "payload", "event", "detail"),
+    [
+        ("cloud", cloud_push("evil/contact-us", "master"), "repo:push",
+         "repository evil/contact-us is not in workspace acme"),
+        ("server", server_push("payments", "master", project="EVIL"), "repo:refs_changed",
+         "repository EVIL/payments is not in project FIN"),
+        ("server", cloud_push("FIN/payments", "master"), "repo:push", "a Bitbucket Cloud push"),
+    ],
+    ids=["cloud-workspace", "server-project", "other-flavor"],
+)
+def test_push_from_another_workspace_is_refused_and_logged(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    caplog: pytest.LogCaptureFixture, flavor: str, payload: dict, event: str, detail: str,
+) -> None:
+    webhook = start_webhook(webhook_config(flavor))
+    caplog.set_level(logging.INFO)
+
+    response = deliver(webhook.url, payload, event=event)
+
+    assert response.status_code == 403 and detail in response.json()["detail"]
+    assert graphql[0].operations == [] and webhook.store.launches() == []
+    [line] = answers(caplog)
+    assert line.startswith("answer 403 refused") and detail in line
+
+
+def test_replayed_body_never_launches_again_even_after_its_run_was_deleted(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
+) -> None:
+    state, _ = graphql
+    config = webhook_config()
+    webhook = start_webhook(config)
+    body = json.dumps(cloud_push("acme/contact-us", "master")).encode()
+    first = deliver(webhook.url, body)
+    wait_for(lambda: state.runs, what="the launch")
+    state.runs.clear()  # the run was deleted in Dagster
+
+    replay = deliver(webhook.url, body, delivery=str(uuid.uuid4()))  # delivery id and event key are not signed
+    webhook.stop()
+    after_restart = deliver(start_webhook(config).url, body, delivery=str(uuid.uuid4()))
+
+    for answer in (replay, after_restart):
+        assert answer.status_code == 200 and answer.json()["result"] == "duplicate"
+        assert answer.json()["delivery"] == first.json()["delivery"]
+    assert len(state.launches) == 1
 
 
 def test_commit_that_already_has_a_run_launches_nothing_new(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str]
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
 ) -> None:
     state, _ = graphql
     cli_run = state.add_run(  # as the CLI or the demo launch it: commit and partition, no service tag
         "build_and_push", {COMMIT_TAG: SHA, "dagster/partition": "contact-us"}
     )
+    webhook = start_webhook(webhook_config())
 
-    response = deliver(webhook, cloud_push("acme/contact-us", "master"))
+    response = deliver(webhook.url, cloud_push("acme/contact-us", "master"))
 
-    assert response.status_code == 200 and response.json() == {
-        "result": "exists", "detail": "every commit already has a run", "runs": [cli_run]
-    }
+    assert response.status_code == 202
+    [launch] = wait_for(lambda: [x for x in webhook.store.launches() if x.state != "pending"], what="the look-up")
+    assert launch.state == "exists" and launch.run_id == cli_run
     assert state.launches == []
 
 
-def test_branch_commit_with_a_sensor_run_launches_nothing_new(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str]
+def test_launch_that_timed_out_is_found_by_the_next_attempt_not_sent_again(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
+) -> None:
+    state, url = graphql
+    state.slow_launch_seconds = 1.5  # the webserver creates the run after our read timeout, then answers
+    launcher = Launcher(url, launch_timeout=(3.05, 0.3), settle_seconds=3)
+    webhook = start_webhook(webhook_config(), launcher=launcher)
+
+    deliver(webhook.url, cloud_push("acme/contact-us", "master"))
+
+    [launch] = wait_for(lambda: [x for x in webhook.store.launches() if x.state != "pending"], what="the look-up")
+    assert launch.state == "exists" and launch.attempts > 2  # looked up, not launched, until the run appeared
+    assert launch.run_id == state.runs[0]["runId"] and len(state.launches) == 1
+
+
+def test_deliveries_of_one_commit_launch_one_run(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
 ) -> None:
     state, _ = graphql
-    state.add_run("branch_ci", {COMMIT_TAG: SHA, SERVICE_TAG: "payments", BRANCH_TAG: "feature/login"})
-
-    response = deliver(webhook, server_push("payments", "feature/login"), event="repo:refs_changed")
-
-    assert response.status_code == 200 and response.json()["result"] == "exists"
-    assert state.launches == []
-
-
-def test_same_commit_in_two_deliveries_starts_one_run(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str]
-) -> None:
-    deliveries = [cloud_push("acme/contact-us", "master") for _ in range(4)]
-    threads = [threading.Thread(target=deliver, args=(webhook, payload)) for payload in deliveries]
+    state.slow_launch_seconds = 0.3
+    webhook = start_webhook(webhook_config())
+    bodies = [cloud_push("acme/contact-us", "master", old=commit(n)) for n in range(4)]  # four bodies, one commit
+    threads = [threading.Thread(target=deliver, args=(webhook.url, body)) for body in bodies]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    assert len(graphql[0].launches) == 1
+    done = wait_for(lambda: len([x for x in webhook.store.launches() if x.state != "pending"]) == 4 and
+                    webhook.store.launches(), what="four launches decided")
+
+    assert len(state.launches) == 1
+    assert sorted(x.state for x in done) == ["exists", "exists", "exists", "launched"]
+
+
+def test_different_commits_launch_side_by_side(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
+) -> None:
+    state, _ = graphql
+    state.slow_launch_seconds = 0.5
+    webhook = start_webhook(webhook_config())
+
+    for number in range(4):
+        deliver(webhook.url, cloud_push("acme/contact-us", f"feature/f{number}", sha=commit(number)))
+
+    wait_for(lambda: len(state.runs) == 4, what="four launches")
+    assert state.most_in_flight > 1  # one lock per commit, not one for the process
 
 
 @pytest.mark.parametrize(
@@ -373,145 +374,198 @@ def test_same_commit_in_two_deliveries_starts_one_run(
     [
         (cloud_push("acme/unknown-service", "master"), "repo:push", "unknown repository acme/unknown-service"),
         (cloud_push("acme/contact-us", "hotfix/x"), "repo:push", "not a watched branch (hotfix/x)"),
-        (server_push("payments", "master", change_type="DELETE"), "repo:refs_changed", "not a watched branch"),
-        ({"pullrequest": {}}, "pullrequest:created", "is not a push"),
+        ({"pullrequest": {}}, "pullrequest:created", ": not a push"),
     ],
-    ids=["unknown-repository", "unwatched-branch", "deleted-branch", "not-a-push"],
+    ids=["unknown-repository", "unwatched-branch", "not-a-push"],
 )
 def test_events_that_start_nothing_are_ignored_with_202(
-    webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str], payload: dict, event: str, detail: str
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    payload: dict, event: str, detail: str,
 ) -> None:
-    response = deliver(webhook, payload, event=event)
+    webhook = start_webhook(webhook_config())
+
+    response = deliver(webhook.url, payload, event=event)
 
     assert response.status_code == 202
     assert response.json()["result"] == "ignored" and detail in response.json()["detail"]
-    assert graphql[0].launches == []
+    assert graphql[0].launches == [] and webhook.store.launches() == []
 
 
-def test_webserver_failure_is_502_and_a_redelivery_launches_once(
-    start_webhook: Callable[..., WebhookServer], graphql: tuple[GraphQLStandIn, str]
+def test_deleted_branch_is_ignored(webhook_config: Callable[..., ReleaseConfig], start_webhook: Start) -> None:
+    webhook = start_webhook(webhook_config("server"))
+
+    response = deliver(webhook.url, server_push("payments", "master", change_type="DELETE"), event="repo:refs_changed")
+
+    assert response.status_code == 202 and "not a watched branch (no branch heads)" in response.json()["detail"]
+
+
+def test_dagster_down_every_answer_is_prompt_and_each_delivery_launches_once_it_is_back(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    state, url = graphql
-    webhook = start_webhook(launcher=Launcher(url, attempts=3, retry_wait_seconds=0.05))
+    state, _ = graphql
     state.failing = True
-    delivery = str(uuid.uuid4())
+    webhook = start_webhook(webhook_config())
+    caplog.set_level(logging.INFO)
 
-    failed = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
-
-    assert failed.status_code == 502 and "HTTP 503" in failed.json()["detail"]
-    assert len(state.operations) == 3 and state.launches == []  # three runsOrError attempts, no launch
-
+    times = []
+    for number in range(5):
+        started = time.monotonic()
+        response = deliver(webhook.url, cloud_push("acme/contact-us", f"feature/f{number}", sha=commit(number)))
+        times.append(time.monotonic() - started)
+        assert response.status_code == 202, response.text
+    wait_for(lambda: all(x.attempts >= 2 for x in webhook.store.launches()), what="retries")
     state.failing = False
-    redelivered = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
 
-    assert redelivered.status_code == 200 and redelivered.json()["result"] == "launched"
-    assert len(state.launches) == 1
+    wait_for(lambda: all(x.state == "launched" for x in webhook.store.launches()), what="every launch")
+    assert max(times) < ANSWER_WITHIN, times
+    assert sorted(state.launched_commits()) == [commit(n) for n in range(5)]
+    assert any("attempt 2 failed, next in" in message for message in caplog.messages)
 
 
-def test_launch_that_times_out_is_not_sent_again_and_the_redelivery_finds_its_run(
-    start_webhook: Callable[..., WebhookServer], graphql: tuple[GraphQLStandIn, str]
+def test_newer_head_of_a_branch_supersedes_a_pending_launch(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
 ) -> None:
-    state, url = graphql
-    state.slow_launch_seconds = 1.5  # the webserver creates the run, then answers too late
-    launcher = Launcher(url, attempts=3, launch_timeout=(3.05, 0.5), retry_wait_seconds=0.05)
-    webhook = start_webhook(launcher=launcher)
-    delivery = str(uuid.uuid4())
+    state, _ = graphql
+    state.failing = True
+    webhook = start_webhook(webhook_config())
+    deliver(webhook.url, cloud_push("acme/contact-us", "master", sha=commit(1)))
+    wait_for(lambda: webhook.store.launches()[0].attempts >= 1, what="a failed attempt")
 
-    timed_out = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
+    newer = deliver(webhook.url, cloud_push("acme/contact-us", "master", sha=commit(2), old=commit(1)))
+    state.failing = False
 
-    assert timed_out.status_code == 502 and "did not answer" in timed_out.json()["detail"]
-    assert len(state.launches) == 1  # not sent a second time after the read timeout
-
-    redelivered = deliver(webhook, cloud_push("acme/contact-us", "master"), delivery=delivery)
-
-    assert redelivered.status_code == 200 and redelivered.json()["result"] == "exists"
-    assert len(state.launches) == 1 and redelivered.json()["runs"] == [state.runs[0]["runId"]]
+    assert "superseded the pending build_and_push:contact-us:" in newer.json()["detail"]
+    wait_for(lambda: webhook.store.launches()[1].state == "launched", what="the newer head's launch")
+    assert webhook.store.launches()[0].state == "superseded"
+    assert state.launched_commits() == [commit(2)]
 
 
-def test_launch_waits_for_the_webserver_as_long_as_any_graphql_request() -> None:
-    assert Launcher("http://127.0.0.1:3000/graphql").launch_timeout == REQUEST_TIMEOUT == (3.05, 30.0)
+def test_restarted_endpoint_launches_what_was_pending(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
+) -> None:
+    state, _ = graphql
+    state.failing = True
+    config = webhook_config()
+    webhook = start_webhook(config)
+    for number in range(3):
+        deliver(webhook.url, cloud_push("acme/payments", f"feature/f{number}", sha=commit(number)))
+    webhook.stop()
+    state.failing = False
+
+    restarted = start_webhook(config)
+
+    wait_for(lambda: len(state.runs) == 3, what="the pending launches")
+    assert sorted(state.launched_commits()) == [commit(n) for n in range(3)]
+    assert {x.state for x in restarted.store.launches()} == {"launched"}
 
 
-def test_oversized_body_is_refused_before_reading(start_webhook: Callable[..., WebhookServer]) -> None:
-    webhook = start_webhook(max_body_bytes=1024)
-    host, port = webhook.server_address[:2]
-    connection = http.client.HTTPConnection(host, port, timeout=10)
-    connection.putrequest("POST", "/")
-    connection.putheader("Content-Length", str(10 * 1024 * 1024))
-    connection.putheader("X-Event-Key", "repo:push")
-    connection.endheaders()
+def test_slow_clients_do_not_delay_a_valid_delivery_and_are_cut_at_the_deadline(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    webhook = start_webhook(webhook_config(), limits=Limits(request_seconds=3))
+    caplog.set_level(logging.INFO)
+    host, port = webhook.socket.getsockname()[:2]
+    slow_headers = [socket.create_connection((host, port)) for _ in range(250)]
+    slow_bodies = [socket.create_connection((host, port)) for _ in range(50)]
+    for connection in slow_headers:
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Event-Key: re")
+    for connection in slow_bodies:
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"a")
+    try:
+        started = time.monotonic()
+        response = deliver(webhook.url, cloud_push("acme/contact-us", "master"))
+        answered_in = time.monotonic() - started
 
-    response = connection.getresponse()
+        assert response.status_code == 202 and answered_in < ANSWER_WITHIN, answered_in
+        for connection in slow_headers + slow_bodies:
+            connection.settimeout(10)
+            assert not connection.recv(65536).startswith(b"HTTP/1.1 2")  # closed (headers) or 408 (body)
+    finally:
+        for connection in slow_headers + slow_bodies:
+            connection.close()
+    lines = answers(caplog)
+    assert sum("408 too slow" in line and "headers not received" in line for line in lines) == 250
+    assert sum("408 too slow" in line and "body not received" in line for line in lines) == 50
 
-    assert response.status == 413
-    connection.close()
+
+def test_connections_beyond_the_limit_are_answered_503(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start
+) -> None:
+    webhook = start_webhook(webhook_config(), limits=Limits(max_connections=5))
+    host, port = webhook.socket.getsockname()[:2]
+    idle = [socket.create_connection((host, port)) for _ in range(5)]
+    try:
+        time.sleep(0.2)
+        response = deliver(webhook.url, cloud_push("acme/contact-us", "master"))
+    finally:
+        for connection in idle:
+            connection.close()
+
+    assert response.status_code == 503  # Bitbucket delivers a 5xx again
 
 
-def test_server_ping_is_answered(webhook: WebhookServer, graphql: tuple[GraphQLStandIn, str]) -> None:
-    response = deliver(webhook, b"{}", event="diagnostics:ping")
+def test_client_that_disconnects_early_is_one_log_line(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    webhook = start_webhook(webhook_config())
+    caplog.set_level(logging.DEBUG)
+    host, port = webhook.socket.getsockname()[:2]
+    with socket.create_connection((host, port)) as connection:
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Request-UUID: early\r\nContent-Length: 500\r\n\r\n{\"a")
+        time.sleep(0.2)
+
+    [line] = wait_for(lambda: answers(caplog), what="the log line")
+    assert line.startswith("answer - disconnected delivery=early")
+    assert "Traceback" not in caplog.text and "Exception in ASGI" not in caplog.text
+    assert deliver(webhook.url, b"{}", event="diagnostics:ping").status_code == 200
+
+
+def test_server_ping_is_answered(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start, graphql: Graphql
+) -> None:
+    response = deliver(start_webhook(webhook_config()).url, b"{}", event="diagnostics:ping")
 
     assert response.status_code == 200 and response.json()["result"] == "pong"
     assert graphql[0].operations == []
 
 
-def test_port_in_use_is_a_clear_error(webhook: WebhookServer, config: ReleaseConfig) -> None:
-    with pytest.raises(ExternalSystemError, match=f"cannot listen on 127.0.0.1:{webhook.server_address[1]}"):
-        make_server(config, port=webhook.server_address[1])
+def test_port_in_use_is_a_clear_error(webhook_config: Callable[..., ReleaseConfig], start_webhook: Start,
+                                      tmp_path_factory: pytest.TempPathFactory, graphql: Graphql) -> None:
+    webhook = start_webhook(webhook_config())
+    port = webhook.socket.getsockname()[1]
+    other = write_config(tmp_path_factory.mktemp("other"), graphql[1])  # its own state directory
+
+    with pytest.raises(ExternalSystemError, match=f"cannot listen on 127.0.0.1:{port}"):
+        WebhookEndpoint(other, port=port)
 
 
-def test_missing_secret_stops_the_server_from_starting(
-    config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch
+def test_second_endpoint_on_the_same_state_directory_is_refused(
+    webhook_config: Callable[..., ReleaseConfig], start_webhook: Start
 ) -> None:
+    config = webhook_config()
+    start_webhook(config)
+
+    with pytest.raises(ExternalSystemError, match="another webhook process uses .*webhook-state"):
+        WebhookEndpoint(config, port=0)
+
+
+def test_missing_secret_stops_the_endpoint_from_starting(
+    webhook_config: Callable[..., ReleaseConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = webhook_config()
     monkeypatch.delenv(SECRET_ENV)
 
     with pytest.raises(MissingEnvironmentVariableError, match=f"{SECRET_ENV} is not set .*export {SECRET_ENV}="):
-        make_server(config, port=0)
+        WebhookEndpoint(config, port=0)
 
 
-@pytest.mark.integration
-def test_real_dagster_webserver_gets_one_queued_run_per_commit(
-    tmp_path: Path,
-    config: ReleaseConfig,
-    dagster_dev_factory: Callable[[Path, Path], DagsterDev],
-    monkeypatch: pytest.MonkeyPatch,
+def test_local_source_stops_the_endpoint_from_starting(
+    webhook_config: Callable[..., ReleaseConfig]
 ) -> None:
-    """Integration: a real `dagster dev` (run queue paused, so the run stays QUEUED and builds nothing).
+    config = webhook_config()
+    local = config.model_copy(update={"source_control": config.source_control.model_copy(update={"platform": "local"})})
 
-    The installed sensor daemon's own run-key check (`fetch_existing_runs`, what it asks before it launches
-    a sensor's request) is then asked about the commit sensor's request for the same commit: it must find
-    the webhook's run, so the daemon would skip the request instead of launching a second run.
-    """
-    home = tmp_path / "dagster-home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(TELEMETRY_OFF + "concurrency:\n  runs:\n    max_concurrent_runs: 0\n")
-    dev = dagster_dev_factory(config.source, home)
-    webhook = make_server(config, port=0, launcher=Launcher(f"{dev.url}/graphql"))
-    threading.Thread(target=webhook.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        first = deliver(webhook, cloud_push("acme/contact-us", "master"))
-        second = deliver(webhook, cloud_push("acme/contact-us", "master"))
-    finally:
-        webhook.shutdown()
-        webhook.server_close()
-
-    assert first.status_code == 200 and first.json()["result"] == "launched", first.text
-    assert second.status_code == 200 and second.json()["result"] == "exists"
-    [run_id] = first.json()["runs"]
-    assert second.json()["runs"] == [run_id]
-    with DagsterInstance.from_config(str(home)) as instance:
-        run = instance.get_run_by_id(run_id)
-    assert run is not None and run.job_name == "build_and_push" and run.status == DagsterRunStatus.QUEUED
-    assert run.tags[COMMIT_TAG] == SHA and run.tags["dagster/partition"] == "contact-us"
-    assert run.tags["dagster/run_key"] == f"build_and_push:contact-us:{SHA}"
-
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(config.source))
-    request = RunRequest(run_key=f"build_and_push:contact-us:{SHA}", job_name="build_and_push",
-                         partition_key="contact-us")
-    with (
-        DagsterInstance.from_config(str(home)) as instance,
-        WorkspaceProcessContext(instance, WorkspaceFileTarget([str(REPO_ROOT / "workspace.yaml")])) as workspace,
-    ):
-        location = workspace.create_request_context().get_code_location("fintech_release")
-        remote_sensor = location.get_repository("__repository__").get_sensor(COMMIT_SENSOR)
-        existing = fetch_existing_runs(instance, remote_sensor, [request])
-    assert existing[request.run_key].run_id == run_id
+    with pytest.raises(ReleaseConfigError, match="needs source_control.platform: bitbucket"):
+        WebhookEndpoint(local, port=0)

@@ -1,8 +1,9 @@
 """source/commit: the commit at the head of each service's branch, recorded as it is seen (Dagster does not build it).
 
-Each new head is a runless materialization of source/commit[service] (from the commit sensor, the
-webhook, `fintech-release observe`), so the UI shows every service's head as current, with the
-commit sha as its data version: everything built from an older commit shows as stale.
+Each new head is a runless materialization of source/commit[service] (from the commit sensor, also
+for commits the webhook launched, and from `fintech-release observe`), so the UI shows every
+service's head as current, with the commit sha as its data version: everything built from an older
+commit shows as stale.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def source_commit_spec(partitions_def: PartitionsDefinition) -> AssetSpec:
     """The recorded asset at the root of the graph; its data version is the commit sha."""
     return AssetSpec(
         key=SOURCE_COMMIT,
-        description="Head commit of the service's release branch, recorded when the commit sensor, the webhook or "
+        description="Head commit of the service's release branch, recorded when the commit sensor or "
         "`fintech-release observe` sees it; data version = commit sha.",
         partitions_def=partitions_def,
         group_name="source",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import requests
+import yaml
 from dagster import DagsterEvent, DagsterInstance
 
 from fintech_release.cli.launch import RunPlan
@@ -32,12 +33,28 @@ REPOSITORY_NAME = "__repository__"  # what Dagster calls the repository of a Def
 PROBE_TIMEOUT = (0.5, 5.0)
 POLL_SECONDS = 1.0
 ENDED = ("SUCCESS", "FAILURE", "CANCELED")
+STORAGE_SETTINGS = ("local_artifact_storage", "run_storage", "event_log_storage", "schedule_storage", "storage")
 SAYINGS = {
     "QUEUED": "queued: the run waits its turn in the instance's run queue (one deployment per environment at a time)",
     "STARTING": "starting",
     "STARTED": "running",
     "CANCELING": "stopping",
 }
+
+
+def _settings(info: str) -> object:
+    """Where an instance keeps its runs and events, from `DagsterInstance.info_str()`: what makes two the same.
+
+    The rest may differ between two processes on one instance (`dagster dev` puts a queued run
+    coordinator in front of a home that names none), and the webserver sorts the keys it prints.
+    """
+    try:
+        document = yaml.safe_load(info)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    return {key: document.get(key) for key in STORAGE_SETTINGS}
 
 
 class LaunchedRun:
@@ -71,7 +88,8 @@ class Webserver:
             info = instance_info(http, f"{url.rstrip('/')}/graphql", timeout=PROBE_TIMEOUT)
         except DagsterGraphQLError:
             return None
-        if info is None or info.strip() != instance.info_str().strip():
+        mine = _settings(instance.info_str())
+        if info is None or mine is None or _settings(info) != mine:
             return None
         return cls(url, http)
 

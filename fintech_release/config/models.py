@@ -258,7 +258,10 @@ class Service(_Strict):
     build_tool: Literal["gradle"] = "gradle"
     dockerfile: PathInRepository = "Dockerfile"
     port: Port
-    health_path: Annotated[str, AfterValidator(formats.check_http_path)] = "/health"
+    health_path: Annotated[str, AfterValidator(formats.check_http_path)] = "/health"  # readiness: 503 while not ready
+    # Start-up and liveness probes on gke (the local runtime restarts only what exits): answered while the process
+    # serves at all, so a database outage takes replicas out of traffic (readiness) without restarting them.
+    liveness_path: Annotated[str, AfterValidator(formats.check_http_path)] = "/live"
     database: SqlIdentifier | None = None  # each environment's database is <env>_<database> (database_name)
     migrations: PathInRepository | None = "migrations"
     deployment: ServiceDeployment = ServiceDeployment()
@@ -469,6 +472,8 @@ class WebhookSettings(_Strict):
     port: Port = 8089
     secret_env: EnvVarName = "FINTECH_RELEASE_WEBHOOK_SECRET"
     dagster_graphql_url: HttpUrl = "http://127.0.0.1:3000/graphql"
+    # The record of accepted deliveries and the launches they owe (SQLite); one webhook process per directory.
+    state_dir: Path = Path(".fintech-release/webhook")
 
 
 class ReleaseConfig(_Strict):
@@ -689,6 +694,17 @@ class ReleaseConfig(_Strict):
 def database_name(environment: str, database: str) -> str:
     """The MySQL database of `database` in `environment`: <env>_<database>, '-' as '_' (e.g. pre_prod_payments)."""
     return f"{environment}_{database}".replace("-", "_")
+
+
+# What Terraform creates for a service with a database on gke (deploy/terraform: modules/cloudsql, k8s_secrets).
+def cloudsql_user(database: str, role: Literal["migration", "application"]) -> str:
+    """The Cloud SQL user of a service's `database`: <database>_mig (migrations) or <database>_app (the service)."""
+    return f"{database}_{'mig' if role == 'migration' else 'app'}"
+
+
+def cloudsql_secret(service: str, role: Literal["migration", "application"]) -> str:
+    """The Kubernetes Secret holding that user's password (key `password`): <service>-db-migration or <service>-db."""
+    return f"{service}-db-migration" if role == "migration" else f"{service}-db"
 
 
 def _require_unique(collection: str, field: str, values: list[object]) -> None:

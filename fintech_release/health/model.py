@@ -30,7 +30,7 @@ class ReplicaStatus(BaseModel, frozen=True):
     endpoint: str | None = None  # address:port the replica serves on
     started_at: datetime | None = None
     reason: str | None = None  # the platform's own words, e.g. "CrashLoopBackOff", "OOMKilled"
-    last_output: str | None = None  # the last lines a failing replica wrote, shortened
+    last_output: str | None = None  # the last lines a failing or never-ready replica wrote, shortened
 
 
 class ServiceHealth(BaseModel, frozen=True):
@@ -85,5 +85,5 @@ def _replica_problems(replica: ReplicaStatus, expected_image: str | None) -> lis
     if expected_image is not None and replica.image != expected_image:
         problems.append(f"{name} runs {replica.image}, expected {expected_image}")
     if replica.state == "running" and replica.readiness == "not_ready":
-        problems.append(f"{name} is not ready{because}")
+        problems.append(f"{name} is not ready{because}{output}")
     return problems

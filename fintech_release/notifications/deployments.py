@@ -12,11 +12,12 @@ that failed and its reason (e.g. `staging: no one approved contact-us 1.0.0-3 â€
   is longer than Bitbucket's 40 characters), SUCCESSFUL when the release is in place and healthy,
   FAILED otherwise, linked to the run.
 
-As for CI reports (sensors.py), nothing here fails the sensor and one report's calls share
-REPORT_BUDGET_SECONDS.
+As for CI reports (sensors.py), nothing here fails the sensor and one report's calls share a time
+budget (notifications/reporting.py).
 """
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from dagster import (
@@ -33,6 +34,7 @@ from dagster import (
 from fintech_release.config import ReleaseConfig
 from fintech_release.notifications import sensors as ci_reports
 from fintech_release.notifications.messages import DeploymentResult, ReleaseChange, compose_deployment_email
+from fintech_release.notifications.reporting import REPORT_BUDGET_SECONDS, ReportBudget, with_notifier
 from fintech_release.records.keys import DEPLOYMENT_TAG
 from fintech_release.resources.email import EmailNotifier
 from fintech_release.resources.source import BuildStatus, SourceControl
@@ -73,34 +75,20 @@ def deployment_report_sensors(
                 description=f"Report deploy/rollback/restore runs that end in {status.value}: "
                 + ("email to the release group and " if sends_email else "")
                 + "a build status on each deployed commit.",
-            )(_reporter(config, status, sends_email))
+            )(with_notifier(partial(report_deployment, config, status), sends_email))
         )
     return sensors
 
 
-def _reporter(config: ReleaseConfig, status: DagsterRunStatus, sends_email: bool) -> Callable[..., None]:
-    if sends_email:
-
-        def report_with_email(context: RunStatusSensorContext, source: SourceControl, notifier: EmailNotifier) -> None:
-            report_deployment(config, context, status, source, notifier)
-
-        return report_with_email
-
-    def report(context: RunStatusSensorContext, source: SourceControl) -> None:
-        report_deployment(config, context, status, source, None)
-
-    return report
-
-
 def report_deployment(
     config: ReleaseConfig,
-    context: RunStatusSensorContext,
     status: DagsterRunStatus,
+    context: RunStatusSensorContext,
     source: SourceControl,
     notifier: EmailNotifier | None,
 ) -> None:
     """Email the run's result and publish a build status per released commit (never raises)."""
-    budget = ci_reports.ReportBudget(ci_reports.REPORT_BUDGET_SECONDS)
+    budget = ReportBudget(REPORT_BUDGET_SECONDS)
     run = context.dagster_run
     environment = run.tags.get(DEPLOYMENT_TAG)
     if environment not in {env.name for env in config.environments}:

@@ -21,13 +21,10 @@ be delivered (the notifier retries a bounded number of times) is logged, and the
 stands. A failing run-status sensor would not move past the run, and would hold every later report.
 For the same reason one report's calls (build status, author, email, each with its own timeouts and
 retries) share a budget of REPORT_BUDGET_SECONDS, below Dagster's 60 s default sensor evaluation
-timeout: a call still running when it is spent is abandoned in its thread (its own timeouts end it)
-and logged, and the calls after it are skipped.
+timeout (notifications/reporting.py).
 """
 
-import threading
-import time
-from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
@@ -48,6 +45,7 @@ from fintech_release.jobs.branch_ci import TESTS_OP
 from fintech_release.triggers.ci_runs import PARTITION_TAG
 from fintech_release.config import ReleaseConfig
 from fintech_release.notifications.messages import CiResult, Outcome, compose_email
+from fintech_release.notifications.reporting import REPORT_BUDGET_SECONDS, ReportBudget, with_notifier
 from fintech_release.resources.email import EmailNotifier
 from fintech_release.resources.source import BuildStatus, SourceControl
 
@@ -63,7 +61,6 @@ BUILD_STATE = {
     DagsterRunStatus.FAILURE: "FAILED",
     DagsterRunStatus.CANCELED: "FAILED",
 }
-REPORT_BUDGET_SECONDS = 40.0
 OUTCOME = {
     DagsterRunStatus.SUCCESS: Outcome.SUCCESS,
     DagsterRunStatus.FAILURE: Outcome.FAILURE,
@@ -99,30 +96,15 @@ def notification_sensors(
                 default_status=DefaultSensorStatus.RUNNING,
                 description=f"Report CI runs that end in {status.value}: build status"
                 + (" and email." if sends_email else "."),
-            )(_reporter(config, status, sends_email))
+            )(with_notifier(partial(report_run, config, status), sends_email))
         )
     return sensors
 
 
-def _reporter(config: ReleaseConfig, status: DagsterRunStatus, sends_email: bool) -> Callable[..., None]:
-    # Dagster hands resources over by parameter: the notifier is asked for only when email is configured.
-    if sends_email:
-
-        def report_with_email(context: RunStatusSensorContext, source: SourceControl, notifier: EmailNotifier) -> None:
-            report_run(config, context, status, source, notifier)
-
-        return report_with_email
-
-    def report(context: RunStatusSensorContext, source: SourceControl) -> None:
-        report_run(config, context, status, source, None)
-
-    return report
-
-
 def report_run(
     config: ReleaseConfig,
-    context: RunStatusSensorContext,
     status: DagsterRunStatus,
+    context: RunStatusSensorContext,
     source: SourceControl,
     notifier: EmailNotifier | None,
 ) -> None:
@@ -239,39 +221,3 @@ def _status_description(status: DagsterRunStatus, failing_step: str | None) -> s
     if status == DagsterRunStatus.FAILURE and failing_step:
         return f"failed at {failing_step}"
     return {DagsterRunStatus.STARTED: "running", DagsterRunStatus.SUCCESS: "passed"}.get(status, status.value.lower())
-
-
-class ReportBudget:
-    """Runs a report's calls one after the other, each in a thread, until `seconds` in total are spent.
-
-    A call returns (log level, message); the message is logged here, in the sensor's thread, so an
-    abandoned call never logs into a finished tick.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
-
-    def run(self, context: RunStatusSensorContext, what: str, action: Callable[[], tuple[str, str]]) -> None:
-        """Run `action`; log (never raise) its failure, or that the budget ran out before or during it."""
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            context.log.warning(f"{what} skipped: this report's {self.seconds:g} s were spent")
-            return
-        outcome: list[tuple[str, str]] = []
-
-        def guarded() -> None:
-            try:
-                outcome.append(action())
-            except Exception as error:  # noqa: BLE001 - a report never fails the sensor (see the module docstring)
-                outcome.append(("warning", f"{what} failed and was skipped: {type(error).__name__}: {error}"))
-
-        # A daemon thread: a call still running when the budget is spent must not hold the process at exit.
-        worker = threading.Thread(target=guarded, name=f"report: {what}", daemon=True)
-        worker.start()
-        worker.join(remaining)
-        if worker.is_alive():
-            context.log.warning(f"{what} abandoned: not done within this report's {self.seconds:g} s")
-            return
-        level, message = outcome[0]
-        getattr(context.log, level)(message)

@@ -16,6 +16,7 @@ import os
 from dagster import ConfigurableResource
 
 from fintech_release.config import Environment, ReleaseConfig
+from fintech_release.config.models import cloudsql_secret, cloudsql_user, database_name
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, GKE, gke_database_key
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
@@ -23,7 +24,7 @@ from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBui
 from fintech_release.resources.bitbucket import BitbucketCloudSource, BitbucketServerSource
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
 from fintech_release.resources.cloud_build import CloudBuildImageBuilder
-from fintech_release.resources.cloudsql import CloudSqlDatabase
+from fintech_release.resources.cloudsql import CloudSqlDatabase, ServiceAccounts
 from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.email import EmailNotifier
@@ -238,5 +239,19 @@ def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> di
             user=gke.database_user,
             password_env=gke.database_password_env,
             ip_type=gke.database_ip_type,
+            environment=name,
+            kube_context=target.kube_context,
+            namespace=target.namespace,
+            service_accounts={
+                database_name(name, service.database): ServiceAccounts(
+                    service=service.name,
+                    migration_user=cloudsql_user(service.database, "migration"),
+                    application_user=cloudsql_user(service.database, "application"),
+                    migration_secret=cloudsql_secret(service.name, "migration"),
+                )
+                for service in config.services
+                if service.database is not None
+            },
+            cluster=KubernetesCluster(transient_grace_seconds=gke.transient_grace_seconds),
         )
     return resources

@@ -14,19 +14,31 @@ no timeout either, so an unreachable private IP would otherwise hang for minutes
 Failures of the connector become `ExternalSystemError`s that name the instance and say what to do
 (missing Google credentials, access refused, no such instance, no IP of the requested type,
 timeouts); the database password never appears in them.
+
+Accounts. Terraform creates, per service with a database, the users `<database>_mig` and
+`<database>_app` (deploy/terraform/modules/cloudsql) and cannot run SQL, so Cloud SQL leaves them
+with what its API gives every user it creates: the role `cloudsqlsuperuser` on MySQL 8.0 (the
+superuser's privileges on `*.*` on 5.7). Before migrating, `_prepare` converges both, as the admin,
+with the code the local platform uses (`account_privileges`): `<database>_app` keeps SELECT, INSERT,
+UPDATE and DELETE on `<env>_<database>`, `<database>_mig` every privilege there, and nothing else.
+The migrations then run as `<database>_mig`, never as the admin. Its password is read, when the
+migration connects, from the Secret `<service>-db-migration` that Terraform wrote into the
+environment's namespace (key `password`), through the Kubernetes API; it stays in memory: never
+logged, never in metadata or an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import ClassVar, Literal
 
 import aiohttp
 import google.auth
 import pymysql
+from dagster import Config, get_dagster_logger
 from google.auth.credentials import Credentials
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
 from google.cloud.sql.connector import Connector
@@ -34,13 +46,32 @@ from google.cloud.sql.connector import exceptions as connector_exceptions
 from pydantic import Field
 
 from fintech_release.config.models import CLOUDSQL_INSTANCE_PATTERN
-from fintech_release.errors import ExternalSystemError
+from fintech_release.errors import ExternalSystemError, MigrationError
+from fintech_release.resources.account_privileges import (
+    ALL_PRIVILEGES,
+    DATA_PRIVILEGES,
+    Account,
+    Server,
+    converge_account,
+)
 from fintech_release.resources.cloudsql_admin import CREDENTIALS_HINT, CloudSqlAdmin
 from fintech_release.resources.database import BackupRecord
+from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.migrations import MySqlDatabaseAdmin, OpenConnection, is_connection_error
 
 SQLADMIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.admin"
 CLOSE_TIMEOUT_SECONDS = 5
+PROXY_USER_HOST = "cloudsqlproxy~%"  # Terraform's user_host: users reachable only through the proxy/connectors
+SECRET_KEY = "password"  # the only key of the Secrets Terraform writes
+
+
+class ServiceAccounts(Config):
+    """The Terraform-made users of one service's database, and the Secret holding the migration user's password."""
+
+    service: str
+    migration_user: str
+    application_user: str
+    migration_secret: str
 
 
 class CloudSqlDatabase(MySqlDatabaseAdmin):
@@ -60,8 +91,53 @@ class CloudSqlDatabase(MySqlDatabaseAdmin):
 
     admin: CloudSqlAdmin = Field(default_factory=CloudSqlAdmin, description="The Admin API, for backups.")
 
+    environment: str = Field(default="", description="The gke environment this instance serves (for messages).")
+    kube_context: str | None = Field(default=None, description="The environment's cluster; None: current context.")
+    namespace: str = Field(default="fintech", description="Where Terraform wrote the services' Secrets.")
+    account_host: str = Field(default=PROXY_USER_HOST, description="Host part of the services' users.")
+    service_accounts: dict[str, ServiceAccounts] = Field(
+        default_factory=dict, description="Per database (<env>_<database>): its users and the migration Secret."
+    )
+    cluster: KubernetesCluster = Field(
+        default_factory=KubernetesCluster, description="The Kubernetes API, to read the migration password."
+    )
+
     def _server(self) -> str:
         return f"CloudSQL instance {self.instance_connection_name}"
+
+    def accounts(self, *, database: str) -> tuple[str, ...]:
+        known = self.service_accounts.get(database)
+        return (known.migration_user, known.application_user) if known else ()
+
+    def _known(self, database: str) -> ServiceAccounts:
+        known = self.service_accounts.get(database)
+        if known is None:
+            raise MigrationError(
+                f"database {database!r} on {self._server()}: no service of release.yaml has it, so its users "
+                "are unknown and its migrations would run as the admin; give the service `database:`"
+            )
+        return known
+
+    def _prepare(self, connect: OpenConnection, database: str) -> None:
+        """Limit the service's two users to their database: revoke what Cloud SQL gave them, grant what they need."""
+        known = self._known(database)
+        with self._connection(connect) as connection, connection.cursor() as cursor:
+            server = Server.inspect(cursor)
+            for user, privileges in (
+                (known.migration_user, ALL_PRIVILEGES), (known.application_user, DATA_PRIVILEGES)
+            ):
+                changes = converge_account(cursor, server, Account(user, self.account_host), database, privileges)
+                if changes:
+                    get_dagster_logger().info(f"{database}: {user}: {'; '.join(changes)}")
+
+    def _migration_connections(self, database: str) -> AbstractContextManager[OpenConnection]:
+        """Connections as the migration user, with the password Terraform put into its Secret."""
+        known = self._known(database)
+        password = self.cluster.read_secret_value(
+            environment=self.environment, kube_context=self.kube_context, namespace=self.namespace,
+            name=known.migration_secret, key=SECRET_KEY,
+        )
+        return self._opener(known.migration_user, lambda: password)
 
     def backup(self, *, environment: str, databases: list[str]) -> BackupRecord:
         """An on-demand backup of the whole instance (Cloud SQL backs up instances, not databases)."""
@@ -74,8 +150,12 @@ class CloudSqlDatabase(MySqlDatabaseAdmin):
             detail=f"on-demand Cloud SQL backup, operation {operation}",
         )
 
+    def _connections(self) -> AbstractContextManager[OpenConnection]:
+        return self._opener(self.user, self._password)
+
     @contextmanager
-    def _connections(self) -> Iterator[OpenConnection]:
+    def _opener(self, user: str, password: Callable[[], str]) -> Iterator[OpenConnection]:
+        """A connector for one operation, opening connections as `user`."""
         credentials = self._credentials()
         loop = asyncio.new_event_loop()
         try:
@@ -99,8 +179,8 @@ class CloudSqlDatabase(MySqlDatabaseAdmin):
                 connector.connect_async(
                     self.instance_connection_name,
                     "pymysql",
-                    user=self.user,
-                    password=self._password(),
+                    user=user,
+                    password=password(),
                     database=database,
                     charset="utf8mb4",
                     autocommit=autocommit,

@@ -1,5 +1,9 @@
 """`KubernetesCluster`: reads what the cluster holds for one service, through the official `kubernetes` client.
 
+It also reads one key of a Secret (`read_secret_value`): the migration user's password, which Terraform
+writes only to Cloud SQL and to the Secret `<service>-db-migration`. The value is returned to the
+caller and nowhere else: errors name the Secret and the key, never the data.
+
 Every call names the environment it works for, the kube context and the namespace, so one
 resource serves every gke environment. Objects are found by the labels the `microservice` chart
 sets (`io.fintech-release/service`, `io.fintech-release/environment`). Each call loads the
@@ -11,6 +15,8 @@ naming the environment and what to do.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -46,7 +52,7 @@ CREDENTIALS_HINT = (
 
 
 class KubernetesCluster(ConfigurableResource):
-    """Read-only access to the Deployments, ReplicaSets, Pods, HPAs and Ingresses of gke environments."""
+    """Read-only access to the Deployments, ReplicaSets, Pods, HPAs, Ingresses and named Secrets of gke environments."""
 
     kubeconfig: str | None = None  # None: $KUBECONFIG, else ~/.kube/config
     request_timeout_seconds: float = Field(default=10, gt=0)
@@ -73,6 +79,30 @@ class KubernetesCluster(ConfigurableResource):
                 (environment, kube_context, namespace),
             )
         return _only_deployment(found.items, environment, namespace, service)
+
+    def read_secret_value(
+        self, *, environment: str, kube_context: str | None, namespace: str, name: str, key: str
+    ) -> str:
+        """The value under `key` of the Secret `name` in `namespace`, decoded; never logged or put in an error."""
+        where = (environment, kube_context, namespace)
+        with self._api(environment, kube_context) as api:
+            read = partial(
+                client.CoreV1Api(api).read_namespaced_secret, name, namespace,
+                _request_timeout=self.request_timeout_seconds,
+            )
+            secret = self._call(
+                read, where, needs=f"get on the Secret {name!r}",
+                missing=f"Secret {name!r} does not exist; Terraform's k8s_secrets module creates it: apply the "
+                "environment's Terraform",
+            )
+        encoded = (secret.data or {}).get(key)
+        place = f"environment {environment!r}: Secret {name!r} in namespace {namespace!r}"
+        if not encoded:
+            raise ExternalSystemError(f"{place} has no key {key!r}; Terraform's k8s_secrets module writes it")
+        try:
+            return base64.b64decode(encoded, validate=True).decode("utf-8").strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise ExternalSystemError(f"{place}: the value of {key!r} is not base64-encoded UTF-8 text") from None
 
     def watch_health(
         self,
@@ -169,6 +199,16 @@ class KubernetesCluster(ConfigurableResource):
 
     def _list(self, list_call: Callable[..., T], selector: str, where: tuple[str, str | None, str]) -> T:
         """`list_call(label_selector=…, _request_timeout=…)` with bounded retries; errors name `where`."""
+        return self._call(
+            partial(list_call, label_selector=selector, _request_timeout=self.request_timeout_seconds), where,
+            needs="read access to deployments, replicasets, pods, horizontalpodautoscalers and ingresses",
+        )
+
+    def _call(
+        self, call: Callable[[], T], where: tuple[str, str | None, str], *, needs: str, missing: str | None = None
+    ) -> T:
+        """`call()` with bounded retries; errors name `where`, the access the account `needs` for a 401/403 and,
+        for a 404, what is `missing` (None: the answer's status)."""
         environment, kube_context, namespace = where
         try:
             for attempt in Retrying(
@@ -178,9 +218,9 @@ class KubernetesCluster(ConfigurableResource):
                 reraise=True,
             ):
                 with attempt:
-                    return list_call(label_selector=selector, _request_timeout=self.request_timeout_seconds)
+                    return call()
         except ApiException as exc:
-            raise _api_error(exc, environment, kube_context, namespace) from None
+            raise _api_error(exc, environment, kube_context, namespace, needs=needs, missing=missing) from None
         except urllib3.exceptions.HTTPError as exc:
             raise ExternalSystemError(
                 f"environment {environment!r}: the Kubernetes API server of context {kube_context or '(current)'}"
@@ -196,14 +236,18 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, urllib3.exceptions.HTTPError)
 
 
-def _api_error(exc: ApiException, environment: str, kube_context: str | None, namespace: str) -> ExternalSystemError:
+def _api_error(
+    exc: ApiException, environment: str, kube_context: str | None, namespace: str, *, needs: str, missing: str | None
+) -> ExternalSystemError:
+    """One line naming where, never the answer's body."""
     where = f"environment {environment!r} (context {kube_context or '(current)'}, namespace {namespace!r})"
     if exc.status in (401, 403):
         return ExternalSystemError(
             f"{where}: the Kubernetes API refused the credentials (HTTP {exc.status} {exc.reason}). The account"
-            " needs read access to deployments, replicasets, pods, horizontalpodautoscalers and ingresses there;"
-            f" {CREDENTIALS_HINT}"
+            f" needs {needs} there; {CREDENTIALS_HINT}"
         )
+    if exc.status == 404 and missing:
+        return ExternalSystemError(f"{where}: {missing}")
     return ExternalSystemError(f"{where}: the Kubernetes API answered HTTP {exc.status} {exc.reason}")
 
 

@@ -16,8 +16,8 @@ Accounts (with `credentials_dir` set, as the definitions do), per database `<env
   (with a random password no one keeps) only once every replica uses the new one. Changing the one
   account's password in place would break every connection an old replica opens during the rollout.
 
-Grants name the database with `_` escaped (`staging\\_payments`): in a database-level GRANT an
-unescaped `_` is a wildcard and would also cover e.g. `stagingXpayments`.
+Every account is converged by `account_privileges.converge_account`, shared with Cloud SQL: exactly
+its privileges on its own database (the name escaped where `_` would be a wildcard), nothing else.
 
 The admin password comes from the environment variable `password_env` names (FINTECH_RELEASE_DB_PASSWORD in
 the demo), read when a connection opens; the accounts' passwords from `CredentialStore` (see local_credentials.py). None
@@ -39,6 +39,13 @@ import pymysql
 
 from fintech_release.errors import MigrationError
 from fintech_release.resources._process import run_tool
+from fintech_release.resources.account_privileges import (
+    ALL_PRIVILEGES,
+    DATA_PRIVILEGES,
+    Account,
+    Server,
+    converge_account,
+)
 from fintech_release.resources.database import BackupRecord, DatabaseAccess
 from fintech_release.resources.local_credentials import CredentialStore, Slot, new_password, other
 from fintech_release.resources.migrations import MySqlDatabaseAdmin, OpenConnection, require_database_name
@@ -57,11 +64,6 @@ def account_name(database: str, role: str) -> str:
         return name
     digest = hashlib.sha256(database.encode()).hexdigest()[:8]
     return f"{database[: MYSQL_USER_MAX - len(role) - len(digest) - 2]}_{digest}_{role}"
-
-
-def grant_target(database: str) -> str:
-    """`database`.* for a GRANT, with the LIKE wildcards `_` and `%` escaped."""
-    return "`" + database.replace("_", "\\_").replace("%", "\\%") + "`.*"
 
 
 class LocalMariaDB(MySqlDatabaseAdmin):
@@ -111,8 +113,8 @@ class LocalMariaDB(MySqlDatabaseAdmin):
             loopback = False
         return "127.0.0.1" if loopback else "%"
 
-    def _account(self, database: str, role: str) -> str:
-        return f"'{account_name(database, role)}'@'{self._account_host()}'"
+    def _account(self, database: str, role: str) -> Account:
+        return Account(account_name(database, role), self._account_host())
 
     def _prepare(self, connect: OpenConnection, database: str) -> None:
         """Converge the database's three accounts: the passwords on disk, their grants, the standby locked."""
@@ -127,23 +129,25 @@ class LocalMariaDB(MySqlDatabaseAdmin):
             store.set_active(database, slot)
         standby = other(slot)
         with self._connection(connect) as connection, connection.cursor() as cursor:
-            self._set_account(cursor, database, "mig", store.migrator_password(database), "ALL PRIVILEGES")
-            self._set_account(cursor, database, f"app_{slot}", app_password, "SELECT, INSERT, UPDATE, DELETE")
+            server = Server.inspect(cursor)
+            self._set_account(cursor, server, database, "mig", store.migrator_password(database), ALL_PRIVILEGES)
+            self._set_account(cursor, server, database, f"app_{slot}", app_password, DATA_PRIVILEGES)
             # A standby that still has a password on disk may serve replicas not yet replaced: leave it working.
             standby_password = store.application_password(database, standby)
             self._set_account(
-                cursor, database, f"app_{standby}", standby_password or new_password(),
-                "SELECT, INSERT, UPDATE, DELETE", locked=standby_password is None,
+                cursor, server, database, f"app_{standby}", standby_password or new_password(),
+                DATA_PRIVILEGES, locked=standby_password is None,
             )
 
     def _set_account(
-        self, cursor: pymysql.cursors.Cursor, database: str, role: str, password: str, privileges: str,
-        *, locked: bool = False,
+        self, cursor: pymysql.cursors.Cursor, server: Server, database: str, role: str, password: str,
+        privileges: tuple[str, ...], *, locked: bool = False,
     ) -> None:
         account = self._account(database, role)
+        # The password is a parameter, never part of the statement's text.
         cursor.execute(f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY %s", (password,))
         cursor.execute(f"ALTER USER {account} IDENTIFIED BY %s ACCOUNT {'LOCK' if locked else 'UNLOCK'}", (password,))
-        cursor.execute(f"GRANT {privileges} ON {grant_target(database)} TO {account}")
+        converge_account(cursor, server, account, database, privileges)
 
     def _migration_connections(self, database: str) -> AbstractContextManager[OpenConnection]:
         store = self._store()
@@ -179,7 +183,9 @@ class LocalMariaDB(MySqlDatabaseAdmin):
         with self._errors(f"rotating the application password of {database!r}"), self._connections() as connect:
             password = store.new_application_password(database, standby)
             with self._connection(connect) as connection, connection.cursor() as cursor:
-                self._set_account(cursor, database, f"app_{standby}", password, "SELECT, INSERT, UPDATE, DELETE")
+                self._set_account(
+                    cursor, Server.inspect(cursor), database, f"app_{standby}", password, DATA_PRIVILEGES
+                )
         store.set_active(database, standby)
         return account_name(database, f"app_{standby}")
 
@@ -262,4 +268,4 @@ def _option_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-__all__ = ["LocalMariaDB", "account_name", "grant_target"]
+__all__ = ["LocalMariaDB", "account_name"]

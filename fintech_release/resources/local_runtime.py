@@ -229,13 +229,21 @@ class LocalDockerRuntime(ServiceRuntime):
             raise RegistryUnavailableError(f"pulling {image} failed: {exc}") from None
 
     def _await_ready(self, containers: list[Container]) -> list[ReplicaStatus]:
-        """Poll until every replica is ready, one fails, or `ready_timeout_seconds` pass; the last look."""
+        """Poll until every replica is ready, one fails, or `ready_timeout_seconds` pass; the last look.
+
+        A replica still not ready at the deadline carries its last output, which says why (the services
+        log why their database does not answer): it is removed right after, and its logs with it.
+        """
         deadline = time.monotonic() + self.ready_timeout_seconds
         while True:
             statuses = [_observe(container) for container in containers]
             done = all(_serves(status) for status in statuses) or any(_failing(status) for status in statuses)
             if done or time.monotonic() >= deadline:
-                return statuses
+                return [
+                    status.model_copy(update={"last_output": _last_output(container)})
+                    if status.readiness == "not_ready" and status.last_output is None else status
+                    for container, status in zip(containers, statuses)
+                ]
             time.sleep(READY_POLL_SECONDS)
 
     def _stop(self, container: Container) -> None:
@@ -293,14 +301,15 @@ def _observe(container: Container) -> ReplicaStatus:
 
 
 def _last_output(container: Container) -> str | None:
-    """The last lines the replica wrote (stdout and stderr), joined and shortened for a one-line problem."""
+    """The last lines the replica wrote (stdout and stderr), joined and shortened from the front for a one-line
+    problem: the latest line says most (the error it crashed with, why it is not ready)."""
     try:
         raw = container.logs(tail=LOG_TAIL_LINES, stdout=True, stderr=True)
     except DockerException:
         return None
     lines = [line.strip() for line in raw.decode("utf-8", "replace").splitlines() if line.strip()]
     text = " | ".join(lines)
-    return (text[: LOG_TAIL_CHARACTERS - 1] + "…" if len(text) > LOG_TAIL_CHARACTERS else text) or None
+    return ("…" + text[-(LOG_TAIL_CHARACTERS - 1):] if len(text) > LOG_TAIL_CHARACTERS else text) or None
 
 
 def _answers(url: str) -> bool:

@@ -6,7 +6,8 @@
 #
 # Cloud SQL gives users created through its API broad privileges (cloudsqlsuperuser on MySQL 8.0):
 # the release narrows the service users to their own database with SQL (GRANT/REVOKE) in the
-# <env>/database step, which already connects as the admin user; Terraform cannot issue SQL.
+# <env>/database step, connected as the admin user, before it migrates as <database>_mig;
+# Terraform cannot issue SQL (see ../../README.md, "Database users").
 
 # Cloud SQL keeps a deleted instance's name reserved for up to a week: a suffix lets ci recreate.
 resource "random_id" "suffix" {
@@ -130,8 +131,8 @@ resource "google_sql_database_instance" "failover_replica" {
   }
 }
 
-# The release's admin user: creates the environment's databases, narrows the service users'
-# privileges and runs the migrations. No root@'%': the provider deletes the default root user
+# The release's admin user: creates the environment's databases and narrows the service users'
+# privileges (the migrations run as <database>_mig). No root@'%': the provider deletes the default root user
 # right after creating the instance, and every user here connects only through the proxy.
 resource "google_sql_user" "admin" {
   project             = var.project_id

@@ -10,6 +10,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The service's database, reached through JDBC (the MariaDB driver the base image carries) with the
@@ -17,9 +18,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code DB_PASSWORD_FILE}, a read-only file holding only the password (read once, at start).
  *
  * <p>Each worker thread keeps one connection; one that fails is dropped and the next request opens
- * a new one. A watcher thread checks the database every second and, while it is unreachable, with
- * back-off (0.25 s doubling up to 2 s): {@link #ready()} says whether it answers, and the readiness
- * path reports it, so a replica whose database is down receives no traffic but is not restarted.
+ * a new one. A database restart closes every connection, and a request must not be the one to find
+ * out once the database is back: a connection idle for more than half a second, or opened before the
+ * last time the database was seen unreachable, is pinged ({@link Connection#isValid}) before use and
+ * replaced when the ping fails. A watcher thread checks the database every second and, while it is
+ * unreachable, with back-off (0.25 s doubling up to 2 s): {@link #ready()} says whether it answers,
+ * and the readiness path reports it, so a replica whose database is down receives no traffic but is
+ * not restarted. The watcher logs why the database does not answer (the driver's message, never the
+ * password) when that reason changes.
  */
 final class Database implements AutoCloseable {
 
@@ -28,13 +34,17 @@ final class Database implements AutoCloseable {
     private static final long HEALTHY_CHECK_MS = 1000;
     private static final long FIRST_BACKOFF_MS = 250;
     private static final long MAX_BACKOFF_MS = 2000;
+    private static final long IDLE_BEFORE_PING_NANOS = 500_000_000L;
+    private static final int PING_TIMEOUT_S = 2;
 
     private final String url;
     private final String user;
     private final String password;
     private final String description;
     private final AtomicBoolean ready = new AtomicBoolean();
-    private final ThreadLocal<Connection> connections = new ThreadLocal<>();
+    // Counts the times the database was seen unreachable: connections opened before the last time are suspect.
+    private final AtomicLong outages = new AtomicLong();
+    private final ThreadLocal<Held> connections = new ThreadLocal<>();
     private final Thread watcher;
     private volatile boolean closed;
 
@@ -121,23 +131,45 @@ final class Database implements AutoCloseable {
      * @throws SQLException for other database errors (constraint violations, …)
      */
     <T> T call(Work<T> work) throws SQLException {
-        Connection connection = connections.get();
+        Held held = connections.get();
         try {
-            if (connection == null || connection.isClosed()) {
-                connection = DriverManager.getConnection(url, user, password);
-                connections.set(connection);
+            if (held != null && !usable(held)) {
+                drop(held);
+                held = null;
             }
-            T result = work.run(connection);
+            if (held == null) {
+                long outagesBefore = outages.get();
+                held = new Held(DriverManager.getConnection(url, user, password), outagesBefore);
+                connections.set(held);
+            }
+            T result = work.run(held.connection);
+            held.lastUsed = System.nanoTime();
             ready.set(true);
             return result;
         } catch (SQLException e) {
             if (isConnectionProblem(e)) {
-                drop(connection);
+                outages.incrementAndGet();
+                drop(held);
                 ready.set(false);
                 throw new Unavailable(description, e);
             }
             throw e;
         }
+    }
+
+    /** Whether a kept connection may serve a request: pinged first when it may have outlived an outage. */
+    private boolean usable(Held held) {
+        long outagesNow = outages.get();
+        boolean suspect = held.outages != outagesNow || System.nanoTime() - held.lastUsed > IDLE_BEFORE_PING_NANOS;
+        try {
+            if (held.connection.isClosed() || (suspect && !held.connection.isValid(PING_TIMEOUT_S))) {
+                return false;
+            }
+        } catch (SQLException e) {
+            return false;
+        }
+        held.outages = outagesNow;
+        return true;
     }
 
     private static boolean isConnectionProblem(SQLException e) {
@@ -148,31 +180,46 @@ final class Database implements AutoCloseable {
             || e instanceof java.sql.SQLRecoverableException;
     }
 
-    private void drop(Connection connection) {
+    private void drop(Held held) {
         connections.remove();
-        if (connection != null) {
+        if (held != null) {
             try {
-                connection.close();
+                held.connection.close();
             } catch (SQLException ignored) {
                 // already broken
             }
         }
     }
 
+    /** A worker thread's connection, when it last served, and the outage count when it was last known good. */
+    private static final class Held {
+        private final Connection connection;
+        private long outages;
+        private long lastUsed = System.nanoTime();
+
+        Held(Connection connection, long outages) {
+            this.connection = connection;
+            this.outages = outages;
+        }
+    }
+
     private void watch() {
         long backoff = FIRST_BACKOFF_MS;
-        boolean wasReady = false;
+        String lastProblem = "";
         while (!closed) {
-            boolean answers = check();
+            String problem = check();
+            boolean answers = problem == null;
             ready.set(answers);
-            if (answers != wasReady) {
-                if (answers) {
-                    Log.info("database " + description + " answers: ready");
-                } else {
-                    Log.warning("database " + description + " unreachable: not ready, retrying with back-off");
-                }
-                wasReady = answers;
+            if (!answers) {
+                outages.incrementAndGet();
             }
+            if (answers && lastProblem != null) {
+                Log.info("database " + description + " answers: ready");
+            } else if (!answers && !problem.equals(lastProblem)) {
+                Log.warning("database " + description + " unreachable (" + problem
+                    + "): not ready, retrying with back-off");
+            }
+            lastProblem = problem;
             long pause = answers ? HEALTHY_CHECK_MS : backoff;
             backoff = answers ? FIRST_BACKOFF_MS : Math.min(backoff * 2, MAX_BACKOFF_MS);
             try {
@@ -183,13 +230,21 @@ final class Database implements AutoCloseable {
         }
     }
 
-    private boolean check() {
+    /**
+     * Opens a connection and runs {@code SELECT 1}.
+     *
+     * @return null when the database answers, else why not (the driver's message: never the password)
+     */
+    private String check() {
         try (Connection connection = DriverManager.getConnection(url, user, password);
              Statement statement = connection.createStatement()) {
             statement.execute("SELECT 1");
-            return true;
+            return null;
         } catch (SQLException e) {
-            return false;
+            return "SQLState " + e.getSQLState() + ", error " + e.getErrorCode() + ": " + e.getMessage();
+        } catch (RuntimeException e) {
+            // A driver bug must not end the watcher: readiness would stay down for good.
+            return e.toString();
         }
     }
 

@@ -4,10 +4,12 @@ Two payloads say "a branch moved" (Atlassian's documented event payloads):
 
 - Bitbucket Cloud, `X-Event-Key: repo:push`: `repository.full_name` ("workspace/slug") and
   `push.changes[].new` = `{type: "branch", name, target: {hash}}` (`new` is null when a branch was deleted).
-- Bitbucket Server / Data Center, `X-Event-Key: repo:refs_changed`: `repository.slug` and
-  `changes[]` = `{ref: {displayId, type: "BRANCH"}, toHash, type: ADD|UPDATE|DELETE}`.
+- Bitbucket Server / Data Center, `X-Event-Key: repo:refs_changed`: `repository.slug`, `repository.project.key`
+  and `changes[]` = `{ref: {displayId, type: "BRANCH"}, toHash, type: ADD|UPDATE|DELETE}`.
 
-Both sign the raw body with HMAC-SHA256 of the webhook's secret: `X-Hub-Signature: sha256=<hex>`.
+Both sign the raw body with HMAC-SHA256 of the webhook's secret: `X-Hub-Signature: sha256=<hex>`. The event
+key and the delivery id are headers outside the signature: they choose how a body is read, never whether it
+is trusted. A body is refused when it nests deeper than `MAX_DEPTH` (real pushes nest about 8 levels).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -28,6 +30,7 @@ SERVER_PING = "diagnostics:ping"
 PUSH_EVENTS = frozenset({CLOUD_PUSH, SERVER_PUSH})
 SIGNATURE_PREFIX = "sha256="
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 object names
+MAX_DEPTH = 32
 
 
 class MalformedEventError(FintechReleaseError):
@@ -42,10 +45,16 @@ class BranchHead(BaseModel, frozen=True):
 
 
 class PushEvent(BaseModel, frozen=True):
-    """What one push delivery says: the repository (by each name it gives) and the branches that moved."""
+    """What one push delivery says: where the repository lives and the branches that moved."""
 
-    repository_names: tuple[str, ...]  # most specific first, e.g. ("workspace/slug", "slug")
+    flavor: Literal["cloud", "server"]
+    owner: str  # the Cloud workspace or the Server project key
+    slug: str
     heads: tuple[BranchHead, ...]  # deleted branches and tags are left out: they start no run
+
+    @property
+    def repository(self) -> str:
+        return f"{self.owner}/{self.slug}"
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -61,13 +70,17 @@ def signature_is_valid(secret: bytes, body: bytes, header: str | None) -> bool:
 
 
 def parse_push(event_key: str, body: bytes) -> PushEvent:
-    """Read a `repo:push` (Cloud) or `repo:refs_changed` (Server) body; MalformedEventError says what is missing."""
+    """Read a `repo:push` (Cloud) or `repo:refs_changed` (Server) body; MalformedEventError says what is wrong."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedEventError(f"body is not JSON: {error}") from None
+    except RecursionError:
+        raise MalformedEventError(f"body nests deeper than {MAX_DEPTH} levels") from None
     if not isinstance(payload, dict):
         raise MalformedEventError("body is not a JSON object")
+    if _depth(payload) > MAX_DEPTH:
+        raise MalformedEventError(f"body nests deeper than {MAX_DEPTH} levels")
     if event_key == CLOUD_PUSH:
         return _cloud_push(payload)
     if event_key == SERVER_PUSH:
@@ -75,9 +88,26 @@ def parse_push(event_key: str, body: bytes) -> PushEvent:
     raise MalformedEventError(f"not a push event: {event_key!r}")
 
 
+def _depth(payload: Any) -> int:
+    """How deeply `payload` nests objects and arrays, counted without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(payload, 1)]
+    while pending:
+        value, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
 def _cloud_push(payload: dict[str, Any]) -> PushEvent:
     repository = _field(payload, "repository", dict)
     full_name = _field(repository, "full_name", str, "repository.")
+    workspace, _, slug = full_name.rpartition("/")
+    if not workspace or not slug:
+        raise MalformedEventError("repository.full_name is not workspace/slug")
     changes = _field(_field(payload, "push", dict), "changes", list, "push.")
     heads: list[BranchHead] = []
     for index, change in enumerate(changes):
@@ -89,15 +119,13 @@ def _cloud_push(payload: dict[str, Any]) -> PushEvent:
         target = _field(new, "target", dict, f"{where}new.")
         branch = _field(new, "name", str, f"{where}new.")
         heads.append(BranchHead(branch=branch, sha=_sha(target, "hash", f"{where}new.target.")))
-    slug = full_name.rsplit("/", 1)[-1]
-    return PushEvent(repository_names=tuple(dict.fromkeys((full_name, slug))), heads=tuple(heads))
+    return PushEvent(flavor="cloud", owner=workspace, slug=slug, heads=tuple(heads))
 
 
 def _server_push(payload: dict[str, Any]) -> PushEvent:
     repository = _field(payload, "repository", dict)
     slug = _field(repository, "slug", str, "repository.")
-    project = repository.get("project")
-    names = (f"{project['key']}/{slug}", slug) if isinstance(project, dict) and project.get("key") else (slug,)
+    project = _field(_field(repository, "project", dict, "repository."), "key", str, "repository.project.")
     heads: list[BranchHead] = []
     for index, change in enumerate(_field(payload, "changes", list)):
         where = f"changes[{index}]."
@@ -107,7 +135,7 @@ def _server_push(payload: dict[str, Any]) -> PushEvent:
             continue
         branch = _field(ref, "displayId", str, f"{where}ref.")
         heads.append(BranchHead(branch=branch, sha=_sha(change, "toHash", where)))
-    return PushEvent(repository_names=names, heads=tuple(heads))
+    return PushEvent(flavor="server", owner=project, slug=slug, heads=tuple(heads))
 
 
 def _field(container: dict[str, Any], name: str, kind: type | tuple[type, ...], prefix: str = "") -> Any:
