@@ -45,7 +45,9 @@ DAGSTER_CLI_NOTICE = "is superseded and its usage is discouraged. Use 'dg"
 SAID = {
     "fintech-release base-image": r"jre:17: unchanged \(content sha256:[0-9a-f]{64}\)",
     "fintech-release approve staging": r"\n  contact-us +1\.0\.0-2 +sha256:[0-9a-f]{64}\n",
-    "fintech-release deploy staging": r"\n  contact-us +deployed +1\.0\.0-1 → 1\.0\.0-2 +sha256:[0-9a-f]{64}",
+    # rebuild-images on the unchanged base kept payments' image and version: nothing to deploy for it
+    "fintech-release deploy staging": r"\n  contact-us +deployed +1\.0\.0-1 → 1\.0\.0-2 +sha256:[0-9a-f]{64}[\s\S]*"
+    r"\n  payments +unchanged +1\.0\.0-1 \(unchanged\)",
     "fintech-release rollback staging": r"\n  contact-us +rolled_back +1\.0\.0-2 → 1\.0\.0-1 +sha256:[0-9a-f]{64}",
 }
 # What the suite's environment has that a newcomer's shell after `make demo` does not.

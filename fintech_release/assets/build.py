@@ -80,6 +80,7 @@ def base_image_asset(config: ReleaseConfig) -> AssetsDefinition:
                 "image_id": built.image_id,
                 "content_digest": built.content_digest,
                 "previous_content_digest": before,
+                "imported": built.imported,  # False: the engine already held this content, kept as it was
                 "modules": MetadataValue.json(list(built.modules)),
             },
             data_version=DataVersion(built.content_digest),
