@@ -1,16 +1,16 @@
 """Secrets from environment variables, in one place: release.yaml names the variable, the value is read when used.
 
 A resource keeps only the variable's name (`local.database.password_env`, `…token_env`, …) and reads the
-value when it needs it, so run config and the event log never hold a secret, and Dagster never fails a run
-on an unset variable with its own multi-line config error. A variable that is not set is one line naming it
-and how to set it (`MissingEnvironmentVariableError`), wherever it is first needed: a CLI command before it
-starts a run (`require_secrets` on the run's resources), a run launched in the UI when its step sets up the
-resource (`ReadsSecrets.setup_for_execution`), a sensor or the webhook when it reads one.
+value through `dagster.EnvVar` when it needs it, so run config and the event log never hold a secret. The
+resource is not given the `EnvVar` itself: Dagster would resolve it when a run starts and fail the run on an
+unset variable with its own multi-line config error and stack trace. A variable that is not set is one line
+naming it and how to set it (`MissingEnvironmentVariableError`), wherever it is first needed: a CLI command
+before it starts a run (`require_secrets` on the run's resources), a run launched in the UI when its step
+sets up the resource (`ReadsSecrets.setup_for_execution`), a sensor or the webhook when it reads one.
 """
 
 from __future__ import annotations
 
-import os
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 
@@ -21,7 +21,7 @@ from fintech_release.errors import MissingEnvironmentVariableError
 
 def env_secret(name: str, needed_for: str) -> str:
     """The value of the environment variable `name`; `MissingEnvironmentVariableError` when it is unset or empty."""
-    value = os.environ.get(name, "")
+    value = EnvVar(name).get_value()
     if not value:
         raise MissingEnvironmentVariableError(
             f"the environment variable {name} is not set ({needed_for}): export {name}=… in the shell that runs "
