@@ -1,8 +1,8 @@
 """`make demo`'s result, built once per session for the tests that start where a newcomer starts.
 
 * ``demo_checkout`` - a folder shaped like the repository root after `make demo`: the repository's own
-  release.yaml, pointed at the suite's registry (a namespace of its own), MariaDB, base image, image
-  namespace, container scope and loopback addresses; `.demo/db-password` (the suite's MariaDB password, as
+  release.yaml, pointed at the suite's registry (a namespace of its own), MariaDB and base image, an image
+  namespace of its own, its own container scope and loopback addresses; `.demo/db-password` (the suite's MariaDB password, as
   `make demo` generates one), `.demo/git/<service>.git`, `.dagster_home` and `.venv` (the suite's own
   interpreter). `build_and_push_all` ran on it twice, as running `make demo` twice does: the base image and
   one build per service the first time, nothing the second time.
@@ -36,6 +36,9 @@ from fintech_release_tests.release_setup import (
 
 # A container scope of its own: other modules deploy environments named staging under the suite's scope.
 DEMO_SCOPE = "fintech-release-test-demo"
+# Images of its own (removed with the suite's): other modules build payments:1.0.0-1 from other commits, and a
+# tag they move would make the demo's unchanged images look gone and be rebuilt.
+DEMO_IMAGE_NAMESPACE = f"{TEST_IMAGE_NAMESPACE}/demo"
 # Loopback addresses of the demo's environments here, apart from a real demo's (127.0.<n>.1) and other tests'.
 ADDRESSES = {"ci": "127.0.61.1", "staging": "127.0.62.1", "production": "127.0.63.1"}
 
@@ -73,7 +76,7 @@ def demo_checkout(
     """The repository root after `make demo` (its images pushed; see the module docstring)."""
     root = tmp_path_factory.mktemp("checkout")
     document = yaml.safe_load((REPO_ROOT / "release.yaml").read_text())
-    document["build"].update(base_image=TEST_BASE_IMAGE, image_namespace=TEST_IMAGE_NAMESPACE)
+    document["build"].update(base_image=TEST_BASE_IMAGE, image_namespace=DEMO_IMAGE_NAMESPACE)
     document["registry"].update(host=registry.host, namespace=registry_namespace(root))
     document["local"].update(scope=DEMO_SCOPE)
     document["local"]["database"].update(host=mariadb.host, port=mariadb.port, user=mariadb.user)
