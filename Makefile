@@ -5,7 +5,7 @@ VENV := .venv
 DB_PASSWORD := .demo/db-password
 WITH_DB_PASSWORD = FINTECH_RELEASE_DB_PASSWORD="$$(cat $(DB_PASSWORD))"
 
-.PHONY: bootstrap demo test ui ui-check clean demo-services
+.PHONY: bootstrap demo test bench ui ui-check clean demo-services
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -21,6 +21,10 @@ demo: demo-services
 
 test: bootstrap
 	$(VENV)/bin/python -m pytest fintech_release_tests
+
+# Figures, not checks: prints a table and writes benchmarks/results.json (see benchmarks/README.md).
+bench: bootstrap
+	$(VENV)/bin/python -m benchmarks
 
 # `dagster dev` is "superseded" by `dg dev`, which this project does not install: the warning is not shown.
 ui: demo-services

@@ -1,0 +1,91 @@
+"""What every benchmark returns and how `make bench` shows it: a figure, the baseline measured beside it in the
+same run, the target, and whether the target was met. Timings are reported, never asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure.
+
+    `baseline` names what it is measured against (Dagster's own start-up, a shell script, Helm's `--wait`) and
+    `baseline_value` is that, measured in the same run (None when the baseline is a fixed number, such as a
+    documented timeout). `target` says what is good enough in words; `met` is whether this run met it (None when
+    the target is not a number this figure can be compared with).
+    """
+
+    benchmark: str
+    case: str
+    value: float
+    unit: str
+    baseline: str = ""
+    baseline_value: float | None = None
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+@contextmanager
+def stopwatch() -> Iterator[Callable[[], float]]:
+    """`with stopwatch() as elapsed:` … `elapsed()` is the seconds since the block started (frozen at its end)."""
+    started = time.monotonic()
+    ended: list[float] = []
+    yield lambda: (ended[0] if ended else time.monotonic()) - started
+    ended.append(time.monotonic())
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    load = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(load[0], 2),
+        "python": platform.python_version(),
+        "dagster": version("dagster"),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:.0f} {unit}"
+
+
+def table(figures: Sequence[Figure]) -> str:
+    """The figures as a plain-text table, one row each."""
+    header = ("benchmark", "case", "measured", "baseline", "baseline value", "target", "met")
+    rows = [
+        (
+            figure.benchmark,
+            figure.case,
+            _number(figure.value, figure.unit),
+            figure.baseline or "—",
+            _number(figure.baseline_value, figure.unit),
+            figure.target or "—",
+            {True: "yes", False: "NO", None: "—"}[figure.met],
+        )
+        for figure in figures
+    ]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    notes = [f"  {figure.benchmark} / {figure.case}: {figure.note}" for figure in figures if figure.note]
+    return "\n".join(lines + (["", "notes:", *notes] if notes else []))
+
+
+def write_json(path: Path, figures: Sequence[Figure], extra: dict[str, Any] | None = None) -> None:
+    """The figures and the machine they were measured on, as JSON."""
+    document = {"machine": machine(), "figures": [asdict(figure) for figure in figures], **(extra or {})}
+    path.write_text(json.dumps(document, indent=2) + "\n")
