@@ -44,6 +44,8 @@ def test_missing_repository_and_branch_are_named(git_bare_repo_factory, tmp_path
     source = LocalGitSource()
     with pytest.raises(ExternalSystemError, match=r"repository .*nowhere\.git does not exist or is not a git repo"):
         source.latest_commit(repository=str(tmp_path / "nowhere.git"), branch="master")
+    with pytest.raises(ExternalSystemError, match=r"repository .*nowhere\.git does not exist or is not a git repo"):
+        source.branch_heads(repository=str(tmp_path / "nowhere.git"))
     repo = git_bare_repo_factory("contact-us")
     with pytest.raises(ExternalSystemError, match=r"branch 'release/9' not found"):
         source.latest_commit(repository=str(repo.bare_path), branch="release/9")

@@ -100,10 +100,15 @@ class LocalGitSource(SourceControl):
         return self._log(repository, f"refs/heads/{branch}", branch=branch, what="branch", limit=limit)
 
     def branch_heads(self, *, repository: str) -> dict[str, str]:
-        self._require_repository(repository)
-        completed = self._git(
-            f"--git-dir={repository}", "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/"
-        )
+        # One git process: the commit sensor lists every repository on every tick. Only a listing that fails
+        # asks whether the repository is there at all, to say so.
+        try:
+            completed = self._git(
+                f"--git-dir={repository}", "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/"
+            )
+        except ToolFailedError:
+            self._require_repository(repository)
+            raise
         heads = (line.split(" ", 1) for line in completed.stdout.splitlines() if line)
         return dict(sorted((ref.removeprefix("refs/heads/"), sha) for sha, ref in heads))
 
@@ -125,13 +130,13 @@ class LocalGitSource(SourceControl):
 
         --end-of-options keeps a revision that starts with '-' (from a run tag, say) from being read as an option.
         """
-        self._require_repository(repository)
         try:
             completed = self._git(
                 f"--git-dir={repository}", "log", "-z", f"--max-count={limit}", f"--format={_LOG_FORMAT}",
                 "--end-of-options", revision, "--",
             )
         except ToolFailedError:
+            self._require_repository(repository)  # one git process when it works; why, when it does not
             shown = revision.removeprefix("refs/heads/")
             raise ExternalSystemError(f"repository {repository}: {what} {shown!r} not found") from None
         return [_parse_log_entry(entry, branch) for entry in completed.stdout.split("\0") if entry.strip()]
@@ -139,7 +144,7 @@ class LocalGitSource(SourceControl):
     def _require_repository(self, repository: str) -> None:
         completed = self._git(f"--git-dir={repository}", "rev-parse", "--git-dir", check=False)
         if completed.returncode != 0:
-            raise ExternalSystemError(f"repository {repository} does not exist or is not a git repository")
+            raise ExternalSystemError(f"repository {repository} does not exist or is not a git repository") from None
 
     def _git(self, *args: str, check: bool = True) -> CompletedProcess[str]:
         return run_git(*args, git_executable=self.git_executable, timeout_seconds=self.timeout_seconds, check=check)
