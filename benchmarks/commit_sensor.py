@@ -50,6 +50,7 @@ from fintech_release_tests.fixtures_dagster import start_dagster_dev
 from fintech_release_tests.fixtures_webhook import CLOSED_PORT_URL, SECRET, SECRET_ENV, cloud_push, commit, deliver
 
 NAME = "commit_sensor"
+AUTHOR = "ada@bank.example"
 SERVICES = 200
 REPEATS = 5  # ticks (and baseline loops) per case; the median is reported
 LATENCY_SAMPLES = 5  # pushes through the daemon, and deliveries through the webhook
@@ -66,7 +67,7 @@ def run() -> list[Figure]:
         work = Path(folder)
         print(f"creating {SERVICES} bare repositories …", flush=True)
         repos = [
-            GitBareRepo.create(work / "git", None, author_name="Ada", author_email="ada@bank.example",
+            GitBareRepo.create(work / "git", None, author_name="Ada", author_email=AUTHOR,
                                message="Start", name=service_name(index))
             for index in range(SERVICES)
         ]
@@ -140,7 +141,7 @@ def measure_ticks(config: ReleaseConfig, repos: list[GitBareRepo], home: Path) -
             times["quiet"].append(seconds)
             cursor = result.cursor
         for index in range(REPEATS):
-            sha = repos[index].commit({"CHANGES.md": f"tick {index}\n"}, f"Tick {index}", author_email="ada@bank.example")
+            sha = repos[index].commit({"CHANGES.md": f"tick {index}\n"}, f"Tick {index}", author_email=AUTHOR)
             seconds, result = tick(cursor)
             expect([request.tags[COMMIT_TAG] for request in result.run_requests] == [sha], "one commit, one run")
             times["one"].append(seconds)
@@ -182,9 +183,10 @@ def measure_through_dagster_dev(config: ReleaseConfig, repos: list[GitBareRepo],
                 # Push at a different moment of the poll interval each time.
                 time.sleep(FAST_POLL_SECONDS * index / LATENCY_SAMPLES)
                 repo = repos[SERVICES - 1 - index]
-                sha = repo.commit({"CHANGES.md": f"push {index}\n"}, f"Push {index}", author_email="ada@bank.example")
+                sha = repo.commit({"CHANGES.md": f"push {index}\n"}, f"Push {index}", author_email=AUTHOR)
                 pushed = time.time()
-                created = wait_for(lambda: run_created(instance, sha), 120, f"the run of {sha[:12]}", dev.log_path)
+                created = wait_for(lambda sha=sha: run_created(instance, sha), 120, f"the run of {sha[:12]}",
+                                   dev.log_path)
                 sensor_latency.append(created - pushed)
                 print(f"  push {index + 1}: run requested after {created - pushed:.2f} s", flush=True)
             daemon_ticks = [
@@ -218,7 +220,7 @@ def measure_webhook(folder: Path, graphql_url: str, instance: DagsterInstance) -
                 sent = time.time()
                 response = deliver(endpoint.url, body)
                 expect(response.status_code == 202, f"the webhook accepts the push: HTTP {response.status_code}")
-                created = wait_for(lambda: run_created(instance, sha), 120, f"the webhook's run of {sha[:12]}")
+                created = wait_for(lambda sha=sha: run_created(instance, sha), 120, f"the webhook's run of {sha[:12]}")
                 times.append(created - sent)
                 print(f"  delivery {index + 1}: run launched after {created - sent:.2f} s", flush=True)
             return times
@@ -355,10 +357,11 @@ def figures(ticks: dict[str, list[float]], loop: list[float], daemon: dict[str, 
         ),
         Figure(
             NAME, f"push → run requested, sensor at the default {DEFAULT_POLL_SECONDS} s (worst case)", worst_default,
-            "s", baseline=f"cron each minute running the ls-remote loop (worst case)",
+            "s", baseline="cron each minute running the ls-remote loop (worst case)",
             baseline_value=60 + loop_value,
-            note=f"computed, not waited for: poll interval {DEFAULT_POLL_SECONDS} s + the daemon's {DAEMON_LOOP_SECONDS} s "
-            f"loop + the median daemon tick; on average half the interval and loop plus the tick "
+            note=f"computed, not waited for: poll interval {DEFAULT_POLL_SECONDS} s + the daemon's "
+            f"{DAEMON_LOOP_SECONDS} s loop + the median daemon tick; on average half the interval and loop plus "
+            f"the tick "
             f"({(DEFAULT_POLL_SECONDS + DAEMON_LOOP_SECONDS) / 2 + daemon_tick:.1f} s)",
         ),
         Figure(
