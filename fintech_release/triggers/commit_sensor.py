@@ -1,7 +1,8 @@
 """The commit sensor: poll every service's repository and start one CI run per new head commit.
 
 Every `source_control.poll_interval_seconds` it lists, for each service, the branches of its
-repository with their head shas (one listing per repository and tick). A head it has not seen on
+repository with their head shas (one listing per repository and tick; `READ_THREADS` repositories
+are read at once, each read being a git process or a Bitbucket request). A head it has not seen on
 the release branch or on a branch matching `source_control.branch_patterns` starts the run
 ci_runs.py names (`build_and_push` for the release branch, `branch_ci` otherwise). A new head of
 the release branch is also recorded as a materialization of source/commit: only then is the commit
@@ -26,6 +27,7 @@ the earlier head was among them).
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from dagster import (
@@ -42,7 +44,7 @@ from dagster import (
 
 from fintech_release.assets.source import commit_record
 from fintech_release.triggers.ci_runs import CiRun, ci_run_for
-from fintech_release.config import ReleaseConfig
+from fintech_release.config import ReleaseConfig, Service
 from fintech_release.errors import ExternalSystemError
 from fintech_release.resources.source import SourceControl
 
@@ -53,6 +55,12 @@ if TYPE_CHECKING:
 
 COMMIT_SENSOR = "commit_sensor"
 COMMITS_SINCE_LAST_LIMIT = 50  # how far back a head's record looks for the previously seen head
+# Repositories read at once. Reads only: what the tick decides (run requests, the cursor) is decided in order,
+# on the sensor's thread, as before. Bounded, so a Bitbucket workspace sees a few requests at a time, not 200.
+READ_THREADS = 8
+
+# A repository's read: its branch heads and the record of its moved release-branch head, or why it failed.
+_Read = tuple[dict[str, str], AssetMaterialization | None] | ExternalSystemError
 
 
 def commit_sensor(
@@ -69,19 +77,17 @@ def commit_sensor(
     )
     def poll_commits(context: SensorEvaluationContext, source: SourceControl) -> SensorResult:
         seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
+        reads = _read_repositories(config, source, seen)
         requests: list[RunRequest] = []
         heads_seen: list[AssetMaterialization] = []
         for service in config.services:
             repository = config.repository_ref(service)
-            try:
-                heads = source.branch_heads(repository=repository)
-                service_requests, head = _new_heads(
-                    context, config, source, service.name, repository, heads, seen.get(repository)
-                )
-            except ExternalSystemError as error:
-                context.log.warning(f"{service.name}: skipped this tick, its repository cannot be read: {error}")
+            read = reads[service.name]
+            if isinstance(read, ExternalSystemError):
+                context.log.warning(f"{service.name}: skipped this tick, its repository cannot be read: {read}")
                 continue
-            requests += service_requests
+            heads, head = read
+            requests += _new_runs(context, config, service.name, heads, seen.get(repository))
             if head is not None:
                 heads_seen.append(head)
             seen[repository] = heads
@@ -90,28 +96,49 @@ def commit_sensor(
     return poll_commits
 
 
-def _new_heads(
+def _read_repositories(
+    config: ReleaseConfig, source: SourceControl, seen: dict[str, dict[str, str]]
+) -> dict[str, _Read]:
+    """Every service's read (service -> read), `READ_THREADS` repositories at a time."""
+
+    def read(service: Service) -> _Read:
+        repository = config.repository_ref(service)
+        try:
+            return _read(config, source, service.name, repository, seen.get(repository))
+        except ExternalSystemError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="commit-sensor-read") as pool:
+        return dict(zip(config.service_names, pool.map(read, config.services), strict=True))
+
+
+def _read(
+    config: ReleaseConfig, source: SourceControl, service: str, repository: str, known: dict[str, str] | None
+) -> tuple[dict[str, str], AssetMaterialization | None]:
+    """The repository's branch heads, and the record of its release-branch head when that moved since `known`."""
+    heads = source.branch_heads(repository=repository)
+    branch = config.service(service).branch
+    sha = heads.get(branch)
+    previous = known.get(branch) if known is not None else None
+    if sha is None or sha == previous or ci_run_for(config, service, branch, sha) is None:
+        return heads, None
+    return heads, _record_head(source, service, repository, branch, sha, previous)
+
+
+def _new_runs(
     context: SensorEvaluationContext,
     config: ReleaseConfig,
-    source: SourceControl,
     service: str,
-    repository: str,
     heads: dict[str, str],
     known: dict[str, str] | None,
-) -> tuple[list[RunRequest], AssetMaterialization | None]:
-    """The runs the moved heads of one repository start, and the record of a moved release-branch head."""
+) -> list[RunRequest]:
+    """The runs the moved heads of one repository start."""
+    if known is None:
+        return []  # first sight of this repository: the baseline, nothing is built
     requests: list[RunRequest] = []
-    head = None
     for branch, sha in heads.items():
-        previous = known.get(branch) if known is not None else None
         ci_run = ci_run_for(config, service, branch, sha)
-        if sha == previous or ci_run is None:
-            continue
-        if branch == config.service(service).branch:
-            head = _record_head(source, service, repository, branch, sha, previous)
-        if known is None:
-            continue  # first sight of this repository: the baseline, nothing is built
-        if _already_started(context, ci_run):
+        if sha == known.get(branch) or ci_run is None or _already_started(context, ci_run):
             continue
         context.log.info(f"{service}: new commit {sha[:12]} on {branch} -> {ci_run.job_name}")
         requests.append(
@@ -119,7 +146,7 @@ def _new_heads(
                 run_key=ci_run.run_key, job_name=ci_run.job_name, partition_key=ci_run.partition_key, tags=ci_run.tags
             )
         )
-    return requests, head
+    return requests
 
 
 def _record_head(
