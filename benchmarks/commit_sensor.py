@@ -343,12 +343,18 @@ def figures(ticks: dict[str, list[float]], loop: list[float], daemon: dict[str, 
         tick_figure("quiet tick (no new commit)", ticks["quiet"], "the cursor of the tick before"),
         tick_figure("tick with one new commit", ticks["one"], "one repository moved: one run request, its head read"),
         Figure(
+            NAME, f"daemon first tick (records {SERVICES} heads)", daemon["first_tick"], "s", baseline=baseline,
+            baseline_value=loop_value, target=f"< {TARGET_SECONDS:g} s", met=daemon["first_tick"] < TARGET_SECONDS,
+            note="tick start to end as dagster dev's daemon records it; once per repository (an empty cursor or a "
+            f"service added): the daemon stores the {SERVICES} source/commit materializations the tick returns one "
+            f"by one (instance.report_runless_asset_event, SQLite here); one sample. The code location with "
+            f"{SERVICES} services loaded in {daemon['load_seconds']:.0f} s",
+        ),
+        Figure(
             NAME, "daemon tick (dagster dev)", daemon_tick, "s", baseline=baseline, baseline_value=loop_value,
             target=f"< {TARGET_SECONDS:g} s", met=daemon_tick < TARGET_SECONDS,
-            note=f"tick start to end as the daemon records it (gRPC to the code server, cursor and events stored); "
-            f"median of {len(daemon['daemon_ticks'])} ticks after the first; the first (baseline) tick took "
-            f"{daemon['first_tick']:.2f} s; the code location with {SERVICES} services loaded in "
-            f"{daemon['load_seconds']:.0f} s",
+            note=f"tick start to end as the daemon records it (gRPC to the code server, cursor and tick stored); "
+            f"median of the {len(daemon['daemon_ticks'])} ticks after the first (quiet ones and ones with a push)",
         ),
         Figure(
             NAME, f"push → run requested, sensor polling every {FAST_POLL_SECONDS} s", sensor_latency, "s",
