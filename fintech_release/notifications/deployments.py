@@ -36,6 +36,7 @@ from fintech_release.notifications import sensors as ci_reports
 from fintech_release.notifications.messages import DeploymentResult, ReleaseChange, compose_deployment_email
 from fintech_release.notifications.reporting import REPORT_BUDGET_SECONDS, ReportBudget, with_notifier
 from fintech_release.records.keys import DEPLOYMENT_TAG
+from fintech_release.records.releases import NOT_IN_PLACE
 from fintech_release.resources.email import EmailNotifier
 from fintech_release.resources.source import BuildStatus, SourceControl
 
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-# Release statuses that leave something other than the release asked for, or nothing healthy, in place.
-NOT_IN_PLACE = ("failed", "rollback_failed", "auto_rolled_back", "auto_rollback_failed")
 BUILD_STATUS_KEY_MAX = 40  # Bitbucket Cloud refuses longer keys
 
 

@@ -23,6 +23,8 @@ from fintech_release.records.event_log import Recorded, latest_materialization_m
 from fintech_release.records.keys import REGISTRY_IMAGE, TORN_DOWN, cluster_key, release_key
 
 RELEASE_HISTORY_SCAN = 100
+# Release statuses that leave something other than the release asked for, or nothing healthy, in place.
+NOT_IN_PLACE = ("failed", "rollback_failed", "auto_rolled_back", "auto_rollback_failed")
 
 
 class CandidateImage(BaseModel, frozen=True):
@@ -79,15 +81,17 @@ def serving_release(instance: DagsterInstance, environment: str, service: str) -
 
     The newest record whose image is the one serving after its run (deployed, unchanged, rolled
     back, restored; healthy or not). A failed rollout or an automatic rollback left what ran
-    before serving, so it is passed over. None when nothing was released or the environment was
-    torn down since (a teardown is recorded on `<env>/cluster`).
+    before serving, so it is passed over, also when it had the same image and only its settings
+    differed. None when nothing was released or the environment was torn down since (a teardown is
+    recorded on `<env>/cluster`).
     """
     cluster = materializations(instance, cluster_key(environment), limit=1)
     torn_down = cluster[0].recorded_at if cluster and cluster[0].metadata.get("state") == TORN_DOWN else None
     for record in release_history(instance, environment, service):
         if torn_down is not None and torn_down >= record.recorded_at:
             return None
-        if record.metadata.get("serving") == record.metadata.get("pinned_reference"):
+        put_in_place = record.metadata.get("status") not in NOT_IN_PLACE
+        if put_in_place and record.metadata.get("serving") == record.metadata.get("pinned_reference"):
             return record
     return None
 
