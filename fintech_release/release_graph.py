@@ -8,8 +8,6 @@ from fintech_release.assets.build import base_image_asset, build_assets
 from fintech_release.assets.environments import environment_assets
 from fintech_release.assets.registry import registry_assets
 from fintech_release.assets.source import source_commit_spec
-from fintech_release.jobs.branch_ci import branch_ci_job
-from fintech_release.triggers.commit_sensor import commit_sensor
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import (
     base_image_job,
@@ -20,10 +18,12 @@ from fintech_release.jobs import (
     rollback_job_name,
     teardown_job_name,
 )
+from fintech_release.jobs.branch_ci import branch_ci_job
 from fintech_release.notifications.deployments import deployment_report_sensors
 from fintech_release.notifications.sensors import notification_sensors
 from fintech_release.resources import platform_resources
-from fintech_release.triggers.after_run import deploy_after_build_sensor, delivery_metrics_sensors, teardown_sensors
+from fintech_release.triggers.after_run import delivery_metrics_sensors, deploy_after_build_sensor, teardown_sensors
+from fintech_release.triggers.commit_sensor import commit_sensor
 from fintech_release.triggers.health_watch import health_watch_sensor
 
 # Dagster 1.13 copies each sensor with `owners=[]` when it binds resources to the sensor's jobs, and its own beta

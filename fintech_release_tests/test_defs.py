@@ -8,6 +8,9 @@ from pathlib import Path
 import yaml
 from dagster import AssetKey, Definitions
 
+from fintech_release.config import load_release_config
+from fintech_release.definitions import defs
+from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.records.keys import (
     BUILD_ANALYSIS,
     BUILD_BASE_IMAGE,
@@ -17,9 +20,6 @@ from fintech_release.records.keys import (
     REGISTRY_IMAGE,
     SOURCE_COMMIT,
 )
-from fintech_release.config import load_release_config
-from fintech_release.definitions import defs
-from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.release_graph import build_definitions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -29,11 +29,11 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from fintech_release.notifications import sensors as notification_sensors
-from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
+from fintech_release.notifications import sensors as notification_sensors
 from fintech_release.notifications.sensors import notification_sensor_name
+from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources import build_tool
 from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer

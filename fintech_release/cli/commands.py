@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the unexpected too; the traceback is --verbose's
         if args.verbose:
             raise
-        print(f"fintech-release: unexpected {type(exc).__name__}: {exc} (--verbose shows the traceback)", file=sys.stderr)
+        print(
+            f"fintech-release: unexpected {type(exc).__name__}: {exc} (--verbose shows the traceback)", file=sys.stderr
+        )
         return 1
 
 
@@ -186,9 +188,7 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
 
 
 def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.cli import launch
-
-    from fintech_release.cli import report
+    from fintech_release.cli import launch, report
 
     return _run(
         config, args, lambda _: launch.base_image_run(config),
@@ -329,7 +329,7 @@ def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
         launch.check_environment(config, environment)
     for environment in environments:
         plan = launch.teardown_run(config, environment)
-        if code := _run(config, args, lambda _: plan, f"{environment}: torn down"):
+        if code := _run(config, args, lambda _, plan=plan: plan, f"{environment}: torn down"):
             return code
     return 0
 

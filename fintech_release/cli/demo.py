@@ -18,13 +18,13 @@ from pathlib import Path
 import requests
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
-from fintech_release.cli import launch, report
-from fintech_release.records.event_log import latest_materialization_metadata
-from fintech_release.records.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
 from fintech_release.assets.source import report_head_commits
+from fintech_release.cli import launch, report
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import FintechReleaseError
 from fintech_release.records.approvals import Decision
+from fintech_release.records.event_log import latest_materialization_metadata
+from fintech_release.records.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
 from fintech_release.resources._process import run_tool
 from fintech_release.resources.source import GIT_HINT
 

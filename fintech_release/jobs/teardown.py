@@ -23,10 +23,17 @@ from dagster import (
 
 from fintech_release.assets.environments import ENVIRONMENT_UP, database_name
 from fintech_release.assets.releases import POD_HEALTH
-from fintech_release.jobs.names import teardown_job_name
-from fintech_release.records.keys import DEPLOYMENT_TAG, TORN_DOWN, cluster_key, dagster_name, deployment_pool, release_key
 from fintech_release.config import ReleaseConfig
+from fintech_release.jobs.names import teardown_job_name
 from fintech_release.platforms import platform_keys
+from fintech_release.records.keys import (
+    DEPLOYMENT_TAG,
+    TORN_DOWN,
+    cluster_key,
+    dagster_name,
+    deployment_pool,
+    release_key,
+)
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.ingress import Ingress
 from fintech_release.resources.runtime import ServiceRuntime

@@ -40,14 +40,14 @@ from dagster import (
 )
 from pydantic import BaseModel
 
-from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
-from fintech_release.jobs.branch_ci import TESTS_OP
-from fintech_release.triggers.ci_runs import PARTITION_TAG
 from fintech_release.config import ReleaseConfig
+from fintech_release.jobs.branch_ci import TESTS_OP
 from fintech_release.notifications.messages import CiResult, Outcome, compose_email
 from fintech_release.notifications.reporting import REPORT_BUDGET_SECONDS, ReportBudget, with_notifier
+from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
 from fintech_release.resources.email import EmailNotifier
 from fintech_release.resources.source import BuildStatus, SourceControl
+from fintech_release.triggers.ci_runs import PARTITION_TAG
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, DagsterInstance, Failure
@@ -66,5 +66,5 @@ def _recorded(record: Any, event: Any) -> Recorded:
     return Recorded(
         metadata={name: getattr(entry, "value", entry) for name, entry in event.metadata.items()},
         run_id=record.run_id,
-        recorded_at=datetime.fromtimestamp(record.timestamp, tz=timezone.utc),
+        recorded_at=datetime.fromtimestamp(record.timestamp, tz=UTC),
     )

@@ -19,6 +19,7 @@ from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.config.models import cloudsql_secret, cloudsql_user, database_name
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, GKE, gke_database_key
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
+from fintech_release.resources._tools import find_tool
 from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
 from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
 from fintech_release.resources.bitbucket import BitbucketCloudSource, BitbucketServerSource
@@ -42,7 +43,6 @@ from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.sonarqube import SonarQubeAnalyzer
 from fintech_release.resources.source import LocalGitSource, SourceControl
 from fintech_release.resources.terraform import TerraformRunner
-from fintech_release.resources._tools import find_tool
 
 __all__ = [
     "BaseImageBuilder",

@@ -26,8 +26,7 @@ from urllib.parse import urlsplit
 import google.auth
 import grpc
 from dagster import ConfigurableResource
-from google.api_core import exceptions as api_exceptions
-from google.api_core import retry as api_retry
+from google.api_core import exceptions as api_exceptions, retry as api_retry
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
 from google.cloud import sqladmin_v1
 from google.cloud.sqladmin_v1.services.sql_backup_runs_service.transports import SqlBackupRunsServiceGrpcTransport

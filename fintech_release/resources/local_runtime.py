@@ -13,9 +13,9 @@ import json
 import secrets
 import socket
 import time
-from datetime import datetime
 from collections import Counter
 from contextlib import ExitStack, closing
+from datetime import datetime
 
 import docker
 import requests
@@ -242,7 +242,7 @@ class LocalDockerRuntime(ServiceRuntime):
                 return [
                     status.model_copy(update={"last_output": _last_output(container)})
                     if status.readiness == "not_ready" and status.last_output is None else status
-                    for container, status in zip(containers, statuses)
+                    for container, status in zip(containers, statuses, strict=True)
                 ]
             time.sleep(READY_POLL_SECONDS)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from ipaddress import ip_address
 from typing import TypeVar
 
@@ -149,7 +150,8 @@ class V2Registry(ImageRegistry):
             if manifest.config_digest is None:
                 raise ToolFailedError(f"{source}@{digest} is an index of several platforms; only one image is copied")
             for blob in manifest.blobs:
-                self._with_retries(f"accept {target} blob {blob[:19]}", lambda: api.mount_blob(path, blob, source_path))
+                mount = partial(api.mount_blob, path, blob, source_path)
+                self._with_retries(f"accept {target} blob {blob[:19]}", mount)
             self._with_retries(f"accept {target}:{tag}", lambda: api.put_manifest(path, tag, manifest))
             pushed = self._with_retries(f"serve {target}:{tag}", lambda: _require(api.manifest(path, tag), target, tag))
             if pushed.digest != digest:

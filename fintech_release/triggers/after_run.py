@@ -9,7 +9,8 @@ ci deployed, checked, torn down. `record_delivery_after_<status>` records DORA's
 `<env>/delivery` when a run that changed an environment ends.
 
 The other sensors: new commits start CI runs (commit_sensor.py); CI runs report their result
-(notifications/sensors.py); the health watch judges releases between deployments (health_watch.py). release_graph.py registers them all.
+(notifications/sensors.py); the health watch judges releases between deployments (health_watch.py).
+release_graph.py registers them all.
 """
 
 from collections.abc import Callable
