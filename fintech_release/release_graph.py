@@ -1,8 +1,19 @@
 """The release graph: every asset, check, job, sensor and resource for the services and environments in release.yaml."""
 
 import warnings
+from typing import TYPE_CHECKING
 
-from dagster import AssetKey, BetaWarning, Definitions, StaticPartitionsDefinition, map_asset_specs
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    BetaWarning,
+    Definitions,
+    JobDefinition,
+    SensorDefinition,
+    StaticPartitionsDefinition,
+    map_asset_specs,
+)
 
 from fintech_release.assets.build import base_image_asset, build_assets
 from fintech_release.assets.environments import environment_assets
@@ -26,6 +37,9 @@ from fintech_release.triggers.after_run import delivery_metrics_sensors, deploy_
 from fintech_release.triggers.commit_sensor import commit_sensor
 from fintech_release.triggers.health_watch import health_watch_sensor
 
+if TYPE_CHECKING:  # dagster does not export the type define_asset_job returns
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
 # Dagster 1.13 copies each sensor with `owners=[]` when it binds resources to the sensor's jobs, and its own beta
 # check then warns about a parameter this project never sets (on every code location load: `make ui`, runs).
 warnings.filterwarnings(
@@ -36,19 +50,19 @@ warnings.filterwarnings(
 def build_definitions(config: ReleaseConfig) -> Definitions:
     """Every asset, check, job, sensor and resource for `config`."""
     services = StaticPartitionsDefinition(config.service_names)
-    assets = [
+    assets: list[AssetsDefinition | AssetSpec] = [
         source_commit_spec(services),
         base_image_asset(config),
         *build_assets(config, services),
         *registry_assets(config, services),
     ]
     build_and_push, branch_ci = build_and_push_job(), branch_ci_job(config)
-    jobs = [base_image_job(), build_and_push, branch_ci]
-    sensors = [
+    jobs: list[JobDefinition | UnresolvedAssetJobDefinition] = [base_image_job(), build_and_push, branch_ci]
+    sensors: list[SensorDefinition] = [
         commit_sensor(config, build_and_push, branch_ci),
         *notification_sensors(config, [build_and_push, branch_ci]),
     ]
-    deployments = []
+    deployments: list[JobDefinition | UnresolvedAssetJobDefinition] = []
     for environment in config.environments:
         assets += environment_assets(config, environment)
         env_jobs = environment_jobs(config, environment)

@@ -84,3 +84,20 @@ def test_each_environment_uses_the_resources_of_its_platform() -> None:
     assert graph.get_check_spec(ready[0]).blocking
     for downstream in (["production", "database"], ["production", "ingress"], ["production", "release", "payments"]):
         assert AssetKey(["production", "cluster"]) in graph.get(AssetKey(downstream)).parent_keys
+
+
+def test_a_bitbucket_cloud_base_url_reaches_the_source_resource(tmp_path: Path) -> None:
+    """source_control.bitbucket.base_url also serves Bitbucket Cloud (a proxy or a stand-in in front of its API)."""
+    document = yaml.safe_load((REPO_ROOT / "release.yaml").read_text())
+    url = "https://bitbucket-proxy.bank.example/2.0"
+    document["source_control"] = {
+        "platform": "bitbucket", "bitbucket": {"flavor": "cloud", "owner": "acme", "base_url": url},
+    }
+    for service in document["services"]:
+        service["repository"] = service["name"]
+    path = tmp_path / "release.yaml"
+    path.write_text(yaml.safe_dump(document))
+    source = build_definitions(load_release_config(path)).resources["source"]
+    assert type(source).__name__ == "BitbucketCloudSource"
+    assert source.base_url == url
+

@@ -65,7 +65,7 @@ class ImageRegistry(ConfigurableResource):
         """Push the engine's `local_reference` as `repository:tag`; return it with the registry's digest."""
 
     @abstractmethod
-    def copy(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
+    def copy_image(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
         """Tag the image `source_repository@digest`, already in this registry, as `repository:tag`."""
 
     @abstractmethod
@@ -131,11 +131,12 @@ class V2Registry(ImageRegistry):
                 f"accept {target}:{tag}", lambda: _push_once(client, target, tag, auth, self._credentials_hint())
             )
             pushed = self._with_retries(f"serve {target}:{tag}", lambda: _require(api.manifest(path, tag), target, tag))
-            if not _is_image(pushed, client.images.get(image.id), target):
+            image.reload()  # its repository digests now name the push
+            if not _is_image(pushed, image, target):
                 raise self._conflict(target, tag, pushed, f"image {image.id}", pushed=True)
         return PushedImage(reference=f"{target}:{tag}", digest=pushed.digest)
 
-    def copy(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
+    def copy_image(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
         path, source_path, target = self._path(repository), self._path(source_repository), self.image_name(repository)
         with self._api() as api:
             existing = self._with_retries(f"serve {target}:{tag}", lambda: api.manifest(path, tag))
