@@ -3,10 +3,11 @@ promotion gate is a blocking check on the asset it judges."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import yaml
-from dagster import AssetKey, Definitions
+from dagster import AssetKey, BetaWarning, Definitions
 
 from fintech_release.config import load_release_config
 from fintech_release.definitions import defs
@@ -101,3 +102,16 @@ def test_a_bitbucket_cloud_base_url_reaches_the_source_resource(tmp_path: Path) 
     assert type(source).__name__ == "BitbucketCloudSource"
     assert source.base_url == url
 
+
+def test_building_the_definitions_shows_no_beta_warning_about_sensor_owners() -> None:
+    """Dagster warns that sensors' `owners` is in beta when it binds resources; only that warning is kept quiet,
+    only while the definitions are built: the process's own warning filters are left as they were."""
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        defs = build_definitions(load_release_config(REPO_ROOT / "examples" / "release.gke.yaml"))
+        Definitions.validate_loadable(defs)
+        defs.resolve_job_def("teardown_ci")
+        warnings.warn("a beta feature", BetaWarning, stacklevel=1)  # any other BetaWarning still shows
+    assert [str(warning.message) for warning in caught] == ["a beta feature"]
+    assert warnings.filters == filters
