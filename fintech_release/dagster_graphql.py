@@ -11,6 +11,7 @@ serves its own instance (`instance_info`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -179,7 +180,7 @@ def launch_run(
     job_name: str,
     tags: dict[str, str],
     run_config: dict[str, Any] | None = None,
-    asset_selection: list[list[str]] | None = None,
+    asset_selection: Sequence[Sequence[str]] | None = None,
     timeout: tuple[float, float] = REQUEST_TIMEOUT,
 ) -> str:
     """Launch `job_name` with `tags`, `run_config` and (optionally) a subset of its assets; return the run's id."""
@@ -189,7 +190,7 @@ def launch_run(
         "jobName": job_name,
     }
     if asset_selection is not None:
-        selector["assetSelection"] = [{"path": path} for path in asset_selection]
+        selector["assetSelection"] = [{"path": list(path)} for path in asset_selection]
     params = {
         "selector": selector,
         "runConfigData": run_config or {},

@@ -2,8 +2,9 @@
 
 Local environments use `runtime`, `ingress` and `database` (Docker engine, nginx, MariaDB on
 loopback); gke environments use `gke_runtime`, `gke_ingress` and `gke_database_<env>` (Terraform +
-Helm + the Kubernetes API, ingress-nginx, and each environment's own CloudSQL instance). One release.yaml may mix both, e.g. a local ci in
-front of gke staging and production. The keys show in the UI next to every asset that uses them.
+Helm + the Kubernetes API, ingress-nginx, and each environment's own CloudSQL instance). One release.yaml may mix
+both, e.g. a local ci in front of gke staging and production. The keys show in the UI next to every asset that uses
+them.
 """
 
 from typing import NamedTuple

@@ -234,7 +234,9 @@ class DockerEngine:
 
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
         if not Path(dockerd).exists():
-            raise ComponentError("No Docker engine is running and dockerd is not installed (apt-get install docker.io).")
+            raise ComponentError(
+                "No Docker engine is running and dockerd is not installed (apt-get install docker.io)."
+            )
         if os.geteuid() != 0:
             raise ComponentError(
                 f"No Docker engine answers at {base_url} and starting dockerd needs root. "
@@ -305,7 +307,7 @@ class RegistryTls:
 def throwaway_ca(folder: Path) -> RegistryTls:
     """A CA made here, and a server certificate for 127.0.0.1 signed by it; valid for one day."""
     folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fintech-release test CA")])
     ca = (

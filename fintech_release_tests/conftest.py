@@ -23,6 +23,8 @@ import docker
 import pytest
 from dagster import DagsterInstance
 
+from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
+from fintech_release.resources.base_image import JlinkBaseImageBuilder
 from fintech_release_tests.components import (
     DockerEngine,
     GitBareRepo,
@@ -37,9 +39,6 @@ from fintech_release_tests.release_setup import (
     TEST_IMAGE_NAMESPACE,
     quiet_instance,
 )
-
-from fintech_release.resources.base_image import JlinkBaseImageBuilder
-from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 
 pytest_plugins = [
     "fintech_release_tests.fixtures_servers",

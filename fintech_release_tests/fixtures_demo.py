@@ -2,9 +2,9 @@
 
 * ``demo_checkout`` - a folder shaped like the repository root after `make demo`: the repository's own
   release.yaml, pointed at the suite's registry (a namespace of its own), MariaDB and base image, an image
-  namespace of its own, its own container scope and loopback addresses; `.demo/db-password` (the suite's MariaDB password, as
-  `make demo` generates one), `.demo/git/<service>.git`, `.dagster_home` and `.venv` (the suite's own
-  interpreter). `build_and_push_all` ran on it twice, as running `make demo` twice does: the base image and
+  namespace of its own, its own container scope and loopback addresses; `.demo/db-password` (the suite's
+  MariaDB password, as `make demo` generates one), `.demo/git/<service>.git`, `.dagster_home` and `.venv` (the
+  suite's own interpreter). `build_and_push_all` ran on it twice, as running `make demo` twice does: the base image and
   one build per service the first time, nothing the second time.
 
 Everything in it is real: git, Checkstyle, Gradle, the Docker engine, the registry.

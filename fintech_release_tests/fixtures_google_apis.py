@@ -274,7 +274,8 @@ class BackupApi:
 
     def _operation(self, project: str, instance: str, status: str) -> sqladmin_v1.Operation:
         document: dict[str, Any] = {
-            "kind": "sql#operation", "name": f"operation-{len(self.inserts)}", "status": status, "operationType": "BACKUP_VOLUME",
+            "kind": "sql#operation", "name": f"operation-{len(self.inserts)}", "status": status,
+            "operationType": "BACKUP_VOLUME",
             "targetId": instance, "targetProject": project, "user": "release@acme-prod.iam.gserviceaccount.com",
         }
         if status == "DONE" and self.error:

@@ -18,14 +18,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from fintech_release_tests.components import RegistryServer
-from fintech_release_tests.conftest import DOCKER_HOST, EXAMPLES_DIR
-from fintech_release_tests.release_setup import TEST_IMAGE_NAMESPACE
-
 from fintech_release.resources.build_tool import GradleBuildTool
 from fintech_release.resources.images import DockerImageBuilder
 from fintech_release.resources.local_runtime import LocalDockerRuntime
 from fintech_release.resources.registry import LocalRegistry
+from fintech_release_tests.components import RegistryServer
+from fintech_release_tests.conftest import DOCKER_HOST, EXAMPLES_DIR
+from fintech_release_tests.release_setup import TEST_IMAGE_NAMESPACE
 
 SERVICE = "contact-us"
 # Versions of their own, so these tags never overwrite what other tests push to the same registry.

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
+from fintech_release.assets.source import report_head_commits
+from fintech_release.cli import main as cli_main
+from fintech_release.cli.backfill import BackfillError, backfill_status, failed_runs, launch_backfill
 from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.records.keys import BUILD_ANALYSIS, BUILD_IMAGE
 from fintech_release.release_graph import build_definitions
-from fintech_release.assets.source import report_head_commits
-from fintech_release.cli.backfill import BackfillError, backfill_status, failed_runs, launch_backfill
-from fintech_release.cli import main as cli_main
 from fintech_release.resources.source import LocalGitSource
 from fintech_release_tests.components import free_port
 from fintech_release_tests.release_setup import example_repositories, quiet_instance, write_release_config
@@ -83,7 +83,8 @@ def test_a_failed_backfill_says_why_each_of_its_failed_runs_failed(tmp_path: Pat
 def test_unreachable_webserver_is_named_quickly() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with pytest.raises(BackfillError, match=rf"no Dagster webserver answers at {url}/graphql \(start it with `make ui`"):
+    refused = rf"no Dagster webserver answers at {url}/graphql \(start it with `make ui`"
+    with pytest.raises(BackfillError, match=refused):
         launch_backfill(url, asset_keys=[ANALYSIS], partitions=SELECTED)
     assert time.monotonic() - started < 10
 
@@ -92,7 +93,10 @@ def test_unreachable_webserver_is_named_quickly() -> None:
     ("arguments", "message"),
     [
         (["rebuild-images", "paymnts"], "unknown service 'paymnts' (known: contact-us, payments, accounts)"),
-        (["backfill", "--select", "build/imag"], "'build/imag' is not a per-service asset (choose from: build/analysis"),
+        (
+            ["backfill", "--select", "build/imag"],
+            "'build/imag' is not a per-service asset (choose from: build/analysis",
+        ),
         (["backfill", "--select", "source/commit"], "'source/commit' is not a per-service asset"),
         (["deploy", "qa"], "unknown environment 'qa' (known: ci, staging, production)"),
         (["deploy", "staging", "ledger"], "unknown service 'ledger'"),

@@ -18,13 +18,12 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
-from fintech_release.cli import launch
+from fintech_release.assets.source import report_head_commits
+from fintech_release.cli import launch, main as cli_main
+from fintech_release.config import ReleaseConfig
 from fintech_release.errors import ImageTagConflictError
 from fintech_release.records.event_log import latest_materialization_metadata
 from fintech_release.records.keys import BUILD_IMAGE, REGISTRY_IMAGE
-from fintech_release.assets.source import report_head_commits
-from fintech_release.cli import main as cli_main
-from fintech_release.config import ReleaseConfig
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources.jre_base import JRE_MODULES, import_base_image, imported_base_image
 from fintech_release.resources.registry_api import MANIFEST_MEDIA_TYPES

@@ -10,9 +10,9 @@ import pytest
 import requests
 from dagster import AssetKey, DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
-from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
-from fintech_release.jobs.branch_ci import branch_version
 from fintech_release.jobs import BRANCH_CI
+from fintech_release.jobs.branch_ci import branch_version
+from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo
 from fintech_release_tests.release_setup import (

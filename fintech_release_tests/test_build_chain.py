@@ -12,10 +12,10 @@ import pytest
 import requests
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
-from fintech_release.records.event_log import latest_materialization_metadata
-from fintech_release.records.keys import BUILD_ANALYSIS, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, REGISTRY_IMAGE
 from fintech_release.assets.source import report_head_commits
 from fintech_release.cli.launch import build_and_push
+from fintech_release.records.event_log import latest_materialization_metadata
+from fintech_release.records.keys import BUILD_ANALYSIS, BUILD_IMAGE, BUILD_JAR, BUILD_TESTS, REGISTRY_IMAGE
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo, free_port
 from fintech_release_tests.conftest import EXAMPLES_DIR

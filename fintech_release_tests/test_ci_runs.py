@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from fintech_release.records.keys import COMMIT_TAG, SERVICE_TAG
-from fintech_release.triggers.ci_runs import PARTITION_TAG, ci_run_for, service_for_repository
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
+from fintech_release.records.keys import COMMIT_TAG, SERVICE_TAG
+from fintech_release.triggers.ci_runs import PARTITION_TAG, ci_run_for, service_for_repository
 
 SHA = "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c"
 

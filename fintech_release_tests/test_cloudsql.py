@@ -53,8 +53,8 @@ from fintech_release_tests.fixtures_cloudsql import (  # noqa: F401
 from fintech_release_tests.fixtures_google_apis import (  # noqa: F401
     BackupApi,
     CloudSqlAdminApi,
-    backup_api,
     ConnectorAdminApi,
+    backup_api,
     cloudsql_admin_api,
     connector_admin_api,
     instance_document,

@@ -17,17 +17,17 @@ import yaml
 from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
+from fintech_release.config import ReleaseConfig, load_release_config
+from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
 from fintech_release.records.keys import (
     BRANCH_TAG,
     COMMIT_TAG,
     SERVICE_TAG,
     SOURCE_COMMIT,
 )
-from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
-from fintech_release.config import ReleaseConfig, load_release_config
-from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources.source import CommitInfo, LocalGitSource
+from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
 from fintech_release_tests.components import GitBareRepo
 from fintech_release_tests.release_setup import write_release_config
 

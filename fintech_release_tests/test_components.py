@@ -44,7 +44,8 @@ def test_git_bare_repo_factory_commits_and_pushes(git_bare_repo_factory, tmp_pat
 
     def git(*args: str) -> str:
         env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
-        return subprocess.run(["git", *args], cwd=repo.bare_path, env=env, check=True, capture_output=True, text=True).stdout
+        done = subprocess.run(["git", *args], cwd=repo.bare_path, env=env, check=True, capture_output=True, text=True)
+        return done.stdout
 
     assert git("rev-parse", "master").strip() == second
     assert git("log", "--format=%ae %s", "master").splitlines() == ["bob@example.com add app", "ada@example.com init"]

@@ -24,8 +24,7 @@ from dagster import AssetKey, DagsterInvalidDefinitionError, Definitions
 from fintech_release import release_graph
 from fintech_release.assets.environments import database_name
 from fintech_release.cli import main as cli_main
-from fintech_release.config import CONFIG_ENV_VAR, load_release_config
-from fintech_release.config import yaml_reader
+from fintech_release.config import CONFIG_ENV_VAR, load_release_config, yaml_reader
 from fintech_release.errors import ReleaseConfigError
 from fintech_release.jobs import approve_job_name, deploy_job_name, rollback_job_name, teardown_job_name
 from fintech_release.release_graph import build_definitions

@@ -33,9 +33,9 @@ from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from fintech_release.records.keys import BUILD_ANALYSIS, DEPLOYMENT_TAG, SOURCE_COMMIT, deployment_pool
 from fintech_release.assets.source import report_head_commits
 from fintech_release.jobs import BUILD_AND_PUSH, deploy_job_name
+from fintech_release.records.keys import BUILD_ANALYSIS, DEPLOYMENT_TAG, SOURCE_COMMIT, deployment_pool
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import free_port
 from fintech_release_tests.dagster_run_pod import run_pod_job

@@ -247,7 +247,7 @@ def test_the_application_password_is_nowhere_but_in_its_file(
         container.reload()
         inspected = str(container.attrs)
         assert password not in inspected and password not in str(container.labels)
-        assert f"DB_PASSWORD_FILE=/run/secrets/db-password" in container.attrs["Config"]["Env"]
+        assert "DB_PASSWORD_FILE=/run/secrets/db-password" in container.attrs["Config"]["Env"]
         assert password not in container.logs().decode("utf-8", "replace")
         mount = next(m for m in container.attrs["Mounts"] if m["Destination"] == "/run/secrets/db-password")
         assert (mount["Source"], mount["RW"]) == (str(secret_file), False)

@@ -3,11 +3,15 @@ promotion gate is a blocking check on the asset it judges."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import yaml
-from dagster import AssetKey, Definitions
+from dagster import AssetKey, BetaWarning, Definitions
 
+from fintech_release.config import load_release_config
+from fintech_release.definitions import defs
+from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.records.keys import (
     BUILD_ANALYSIS,
     BUILD_BASE_IMAGE,
@@ -17,9 +21,6 @@ from fintech_release.records.keys import (
     REGISTRY_IMAGE,
     SOURCE_COMMIT,
 )
-from fintech_release.config import load_release_config
-from fintech_release.definitions import defs
-from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.release_graph import build_definitions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +85,33 @@ def test_each_environment_uses_the_resources_of_its_platform() -> None:
     assert graph.get_check_spec(ready[0]).blocking
     for downstream in (["production", "database"], ["production", "ingress"], ["production", "release", "payments"]):
         assert AssetKey(["production", "cluster"]) in graph.get(AssetKey(downstream)).parent_keys
+
+
+def test_a_bitbucket_cloud_base_url_reaches_the_source_resource(tmp_path: Path) -> None:
+    """source_control.bitbucket.base_url also serves Bitbucket Cloud (a proxy or a stand-in in front of its API)."""
+    document = yaml.safe_load((REPO_ROOT / "release.yaml").read_text())
+    url = "https://bitbucket-proxy.bank.example/2.0"
+    document["source_control"] = {
+        "platform": "bitbucket", "bitbucket": {"flavor": "cloud", "owner": "acme", "base_url": url},
+    }
+    for service in document["services"]:
+        service["repository"] = service["name"]
+    path = tmp_path / "release.yaml"
+    path.write_text(yaml.safe_dump(document))
+    source = build_definitions(load_release_config(path)).resources["source"]
+    assert type(source).__name__ == "BitbucketCloudSource"
+    assert source.base_url == url
+
+
+def test_building_the_definitions_shows_no_beta_warning_about_sensor_owners() -> None:
+    """Dagster warns that sensors' `owners` is in beta when it binds resources; only that warning is kept quiet,
+    only while the definitions are built: the process's own warning filters are left as they were."""
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        defs = build_definitions(load_release_config(REPO_ROOT / "examples" / "release.gke.yaml"))
+        Definitions.validate_loadable(defs)
+        defs.resolve_job_def("teardown_ci")
+        warnings.warn("a beta feature", BetaWarning, stacklevel=1)  # any other BetaWarning still shows
+    assert [str(warning.message) for warning in caught] == ["a beta feature"]
+    assert warnings.filters == filters

@@ -32,7 +32,7 @@ from fintech_release.health.model import ServiceHealth
 from fintech_release.jobs import approval_op_name, deploy_job_name, rollback_job_name
 from fintech_release.notifications.deployments import deployment_report_sensor_name, deployment_status_key
 from fintech_release.records.keys import REGISTRY_IMAGE
-from fintech_release.release_graph import build_definitions
+from fintech_release.release_graph import build_definitions, resolved
 from fintech_release.resources.bitbucket import BitbucketCloudSource
 from fintech_release.resources.database import BackupRecord, DatabaseAdmin, MigrationResult
 from fintech_release.resources.email import EmailNotifier
@@ -158,8 +158,10 @@ class Story:
     def defs(self, crashing: tuple[str, ...] = ()) -> Definitions:
         base = build_definitions(self.config)
         runtime = StandInRuntime(state_file=self.runtime.state_file, crashing=list(crashing))
-        return Definitions(assets=base.assets, jobs=base.jobs, sensors=base.sensors,
-                           resources={**base.resources, **self.sensor_resources, **self.resources, "runtime": runtime})
+        return resolved(Definitions(
+            assets=base.assets, jobs=base.jobs, sensors=base.sensors,
+            resources={**base.resources, **self.sensor_resources, **self.resources, "runtime": runtime},
+        ))
 
     def push(self, instance: DagsterInstance, version: str, digest_hex: str) -> tuple[str, str]:
         """Record a push of a new commit as registry/image does; return (commit, digest)."""

@@ -34,14 +34,14 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from fintech_release.cli import launch, report
-from fintech_release.records.event_log import latest_materialization_metadata, materializations
-from fintech_release.records.keys import REGISTRY_IMAGE, database_key, release_key
 from fintech_release.assets.source import report_head_commits
+from fintech_release.cli import launch, report
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import DeploymentRefusedError
 from fintech_release.jobs import BUILD_AND_PUSH
 from fintech_release.records.approvals import Decision, approval_history
+from fintech_release.records.event_log import latest_materialization_metadata, materializations
+from fintech_release.records.keys import REGISTRY_IMAGE, database_key, release_key
 from fintech_release.release_graph import build_definitions
 from fintech_release_tests.components import GitBareRepo
 from fintech_release_tests.conftest import EXAMPLES_DIR

@@ -203,7 +203,8 @@ def test_a_waiting_command_and_a_starting_deployment_stop_cleanly_on_sigterm(
     starting = story.cli("deploy", ENV, "contact-us", config=never_ready)
     assert wait_until(lambda: len(containers(docker_client)) >= 4, timeout=60), starting.err
     waiting = story.cli("deploy", ENV, "contact-us")
-    assert wait_until(lambda: waiting.said("staging: waiting for `staging: deploying contact-us`"), timeout=60), waiting.err
+    waits = "staging: waiting for `staging: deploying contact-us`"
+    assert wait_until(lambda: waiting.said(waits), timeout=60), waiting.err
     assert waiting.said(f"(pid {starting.process.pid} on ")
 
     waiting.process.send_signal(signal.SIGTERM)
@@ -292,7 +293,8 @@ def test_the_health_watch_reports_a_stopped_replica_and_self_heal_restores_it(
     def look() -> SensorExecutionData:
         """One tick, evaluated as the sensor daemon evaluates it."""
         nonlocal cursor
-        result = watch.evaluate_tick(build_sensor_context(instance=story.instance, cursor=cursor, resources=defs.resources))
+        context = build_sensor_context(instance=story.instance, cursor=cursor, resources=defs.resources)
+        result = watch.evaluate_tick(context)
         cursor = result.cursor
         return result
 
@@ -386,7 +388,9 @@ def test_a_deployment_launched_on_the_webserver_queues_and_re_executes_from_the_
     assert story.release()["status"] == "unchanged"
 
 
-def test_a_push_waits_out_a_registry_restart(tmp_path: Path, base_image: str, docker_client: docker.DockerClient) -> None:
+def test_a_push_waits_out_a_registry_restart(
+    tmp_path: Path, base_image: str, docker_client: docker.DockerClient
+) -> None:
     registry = RegistryServer.start(tmp_path / "registry")
     registry.stop()  # down when the push starts; back a few seconds later, on the same port
     restart = threading.Timer(3, lambda: registry._launch(timeout=30))

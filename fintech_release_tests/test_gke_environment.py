@@ -17,8 +17,6 @@ What each test runs, honestly:
   without backups fails the blocking check on <env>/cluster, so neither a migration nor the ingress runs.
 """
 
-# ruff: noqa: F811 - pytest fixtures imported from fixtures_google_apis are test parameters
-
 from __future__ import annotations
 
 import json

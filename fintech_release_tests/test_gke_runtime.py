@@ -116,7 +116,7 @@ class StandInApi:
         ingresses: Sequence[Any] = (), replica_sets: Sequence[Any] = (),
     ) -> None:
         paths = list(LIST_KINDS)
-        for path, models in zip(paths, (deployments, pods, hpas, ingresses, replica_sets)):
+        for path, models in zip(paths, (deployments, pods, hpas, ingresses, replica_sets), strict=True):
             self.objects[path] = [to_document(model) for model in models]
 
     def count(self, kind: str) -> int:

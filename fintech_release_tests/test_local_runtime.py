@@ -15,13 +15,12 @@ import requests
 from docker.errors import ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from fintech_release_tests.conftest import DOCKER_HOST
-from fintech_release_tests.fixtures_runtime import SERVICE, V1, V2, ServiceImages
-
 from fintech_release.errors import RegistryUnavailableError
 from fintech_release.health.model import ServiceHealth
 from fintech_release.resources.local_runtime import ENVIRONMENT_LABEL, LocalDockerRuntime
 from fintech_release.resources.runtime import DeploySpec
+from fintech_release_tests.conftest import DOCKER_HOST
+from fintech_release_tests.fixtures_runtime import SERVICE, V1, V2, ServiceImages
 
 pytestmark = pytest.mark.integration
 

@@ -29,12 +29,12 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from fintech_release.notifications import sensors as notification_sensors
-from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
+from fintech_release.notifications import sensors as notification_sensors
 from fintech_release.notifications.sensors import notification_sensor_name
-from fintech_release.release_graph import build_definitions
+from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
+from fintech_release.release_graph import build_definitions, resolved
 from fintech_release.resources import build_tool
 from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer
 from fintech_release.resources.build_tool import BuildTool, JarArtifact
@@ -139,11 +139,11 @@ class Setup:
                 timeout_seconds=5,
             )
         base = build_definitions(config)
-        self.defs = Definitions(
+        self.defs = resolved(Definitions(
             assets=base.assets, jobs=base.jobs, sensors=base.sensors,
             resources={**base.resources, **self.sensor_resources, "build_tool": tool,
                        "analyzer": PassingAnalyzer()},
-        )
+        ))
 
     def evaluate(
         self, instance: DagsterInstance, result: ExecuteInProcessResult | str, status: DagsterRunStatus

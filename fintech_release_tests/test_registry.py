@@ -152,14 +152,15 @@ def test_an_image_in_the_registry_is_copied_by_digest_under_the_immutable_rule(
     built = registry.push(local_reference=make_image("remote build"), repository="builds/svc-c", tag="1.0.0-4")
     other = registry.push(local_reference=make_image("another build"), repository="builds/svc-c", tag="1.0.0-5")
 
-    copied = registry.copy(source_repository="builds/svc-c", digest=built.digest, repository="svc-c", tag="1.0.0-4")
+    release = {"source_repository": "builds/svc-c", "repository": "svc-c", "tag": "1.0.0-4"}
+    copied = registry.copy_image(digest=built.digest, **release)
     assert copied.reference == f"{secure_registry.host}/svc-c:1.0.0-4" and copied.digest == built.digest
     assert served_digest(secure_registry, "svc-c", "1.0.0-4", (USER, PASSWORD)) == built.digest
-    again = registry.copy(source_repository="builds/svc-c", digest=built.digest, repository="svc-c", tag="1.0.0-4")
+    again = registry.copy_image(digest=built.digest, **release)
     assert again == copied
 
     with pytest.raises(ImageTagConflictError, match=f"svc-c:1.0.0-4 already names {built.digest}.*{other.digest}"):
-        registry.copy(source_repository="builds/svc-c", digest=other.digest, repository="svc-c", tag="1.0.0-4")
+        registry.copy_image(digest=other.digest, **release)
 
 
 # --- Google: Application Default Credentials (contract tests against the token stand-ins) -------------------------

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fintech_release.records.event_log import latest_materialization_metadata
-from fintech_release.records.keys import SOURCE_COMMIT
 from fintech_release.assets.source import report_head_commits
 from fintech_release.errors import ExternalSystemError, ToolFailedError
+from fintech_release.records.event_log import latest_materialization_metadata
+from fintech_release.records.keys import SOURCE_COMMIT
 from fintech_release.resources.source import BuildStatus, LocalGitSource, checkout_commit
 from fintech_release_tests.release_setup import quiet_instance, write_release_config
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dagster import AssetMaterialization, DagsterInstance
+from dagster import AssetMaterialization
 
 from fintech_release.records.keys import BUILD_JAR
-from fintech_release_tests.release_setup import quiet_instance
 from fintech_release.records.versioning import (
     artifact_version,
     image_version,
@@ -18,6 +17,7 @@ from fintech_release.records.versioning import (
     next_build_number,
     next_rebuild,
 )
+from fintech_release_tests.release_setup import quiet_instance
 
 
 def test_artifact_version_is_base_dash_build_number() -> None:

@@ -23,6 +23,9 @@ from dagster import (
 )
 from pydantic import BaseModel
 
+from fintech_release.assets.source import CommitRef, resolve_commit
+from fintech_release.config import ReleaseConfig
+from fintech_release.config.models import SONAR_SEVERITIES
 from fintech_release.records.event_log import (
     latest_materialization_metadata,
     require_latest_materialization,
@@ -35,14 +38,6 @@ from fintech_release.records.keys import (
     BUILD_TESTS,
     SOURCE_COMMIT,
 )
-from fintech_release.assets.source import CommitRef, resolve_commit
-from fintech_release.config import ReleaseConfig
-from fintech_release.config.models import SONAR_SEVERITIES
-from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer
-from fintech_release.resources.base_image import BaseImageBuilder
-from fintech_release.resources.build_tool import BuildTool, TestSummary
-from fintech_release.resources.images import BuiltImage, ImageBuilder
-from fintech_release.resources.source import SourceControl
 from fintech_release.records.versioning import (
     artifact_version,
     image_version,
@@ -50,6 +45,11 @@ from fintech_release.records.versioning import (
     next_build_number,
     next_rebuild,
 )
+from fintech_release.resources.analysis import AnalysisReport, CodeAnalyzer
+from fintech_release.resources.base_image import BaseImageBuilder
+from fintech_release.resources.build_tool import BuildTool, TestSummary
+from fintech_release.resources.images import BuiltImage, ImageBuilder
+from fintech_release.resources.source import SourceControl
 
 QUALITY_GATE = "quality_gate"
 TESTS_PASSED = "tests_passed"

@@ -7,7 +7,15 @@ carries the four figures for the last 30 days, a weekly trend and the deployment
 links to their runs.
 """
 
-from dagster import AssetMaterialization, AssetSpec, DagsterInstance, MetadataValue, TableColumn, TableRecord, TableSchema
+from dagster import (
+    AssetMaterialization,
+    AssetSpec,
+    DagsterInstance,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.records.delivery import DeliveryMetrics, Figures, default_window, delivery_metrics

@@ -8,19 +8,18 @@ from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
-    Config,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
-
 from pydantic import Field
 
 from fintech_release.assets.delivery import delivery_spec

@@ -24,7 +24,7 @@ def registry_assets(config: ReleaseConfig, services: PartitionsDefinition) -> li
         built = require_latest_materialization(context, BUILD_IMAGE)
         service, version = context.partition_key, str(built["version"])
         if "registry_digest" in built:  # a remote builder left it in the registry's build namespace
-            pushed = registry.copy(
+            pushed = registry.copy_image(
                 source_repository=f"{config.build.image_namespace}/{service}", digest=str(built["registry_digest"]),
                 repository=service, tag=version,
             )

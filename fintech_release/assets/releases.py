@@ -17,7 +17,7 @@ settings it ran with and the `pod_health` verdict (a blocking check).
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 from dagster import (
     AssetCheckResult,
@@ -64,7 +64,7 @@ from fintech_release.resources.runtime import DeployOutcome, DeploySpec, Service
 POD_HEALTH = "pod_health"
 
 
-class ReleaseMode(str, Enum):
+class ReleaseMode(StrEnum):
     """What a run of the environment's releases does."""
 
     DEPLOY = "deploy"
@@ -201,7 +201,10 @@ class _ReleaseStep:
             before = serving_release(self.context.instance, self.env, name)
             outcome, health = self._roll_out(name, image.reference, settings)
             status, serving = _deploy_status(outcome, image, settings, before), outcome.image
-            if status == "deployed" and not health.healthy and self.environment.auto_rollback and outcome.previous_image:
+            if (
+                status == "deployed" and not health.healthy and self.environment.auto_rollback
+                and outcome.previous_image
+            ):
                 self.context.log.warning(
                     f"{self.env}/{name}: unhealthy after the upgrade, rolling back to {outcome.previous_image}"
                 )
@@ -216,7 +219,9 @@ class _ReleaseStep:
                 settings=settings, extra=self._approval_metadata(approval, before),
             )
 
-    def roll_back(self, services: list[str], *, undo_run: str | None, at: datetime | None) -> Iterator[MaterializeResult]:
+    def roll_back(
+        self, services: list[str], *, undo_run: str | None, at: datetime | None
+    ) -> Iterator[MaterializeResult]:
         """Bring back, per service, the healthy release the plan names; fail when that changes nothing."""
         try:
             plan = rollback_plan(self.context.instance, self.env, services, undo_run=undo_run, at=at)
@@ -238,7 +243,10 @@ class _ReleaseStep:
                 extra={
                     "rolled_back_to": image.version,
                     "undoes": plan.undoes,
-                    **({"approved_by": str(target.metadata["approved_by"])} if "approved_by" in target.metadata else {}),
+                    **(
+                        {"approved_by": str(target.metadata["approved_by"])}
+                        if "approved_by" in target.metadata else {}
+                    ),
                 },
             )
         for name, why in plan.not_restorable.items():

@@ -18,11 +18,10 @@ from dagster import (
 )
 from pydantic import BaseModel
 
+from fintech_release.config import ReleaseConfig
 from fintech_release.records.event_log import latest_materialization_metadata
 from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SOURCE_COMMIT
-from fintech_release.config import ReleaseConfig
 from fintech_release.resources.source import CommitInfo, SourceControl
-
 
 # The tag Dagster reads a runless event's data version from (what `DataVersion` means for them).
 DATA_VERSION_TAG = "dagster/data_version"
@@ -82,7 +81,8 @@ def resolve_commit(context: AssetExecutionContext, config: ReleaseConfig, source
         repository = config.repository_ref(service)
         commit = source.commit(repository=repository, sha=tags[COMMIT_TAG], branch=branch)
         return CommitRef(
-            sha=commit.sha, branch=branch, author_email=commit.author_email, committed_at=commit.committed_at.isoformat()
+            sha=commit.sha, branch=branch, author_email=commit.author_email,
+            committed_at=commit.committed_at.isoformat(),
         )
     observed = latest_materialization_metadata(context.instance, SOURCE_COMMIT, service.name)
     if observed is None:

@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the unexpected too; the traceback is --verbose's
         if args.verbose:
             raise
-        print(f"fintech-release: unexpected {type(exc).__name__}: {exc} (--verbose shows the traceback)", file=sys.stderr)
+        print(
+            f"fintech-release: unexpected {type(exc).__name__}: {exc} (--verbose shows the traceback)", file=sys.stderr
+        )
         return 1
 
 
@@ -162,7 +164,8 @@ def _parser_with(parent: argparse.ArgumentParser) -> type[argparse.ArgumentParse
 
     class Subcommand(argparse.ArgumentParser):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, parents=[parent], **kwargs)
+            kwargs["parents"] = [*kwargs.get("parents", ()), parent]
+            super().__init__(*args, **kwargs)
 
     return Subcommand
 
@@ -186,9 +189,7 @@ def _check(config: ReleaseConfig, _args: argparse.Namespace) -> int:
 
 
 def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
-    from fintech_release.cli import launch
-
-    from fintech_release.cli import report
+    from fintech_release.cli import launch, report
 
     return _run(
         config, args, lambda _: launch.base_image_run(config),
@@ -198,10 +199,10 @@ def _base_image(config: ReleaseConfig, args: argparse.Namespace) -> int:
 
 def _observe(config: ReleaseConfig, _args: argparse.Namespace) -> int:
     from fintech_release.assets.source import report_head_commits
-    from fintech_release.resources import platform_resources
+    from fintech_release.resources import source_control
 
     with open_instance() as instance:
-        heads = report_head_commits(instance, config, platform_resources(config)["source"])
+        heads = report_head_commits(instance, config, source_control(config))
     for service, sha in heads.items():
         print(f"{service}: {sha}")
     return 0
@@ -329,7 +330,7 @@ def _teardown(config: ReleaseConfig, args: argparse.Namespace) -> int:
         launch.check_environment(config, environment)
     for environment in environments:
         plan = launch.teardown_run(config, environment)
-        if code := _run(config, args, lambda _: plan, f"{environment}: torn down"):
+        if code := _run(config, args, _planned(plan), f"{environment}: torn down"):
             return code
     return 0
 
@@ -388,6 +389,11 @@ def _demo(config: ReleaseConfig, args: argparse.Namespace) -> int:
     print("\nSee the lineage in the Dagster UI: make ui, then open http://127.0.0.1:3000")
     print(f"(DAGSTER_HOME={dagster_home()})")
     return 0
+
+
+def _planned(plan: RunPlan) -> PlanFor:
+    """A plan made before the instance is opened (it does not depend on the instance)."""
+    return lambda _instance: plan
 
 
 def _run(

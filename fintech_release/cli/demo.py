@@ -14,17 +14,18 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
 
-from fintech_release.cli import launch, report
-from fintech_release.records.event_log import latest_materialization_metadata
-from fintech_release.records.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
 from fintech_release.assets.source import report_head_commits
+from fintech_release.cli import launch, report
 from fintech_release.config import ReleaseConfig
 from fintech_release.errors import FintechReleaseError
 from fintech_release.records.approvals import Decision
+from fintech_release.records.event_log import latest_materialization_metadata
+from fintech_release.records.keys import BUILD_BASE_IMAGE, REGISTRY_IMAGE, release_key
 from fintech_release.resources._process import run_tool
 from fintech_release.resources.source import GIT_HINT
 
@@ -73,17 +74,17 @@ def build_and_push_all(
     if latest_materialization_metadata(instance, BUILD_BASE_IMAGE) is None:
         say(f"building the base image {config.build.base_image} …")
         _require(launch.build_base_image(defs, instance), "the base image")
-    heads = report_head_commits(instance, config, defs.resources["source"])
+    heads = report_head_commits(instance, config, (defs.resources or {})["source"])
     pushed: dict[str, str] = {}
-    for service, sha in heads.items():
-        previous = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
+    for name, sha in heads.items():
+        previous = latest_materialization_metadata(instance, REGISTRY_IMAGE, name)
         if previous and previous["commit"] == sha:
-            say(f"{service}: {sha[:12]} is already pushed")
+            say(f"{name}: {sha[:12]} is already pushed")
         else:
-            say(f"{service}: building {sha[:12]} (analysis, tests, jar, image, push) …")
-            _require(launch.build_and_push(defs, instance, service, sha), f"build_and_push of {service}")
-        latest = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
-        pushed[service] = f"{latest['reference']}  {latest['digest']}"
+            say(f"{name}: building {sha[:12]} (analysis, tests, jar, image, push) …")
+            _require(launch.build_and_push(defs, instance, name, sha), f"build_and_push of {name}")
+        latest = _recorded(instance, REGISTRY_IMAGE, name)
+        pushed[name] = f"{latest['reference']}  {latest['digest']}"
     return pushed
 
 
@@ -106,7 +107,7 @@ def release_everywhere(
         try:
             _require(launch.deploy(config, defs, instance, env), f"deployment to {env}")
             for service in config.service_names:
-                release = latest_materialization_metadata(instance, release_key(env, service))
+                release = _recorded(instance, release_key(env, service))
                 say(f"  {service:12} {release['version']:10} {release['status']:10} {release['ready_replicas']} ready")
         finally:
             if environment.ephemeral:
@@ -134,6 +135,14 @@ def row_counts(config: ReleaseConfig, environment: str) -> dict[str, str]:
             except (requests.RequestException, ValueError) as error:
                 counts[service] = f"no answer ({type(error).__name__})"
     return counts
+
+
+def _recorded(instance: DagsterInstance, key: AssetKey, partition: str | None = None) -> dict[str, Any]:
+    """Metadata of what a run that succeeded just recorded: its absence means that run recorded nothing."""
+    metadata = latest_materialization_metadata(instance, key, partition)
+    if metadata is None:
+        raise DemoFailedError(f"{key.to_user_string()}{f'[{partition}]' if partition else ''} was never recorded")
+    return metadata
 
 
 def _require(result: ExecuteInProcessResult, what: str) -> None:

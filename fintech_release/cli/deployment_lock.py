@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from dagster import DagsterInstance, DagsterRun, RunsFilter
 
@@ -51,7 +52,7 @@ def exclusive_deployment(instance: DagsterInstance, environment: str, *, command
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _wait_for_lock(handle, environment: str, say: Say) -> None:  # noqa: ANN001 - a text file
+def _wait_for_lock(handle: TextIO, environment: str, say: Say) -> None:
     waiting = _Waiting(say)
     while True:
         try:
@@ -62,7 +63,7 @@ def _wait_for_lock(handle, environment: str, say: Say) -> None:  # noqa: ANN001 
             time.sleep(POLL_SECONDS)
 
 
-def _record_holder(handle, command: str) -> None:  # noqa: ANN001 - a text file
+def _record_holder(handle: TextIO, command: str) -> None:
     me = ProcessIdentity.current()
     holder = {"command": command, "pid": me.pid, "host": me.host, "since": datetime.now(UTC).isoformat()}
     handle.seek(0)
@@ -71,7 +72,7 @@ def _record_holder(handle, command: str) -> None:  # noqa: ANN001 - a text file
     handle.flush()
 
 
-def _holder(handle) -> str:  # noqa: ANN001 - a text file
+def _holder(handle: TextIO) -> str:
     handle.seek(0)
     try:
         holder = json.loads(handle.read())

@@ -242,7 +242,8 @@ def execute(
 def require_environment(plan: RunPlan, defs: Definitions) -> None:
     """`MissingEnvironmentVariableError` before the run starts when a secret one of its resources reads is not set."""
     job = plan.job or defs.resolve_job_def(plan.job_name)
-    require_secrets(defs.resources[key] for key in sorted(job.required_resource_keys) if key in defs.resources)
+    resources = defs.resources or {}
+    require_secrets(resources[key] for key in sorted(job.required_resource_keys) if key in resources)
 
 
 def new_run_id() -> str:

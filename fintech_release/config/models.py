@@ -388,7 +388,8 @@ class GkePlatformSettings(_Strict):
 
     terraform_dir: Path = Path("deploy/terraform")
     terraform_state_bucket: GcsBucketName | None = None  # the GCS bucket deploy/terraform/bootstrap creates
-    terraform_data_dir: Path | None = None  # a Terraform data dir per environment below it; None: <root>/.terraform-<env>
+    # A Terraform data dir per environment below it; None: <root>/.terraform-<env>
+    terraform_data_dir: Path | None = None
     charts_dir: Path = Path("deploy/charts")
     terraform_executable: Executable = "terraform"
     helm_executable: Executable = "helm"

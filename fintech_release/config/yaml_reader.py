@@ -175,12 +175,13 @@ def _take_key(mapping: _Open, key: Any, line: int) -> None:
 
 
 def _attach(parent: _Open | None, value: Any, loc: Location, line: int, lines: dict[Location, int]) -> None:
-    if parent is not None and isinstance(parent.value, dict):
-        parent.value[parent.key] = value
-        line = parent.key_line  # a mapping entry is where its key is
-        parent.key = _NO_KEY
-    elif parent is not None:
-        parent.value.append(value)
+    if parent is not None:
+        if isinstance(parent.value, dict):
+            parent.value[parent.key] = value
+            line = parent.key_line  # a mapping entry is where its key is
+            parent.key = _NO_KEY
+        else:
+            parent.value.append(value)
     lines[loc] = line
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from kubernetes.client import (
     V1Container,
@@ -51,7 +52,7 @@ from kubernetes.client import (
     V2HorizontalPodAutoscaler,
 )
 
-from fintech_release.health.model import Readiness, ReplicaStatus, ServiceHealth, assess
+from fintech_release.health.model import Readiness, ReplicaState, ReplicaStatus, ServiceHealth, assess
 
 SERVICE_LABEL = "io.fintech-release/service"
 ENVIRONMENT_LABEL = "io.fintech-release/environment"
@@ -73,6 +74,13 @@ NODE_KILLED_REASONS = frozenset({
     "Evicted", "Preempting", "Terminated", "Shutdown", "NodeShutdown", "NodeLost", "NodeAffinity",
     "UnexpectedAdmissionError",
 })
+# A container's state as judged here; a replica blocked on an error or retrying one is still starting.
+ContainerState = Literal["restarting", "exited", "blocked", "retrying", "starting", "running"]
+_REPLICA_STATE: dict[ContainerState, ReplicaState] = {
+    "restarting": "restarting", "exited": "exited", "blocked": "starting", "retrying": "starting",
+    "starting": "starting", "running": "running",
+}
+_READINESS: dict[str, Readiness] = {"True": "ready", "False": "not_ready"}
 
 
 @dataclass(frozen=True)
@@ -287,7 +295,7 @@ def _observe(pod: V1Pod, service: str, since: datetime | None, timeline: Timelin
     replica = ReplicaStatus(
         name=pod.metadata.name,
         image=image,
-        state="starting" if state in ("blocked", "retrying") else state,  # type: ignore[arg-type]
+        state=_REPLICA_STATE[state],
         readiness=readiness,
         restart_count=restarts,
         exit_code=exit_code,
@@ -441,10 +449,12 @@ def _worst_container(
     since: datetime | None,
     timeline: Timeline,
     found: _Findings,
-) -> tuple[str, str | None, int | None]:
+) -> tuple[ContainerState, str | None, int | None]:
     """The worst container state (crash loop > exited > blocked > retrying > starting > running), reason, exit code."""
-    rank = {"restarting": 5, "exited": 4, "blocked": 3, "retrying": 2, "starting": 1, "running": 0}
-    worst: tuple[str, str | None, int | None] | None = None
+    rank: dict[ContainerState, int] = {
+        "restarting": 5, "exited": 4, "blocked": 3, "retrying": 2, "starting": 1, "running": 0
+    }
+    worst: tuple[ContainerState, str | None, int | None] | None = None
     for status, is_init in statuses:
         state, reason, exit_code = _container_state(pod, status, is_init, since, timeline, found)
         if worst is None or rank[state] > rank[worst[0]]:
@@ -456,7 +466,7 @@ def _worst_container(
 
 def _container_state(
     pod: str, status: V1ContainerStatus, is_init: bool, since: datetime | None, timeline: Timeline, found: _Findings
-) -> tuple[str, str | None, int | None]:
+) -> tuple[ContainerState, str | None, int | None]:
     last = status.last_state.terminated if status.last_state else None
     recent = last is not None and _restarted_since(status, since)
     last_exit = f"last exit {last.reason or 'Error'}, code {last.exit_code}" if last and recent else None
@@ -481,7 +491,7 @@ def _container_state(
 
 def _waiting_on_error(
     pod: str, container: str, reason: str, message: str | None, timeline: Timeline, found: _Findings
-) -> tuple[str, str]:
+) -> tuple[Literal["blocked", "retrying"], str]:
     """("blocked", why) for an error no retry fixes or one that lasted the grace period, else ("retrying", why)."""
     text = f"{reason}{_because(None, message)}"
     if _final(reason, message or ""):
@@ -520,7 +530,7 @@ def _unschedulable(pod: V1Pod) -> str | None:
 
 def _readiness(pod: V1Pod) -> Readiness:
     ready = _condition(pod.status.conditions, "Ready", "status")
-    return {"True": "ready", "False": "not_ready"}.get(ready or "", "unknown")  # type: ignore[return-value]
+    return _READINESS.get(ready or "", "unknown")
 
 
 def _condition(conditions: list[V1PodCondition] | None, kind: str, attribute: str) -> str | None:

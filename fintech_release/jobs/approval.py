@@ -43,7 +43,9 @@ class ApprovalConfig(Config):
     """An approver's decision on the environment's current candidate."""
 
     decision: Any = Field(description="yes or no (any case).")
-    approver: str = Field(description="Who decides: your email address. It is recorded as given (OSS Dagster has no login).")
+    approver: str = Field(
+        description="Who decides: your email address. It is recorded as given (OSS Dagster has no login)."
+    )
     reason: str = Field(description="Why: a change ticket, what you reviewed.")
     expect: str = Field(
         default="",

@@ -41,9 +41,9 @@ from fintech_release.assets.build import (
     junit_metadata,
     junit_verdict,
 )
-from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs.names import BRANCH_CI
+from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 from fintech_release.resources.analysis import CodeAnalyzer
 from fintech_release.resources.build_tool import BuildTool, JarArtifact
 from fintech_release.resources.images import BuiltImage, ImageBuilder

@@ -32,7 +32,7 @@ def environment_jobs(
     """Deploy, rollback, restore, approval and (for ephemeral environments) teardown jobs of one environment."""
     env = environment.name
     releases = AssetSelection.assets(*[release_key(env, name) for name in config.service_names])
-    prepare_and_release = AssetSelection.groups(environment_group(env))
+    prepare_and_release: AssetSelection = AssetSelection.groups(environment_group(env))
     if environment.approval.required:
         prepare_and_release -= AssetSelection.assets(approval_key(env))
     deployment = {DEPLOYMENT_TAG: env}

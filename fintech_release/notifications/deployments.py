@@ -35,6 +35,7 @@ from fintech_release.config import ReleaseConfig
 from fintech_release.notifications import sensors as ci_reports
 from fintech_release.notifications.messages import DeploymentResult, ReleaseChange, compose_deployment_email
 from fintech_release.notifications.reporting import REPORT_BUDGET_SECONDS, ReportBudget, with_notifier
+from fintech_release.records.event_log import metadata_values
 from fintech_release.records.keys import DEPLOYMENT_TAG
 from fintech_release.records.releases import NOT_IN_PLACE
 from fintech_release.resources.email import EmailNotifier
@@ -63,7 +64,7 @@ def deployment_report_sensors(
 ) -> list[SensorDefinition]:
     """One run-status sensor per way a deployment, rollback or restore run can end."""
     sends_email = config.notifications.email is not None
-    sensors = []
+    sensors: list[SensorDefinition] = []
     for status in ENDED:
         sensors.append(
             run_status_sensor(
@@ -151,10 +152,9 @@ def released_in_run(instance: DagsterInstance, run_id: str) -> list[tuple[Releas
     for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
         event = record.dagster_event
         key = event.asset_key if event else None
-        if key is None or len(key.path) != 3 or key.path[1] != "release":
+        if event is None or key is None or len(key.path) != 3 or key.path[1] != "release":
             continue
-        recorded = event.step_materialization_data.materialization.metadata
-        metadata = {name: value.value for name, value in recorded.items()}
+        metadata = metadata_values(event.step_materialization_data.materialization.metadata)
         previous = str(metadata.get("previous", "nothing"))
         found.append((
             ReleaseChange(

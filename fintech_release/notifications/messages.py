@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel
 
 from fintech_release.config.models import EmailSettings
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """How a CI run ended."""
 
     SUCCESS = "SUCCESS"

@@ -40,14 +40,16 @@ from dagster import (
 )
 from pydantic import BaseModel
 
-from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
-from fintech_release.jobs.branch_ci import TESTS_OP
-from fintech_release.triggers.ci_runs import PARTITION_TAG
 from fintech_release.config import ReleaseConfig
+from fintech_release.config.models import EmailSettings
+from fintech_release.jobs.branch_ci import TESTS_OP
 from fintech_release.notifications.messages import CiResult, Outcome, compose_email
 from fintech_release.notifications.reporting import REPORT_BUDGET_SECONDS, ReportBudget, with_notifier
+from fintech_release.records.event_log import metadata_values
+from fintech_release.records.keys import BRANCH_TAG, BUILD_TESTS, COMMIT_TAG, SERVICE_TAG
 from fintech_release.resources.email import EmailNotifier
-from fintech_release.resources.source import BuildStatus, SourceControl
+from fintech_release.resources.source import BuildState, BuildStatus, SourceControl
+from fintech_release.triggers.ci_runs import PARTITION_TAG
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     )
 
 REPORTED = (DagsterRunStatus.STARTED, DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-BUILD_STATE = {
+BUILD_STATE: dict[DagsterRunStatus, BuildState] = {
     DagsterRunStatus.STARTED: "INPROGRESS",
     DagsterRunStatus.SUCCESS: "SUCCESSFUL",
     DagsterRunStatus.FAILURE: "FAILED",
@@ -85,7 +87,7 @@ def notification_sensors(
     config: ReleaseConfig, monitored_jobs: list["JobDefinition | UnresolvedAssetJobDefinition"]
 ) -> list[SensorDefinition]:
     """One run-status sensor per reported status of the CI jobs."""
-    sensors = []
+    sensors: list[SensorDefinition] = []
     for status in REPORTED:
         sends_email = status != DagsterRunStatus.STARTED and config.notifications.email is not None
         sensors.append(
@@ -141,10 +143,11 @@ def report_run(
         return "info", f"build status {build_status.state} of {commit.sha[:12]} not published: {repository} shows none"
 
     release_branch = config.service(commit.service).branch
-    sends_email = notifier is not None and status != DagsterRunStatus.STARTED
-    test_summary = summarize_tests(context.instance, run.run_id) if sends_email else None
+    settings = config.notifications.email
+    mailer = notifier if status != DagsterRunStatus.STARTED else None
+    test_summary = summarize_tests(context.instance, run.run_id) if mailer is not None else None
 
-    def send() -> tuple[str, str]:
+    def send(mailer: EmailNotifier, settings: EmailSettings) -> tuple[str, str]:
         author_email = None
         if commit.branch != release_branch:  # the release branch's result goes to the group, not the author
             author_email = source.commit(repository=repository, sha=commit.sha, branch=commit.branch).author_email
@@ -159,16 +162,16 @@ def report_run(
             run_url=url,
             job_name=run.job_name,
         )
-        message = compose_email(result, config.notifications.email, release_branch)
-        report = notifier.send(message)
+        message = compose_email(result, settings, release_branch)
+        report = mailer.send(message)
         if report.delivered:
             return "info", f"emailed the result of run {run.run_id} to {', '.join(report.recipients)}"
         return "warning", f"the result of run {run.run_id} was not emailed: {report.reason}"
 
     if config.notifications.bitbucket_build_status:
         budget.run(context, f"build status of {commit.service} {commit.sha[:12]}", publish)
-    if sends_email:
-        budget.run(context, f"email of run {run.run_id}", send)
+    if mailer is not None and settings is not None:
+        budget.run(context, f"email of run {run.run_id}", partial(send, mailer, settings))
 
 
 def run_commit(config: ReleaseConfig, run: DagsterRun) -> RunCommit | None:
@@ -202,18 +205,18 @@ def summarize_tests(instance: DagsterInstance, run_id: str) -> str | None:
         if event is None:
             continue
         if event.event_type == DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == BUILD_TESTS:
-            metadata = event.step_materialization_data.materialization.metadata
+            metadata = metadata_values(event.step_materialization_data.materialization.metadata)
         elif event.event_type == DagsterEventType.STEP_OUTPUT and event.step_key == TESTS_OP:
-            metadata = event.step_output_data.metadata
+            metadata = metadata_values(event.step_output_data.metadata)
         elif event.event_type == DagsterEventType.STEP_FAILURE and event.step_key == TESTS_OP:
             failure = event.step_failure_data.user_failure_data
-            metadata = failure.metadata if failure is not None else None
+            metadata = metadata_values(failure.metadata) if failure is not None else None
     if not metadata or "tests" not in metadata:
         return None
-    counts = {name: int(metadata[name].value) for name in ("tests", "failures", "errors", "skipped")}
+    counts = {name: int(metadata[name]) for name in ("tests", "failures", "errors", "skipped")}
     passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
     summary = f"{passed} passed, {counts['failures']} failed, {counts['errors']} errors, {counts['skipped']} skipped"
-    failed = list(metadata["failed_tests"].value) if "failed_tests" in metadata else []
+    failed = list(metadata["failed_tests"]) if "failed_tests" in metadata else []
     return f"{summary}: {', '.join(failed)}" if failed else summary
 
 

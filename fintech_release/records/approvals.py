@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from dagster import DagsterInstance, DagsterRun
@@ -39,7 +39,7 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 YES_WORDS, NO_WORDS = frozenset({"yes", "y", "true"}), frozenset({"no", "n", "false"})
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """An approver's answer."""
 
     YES = "yes"

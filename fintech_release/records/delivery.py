@@ -124,6 +124,7 @@ def _deployments(instance: DagsterInstance, histories: dict[str, list[Recorded]]
         broken = {service: _why_broken(record, histories[service]) for service, record in changed}
         broken = {service: why for service, why in broken.items() if why}
         restored = [_restored_at(histories[service], record) for service, record in changed if service in broken]
+        recovered = [moment for moment in restored if moment is not None]
         deployments.append(
             DeploymentRecord(
                 run_id=run_id,
@@ -132,8 +133,8 @@ def _deployments(instance: DagsterInstance, histories: dict[str, list[Recorded]]
                 versions={service: str(record.metadata.get("version", "?")) for service, record in changed},
                 broken=broken,
                 restored_after_minutes=(
-                    max((moment - started).total_seconds() for moment in restored) / 60  # type: ignore[operator]
-                    if broken and all(restored) else None
+                    max((moment - started).total_seconds() for moment in recovered) / 60
+                    if broken and len(recovered) == len(restored) else None
                 ),
                 lead_times_hours={
                     service: hours for service, record in changed if (hours := _lead_time_hours(record)) is not None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, DagsterInstance, Failure
@@ -62,9 +63,14 @@ def _filter(key: AssetKey, partition: str | None) -> AssetRecordsFilter:
     return AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition is not None else None)
 
 
+def metadata_values(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain values of recorded metadata (what the MetadataValue wrappers hold)."""
+    return {name: getattr(entry, "value", entry) for name, entry in metadata.items()}
+
+
 def _recorded(record: Any, event: Any) -> Recorded:
     return Recorded(
-        metadata={name: getattr(entry, "value", entry) for name, entry in event.metadata.items()},
+        metadata=metadata_values(event.metadata),
         run_id=record.run_id,
-        recorded_at=datetime.fromtimestamp(record.timestamp, tz=timezone.utc),
+        recorded_at=datetime.fromtimestamp(record.timestamp, tz=UTC),
     )

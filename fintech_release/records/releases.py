@@ -73,7 +73,8 @@ def release_history(instance: DagsterInstance, environment: str, service: str) -
 
 def last_healthy_release(instance: DagsterInstance, environment: str, service: str) -> dict | None:
     """Metadata of the newest release of `service` in `environment` that passed pod_health."""
-    return next((r.metadata for r in release_history(instance, environment, service) if r.metadata.get("healthy")), None)
+    healthy = (r.metadata for r in release_history(instance, environment, service) if r.metadata.get("healthy"))
+    return next(healthy, None)
 
 
 def serving_release(instance: DagsterInstance, environment: str, service: str) -> Recorded | None:

@@ -19,9 +19,10 @@ from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.config.models import cloudsql_secret, cloudsql_user, database_name
 from fintech_release.platforms import CLOUDSQL_ADMIN_KEY, GKE, gke_database_key
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
+from fintech_release.resources._tools import find_tool
 from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
 from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
-from fintech_release.resources.bitbucket import BitbucketCloudSource, BitbucketServerSource
+from fintech_release.resources.bitbucket import BITBUCKET_CLOUD_API, BitbucketCloudSource, BitbucketServerSource
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
 from fintech_release.resources.cloud_build import CloudBuildImageBuilder
 from fintech_release.resources.cloudsql import CloudSqlDatabase, ServiceAccounts
@@ -42,7 +43,6 @@ from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.sonarqube import SonarQubeAnalyzer
 from fintech_release.resources.source import LocalGitSource, SourceControl
 from fintech_release.resources.terraform import TerraformRunner
-from fintech_release.resources._tools import find_tool
 
 __all__ = [
     "BaseImageBuilder",
@@ -55,6 +55,7 @@ __all__ = [
     "ServiceRuntime",
     "SourceControl",
     "platform_resources",
+    "source_control",
 ]
 
 
@@ -63,7 +64,7 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
     docker_host = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     database = config.local.database
     resources: dict[str, ConfigurableResource] = {
-        "source": _source(config),
+        "source": source_control(config),
         "analyzer": _analyzer(config),
         "build_tool": GradleBuildTool(
             executable=config.build.gradle_executable,
@@ -94,20 +95,20 @@ def platform_resources(config: ReleaseConfig) -> dict[str, ConfigurableResource]
     return resources
 
 
-def _source(config: ReleaseConfig) -> SourceControl:
+def source_control(config: ReleaseConfig) -> SourceControl:
     """Bitbucket Cloud or Server when release.yaml says so, else bare git repositories on disk."""
     bitbucket = config.source_control.bitbucket
     if config.source_control.platform != "bitbucket" or bitbucket is None:
         return LocalGitSource()
-    common = {
-        "owner": bitbucket.owner,
-        "token_env": bitbucket.token_env,
-        "username_env": bitbucket.username_env,
-        "timeout_seconds": bitbucket.timeout_seconds,
-    }
     if bitbucket.flavor == "cloud":
-        return BitbucketCloudSource(**common, **({"base_url": bitbucket.base_url} if bitbucket.base_url else {}))
-    return BitbucketServerSource(base_url=str(bitbucket.base_url), **common)
+        return BitbucketCloudSource(
+            base_url=bitbucket.base_url or BITBUCKET_CLOUD_API, owner=bitbucket.owner, token_env=bitbucket.token_env,
+            username_env=bitbucket.username_env, timeout_seconds=bitbucket.timeout_seconds,
+        )
+    return BitbucketServerSource(
+        base_url=str(bitbucket.base_url), owner=bitbucket.owner, token_env=bitbucket.token_env,
+        username_env=bitbucket.username_env, timeout_seconds=bitbucket.timeout_seconds,
+    )
 
 
 def _image_builder(config: ReleaseConfig, docker_host: str) -> ImageBuilder:
@@ -144,9 +145,11 @@ def _analyzer(config: ReleaseConfig) -> CodeAnalyzer:
 def _registry(config: ReleaseConfig, docker_host: str) -> ImageRegistry:
     """The registry release.yaml names; Google's take their credentials from Application Default Credentials."""
     settings = config.registry
-    common = {"docker_host": docker_host, "retry_seconds": settings.retry_seconds}
     if settings.platform != "local":
-        return GoogleRegistry(host=settings.registry_host, path=settings.path_prefix, **common)
+        return GoogleRegistry(
+            host=settings.registry_host, path=settings.path_prefix, docker_host=docker_host,
+            retry_seconds=settings.retry_seconds,
+        )
     return LocalRegistry(
         host=settings.host,
         namespace=settings.path_prefix,
@@ -154,7 +157,8 @@ def _registry(config: ReleaseConfig, docker_host: str) -> ImageRegistry:
         ca_file=str(config.resolve_path(settings.ca_file)) if settings.ca_file else None,
         username_env=settings.username_env,
         password_env=settings.password_env,
-        **common,
+        docker_host=docker_host,
+        retry_seconds=settings.retry_seconds,
     )
 
 

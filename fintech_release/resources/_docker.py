@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import docker
 from docker.errors import DockerException
+from docker.models.images import Image
 
-from fintech_release.errors import DockerEngineUnavailableError
+from fintech_release.errors import DockerEngineUnavailableError, ExternalSystemError
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 START_HINT = (
@@ -24,3 +25,10 @@ def connect_docker(docker_host: str, *, timeout_seconds: int = 120) -> docker.Do
             f"no Docker engine answers at {docker_host} ({type(exc).__name__}). {START_HINT}"
         ) from None
     return client
+
+
+def id_of(image: Image) -> str:
+    """The id of an image the engine holds (the SDK types it as optional; the engine always sends one)."""
+    if not image.id:
+        raise ExternalSystemError(f"the Docker engine reported image {', '.join(image.tags) or '?'} without an id")
+    return image.id

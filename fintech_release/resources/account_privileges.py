@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pymysql
 
@@ -72,10 +72,10 @@ class Server:
     @classmethod
     def inspect(cls, cursor: Cursor) -> Server:
         cursor.execute("SELECT VERSION()")
-        version = str(cursor.fetchone()[0])
+        version = str(_value(cursor))
         try:
             cursor.execute("SELECT @@GLOBAL.partial_revokes")
-            partial_revokes = bool(int(cursor.fetchone()[0]))
+            partial_revokes = bool(int(_value(cursor)))
         except pymysql.err.OperationalError as error:
             if error.args[0] != ER_UNKNOWN_SYSTEM_VARIABLE:  # MariaDB and MySQL 5.7 do not have it
                 raise
@@ -133,6 +133,14 @@ def converge_account(
         _execute(cursor, account, f"SET DEFAULT ROLE NONE FOR {account}", needs=ROLE_HINT)
     _check(cursor, server, account, database, target)
     return tuple(changes)
+
+
+def _value(cursor: Cursor) -> Any:
+    """The one value a query that always answers one row (`SELECT VERSION()`) answered."""
+    row = cursor.fetchone()
+    if row is None:
+        raise MigrationError("the database server answered a one-row query with no row")
+    return row[0]
 
 
 def _execute(cursor: Cursor, account: Account, statement: str, *, needs: str = GRANT_HINT) -> None:

@@ -111,6 +111,8 @@ class CheckstyleAnalyzer(CodeAnalyzer):
 def parse_checkstyle_report(report_path: Path, *, relative_to: Path) -> AnalysisReport:
     """Read Checkstyle's XML report; a file Checkstyle could not parse counts as a blocker."""
     root = ElementTree.parse(report_path).getroot()
+    if root is None:
+        raise ToolFailedError(f"Checkstyle's report {report_path} has no root element")
     issues: list[Issue] = []
     files = root.findall("file")
     for file_element in files:

@@ -40,6 +40,7 @@ from fintech_release.env_secrets import ReadsSecrets, secret
 from fintech_release.errors import ExternalSystemError, ReleaseConfigError
 from fintech_release.resources.source import BuildStatus, CommitInfo, SourceControl, checkout_commit
 
+BITBUCKET_CLOUD_API = "https://api.bitbucket.org/2.0"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 30.0
@@ -83,7 +84,11 @@ class BitbucketSource(ReadsSecrets, SourceControl):
     git_executable: str = "git"
     clone_timeout_seconds: float = 600
     flavor: ClassVar[str]  # "Bitbucket Cloud" or "Bitbucket Server", for messages
-    parse_commit: ClassVar[Callable[[JsonObject, str], CommitInfo]]  # the flavor's commit JSON -> CommitInfo
+
+    @staticmethod
+    @abstractmethod
+    def parse_commit(data: JsonObject, branch: str) -> CommitInfo:
+        """The flavor's commit JSON as a CommitInfo."""
 
     @abstractmethod
     def _repository_api(self, slug: str) -> str:
@@ -321,10 +326,13 @@ def _server_commit(data: JsonObject, branch: str) -> CommitInfo:
 class BitbucketCloudSource(BitbucketSource):
     """Bitbucket Cloud (REST 2.0): `owner` is the workspace, `repository` the repository slug."""
 
-    base_url: str = "https://api.bitbucket.org/2.0"
+    base_url: str = BITBUCKET_CLOUD_API
 
     flavor: ClassVar[str] = "Bitbucket Cloud"
-    parse_commit = staticmethod(_cloud_commit)
+
+    @staticmethod
+    def parse_commit(data: JsonObject, branch: str) -> CommitInfo:
+        return _cloud_commit(data, branch)
 
     def _repository_api(self, slug: str) -> str:
         return f"{self.base_url.rstrip('/')}/repositories/{quote(self.owner, safe='')}/{quote(slug, safe='')}"
@@ -386,7 +394,10 @@ class BitbucketServerSource(BitbucketSource):
     """
 
     flavor: ClassVar[str] = "Bitbucket Server"
-    parse_commit = staticmethod(_server_commit)
+
+    @staticmethod
+    def parse_commit(data: JsonObject, branch: str) -> CommitInfo:
+        return _server_commit(data, branch)
 
     def _repository_api(self, slug: str) -> str:
         return self._project_api("1.0", slug)

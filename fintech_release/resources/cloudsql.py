@@ -41,8 +41,7 @@ import pymysql
 from dagster import Config, get_dagster_logger
 from google.auth.credentials import Credentials
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
-from google.cloud.sql.connector import Connector
-from google.cloud.sql.connector import exceptions as connector_exceptions
+from google.cloud.sql.connector import Connector, exceptions as connector_exceptions
 from pydantic import Field
 
 from fintech_release.config.models import CLOUDSQL_INSTANCE_PATTERN

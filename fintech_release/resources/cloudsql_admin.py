@@ -26,8 +26,7 @@ from urllib.parse import urlsplit
 import google.auth
 import grpc
 from dagster import ConfigurableResource
-from google.api_core import exceptions as api_exceptions
-from google.api_core import retry as api_retry
+from google.api_core import exceptions as api_exceptions, retry as api_retry
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
 from google.cloud import sqladmin_v1
 from google.cloud.sqladmin_v1.services.sql_backup_runs_service.transports import SqlBackupRunsServiceGrpcTransport
@@ -181,6 +180,11 @@ class CloudSqlAdmin(ConfigurableResource):
         )
 
 
+def _bool_value(field: object) -> bool | None:
+    """A google.protobuf.BoolValue field as proto-plus hands it out (a bool, None when unset); typed as the message."""
+    return field if isinstance(field, bool) else None
+
+
 def judge(instance_connection_name: str, region: str, instance: sqladmin_v1.DatabaseInstance) -> CloudSqlReadiness:
     """The readiness of `instance` for production: every shortfall is one finding."""
     settings = instance.settings
@@ -223,7 +227,7 @@ def judge(instance_connection_name: str, region: str, instance: sqladmin_v1.Data
                 f"no high availability: availability type is {availability} (settings.availabilityType) and there "
                 "is no failover replica (failoverReplica.name); set the availability type to REGIONAL"
             )
-        elif instance.failover_replica.available is False:
+        elif _bool_value(instance.failover_replica.available) is False:
             findings.append(
                 f"the failover replica {failover} is out of sync (failoverReplica.available is false); "
                 "the instance cannot fail over to it"

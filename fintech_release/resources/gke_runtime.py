@@ -29,8 +29,8 @@ from pydantic import Field
 from fintech_release.chart_values import service_values
 from fintech_release.config.loader import load_release_config
 from fintech_release.errors import DeploymentRefusedError, ExternalSystemError, ReleaseConfigError, ToolFailedError
-from fintech_release.health.model import ServiceHealth
 from fintech_release.health.kubernetes import Timeline, image_digest, judge, running_image
+from fintech_release.health.model import ServiceHealth
 from fintech_release.resources.helm import (
     RESTORABLE_STATUSES,
     ChartValuesError,

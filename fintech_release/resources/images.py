@@ -12,7 +12,7 @@ from docker.errors import APIError, BuildError, ImageNotFound
 from pydantic import BaseModel
 
 from fintech_release.errors import ToolFailedError
-from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker
+from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker, id_of
 
 BUILD_LOG_TAIL_LINES = 30
 
@@ -93,7 +93,7 @@ class DockerImageBuilder(ImageBuilder):
         except APIError as exc:
             raise ToolFailedError(f"docker build of {reference} failed: {exc.explanation}") from None
         return BuiltImage(
-            image_id=image.id,
+            image_id=id_of(image),
             reference=reference,
             size_bytes=int(image.attrs.get("Size", 0)),
             labels=dict(image.labels),

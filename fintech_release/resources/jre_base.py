@@ -183,7 +183,10 @@ def import_base_image(
             error = _stream_error(line)
             if error:
                 raise BaseImageError(f"importing {tar_path} as {reference} failed: {error}")
-        return client.images.get(reference).id
+        imported = client.images.get(reference).id
+        if not imported:
+            raise BaseImageError(f"importing {tar_path} as {reference}: the Docker engine reports no image id")
+        return imported
     except DockerException as exc:
         raise BaseImageError(f"importing {tar_path} as {reference} failed: {exc}") from exc
 

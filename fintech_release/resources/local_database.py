@@ -47,9 +47,9 @@ from fintech_release.resources.account_privileges import (
     converge_account,
 )
 from fintech_release.resources.database import BackupRecord, DatabaseAccess
+from fintech_release.resources.jre_base import APP_UID
 from fintech_release.resources.local_credentials import CredentialStore, Slot, new_password, other
 from fintech_release.resources.migrations import MySqlDatabaseAdmin, OpenConnection, require_database_name
-from fintech_release.resources.jre_base import APP_UID
 
 MYSQL_USER_MAX = 32  # MySQL 5.7's limit; MariaDB allows more, but a name that fits both works on both
 MYSQLDUMP_HINT = "Install it with `apt-get install mariadb-client` (scripts/install-system-deps.sh does it)."

@@ -13,9 +13,10 @@ import json
 import secrets
 import socket
 import time
-from datetime import datetime
 from collections import Counter
 from contextlib import ExitStack, closing
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import docker
 import requests
@@ -28,6 +29,9 @@ from fintech_release.health.model import Readiness, ReplicaState, ReplicaStatus,
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST, connect_docker
 from fintech_release.resources.runtime import BackendsChanged, DeployOutcome, DeploySpec, ServiceRuntime
 
+if TYPE_CHECKING:
+    from docker.api.container import _RestartPolicy  # the stubs' shape of the engine's RestartPolicy
+
 SCOPE_LABEL = "io.fintech-release.scope"
 ENVIRONMENT_LABEL = "io.fintech-release.environment"
 SERVICE_LABEL = "io.fintech-release.service"
@@ -35,7 +39,7 @@ IMAGE_LABEL = "io.fintech-release.image"
 ENDPOINT_LABEL = "io.fintech-release.endpoint"
 HEALTH_PATH_LABEL = "io.fintech-release.health-path"
 SETTINGS_LABEL = "io.fintech-release.settings"  # a digest of the runtime settings, never the settings themselves
-RESTART_POLICY = {"Name": "on-failure", "MaximumRetryCount": 5}
+RESTART_POLICY: _RestartPolicy = {"Name": "on-failure", "MaximumRetryCount": 5}
 READY_POLL_SECONDS = 0.25
 HEALTH_POLL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 1.0
@@ -97,16 +101,16 @@ class LocalDockerRuntime(ServiceRuntime):
                     detail=f"{spec.replicas} replicas already run {spec.image}",
                 )
             started: list[Container] = []
-            before = [status.endpoint for _, status in current if _serves(status)]
+            before = [_endpoint(status) for _, status in current if _serves(status)]
             announcing = False
             try:
                 started = self._start(client, spec, spec.replicas - len(keep), settings)
                 after = [*self._await_ready(started), *(status for _, status in keep)]
                 health = self._assess(spec, after)
-                serving = [status.endpoint for status in after]
+                serving = [_endpoint(status) for status in after]
                 if health.healthy and started:
                     announcing = True
-                    on_backends_changed([*serving, *(status.endpoint for _, status in retire if _serves(status))])
+                    on_backends_changed([*serving, *(_endpoint(status) for _, status in retire if _serves(status))])
             except BaseException:
                 if announcing:  # route back to what served before, then remove what this call started
                     on_backends_changed(before)
@@ -157,7 +161,7 @@ class LocalDockerRuntime(ServiceRuntime):
         with closing(connect_docker(self.docker_host)) as client:
             containers = client.containers.list(all=True, filters={"label": _selector(self.scope, environment)})
             _remove_all(containers)
-            return sorted(container.name for container in containers)
+            return sorted(_name(container) for container in containers)
 
     def _start(self, client: docker.DockerClient, spec: DeploySpec, count: int, settings: str) -> list[Container]:
         """Create and start `count` replicas, each on a free port of the environment's address.
@@ -242,7 +246,7 @@ class LocalDockerRuntime(ServiceRuntime):
                 return [
                     status.model_copy(update={"last_output": _last_output(container)})
                     if status.readiness == "not_ready" and status.last_output is None else status
-                    for container, status in zip(containers, statuses)
+                    for container, status in zip(containers, statuses, strict=True)
                 ]
             time.sleep(READY_POLL_SECONDS)
 
@@ -270,7 +274,7 @@ def _observe(container: Container) -> ReplicaStatus:
         container.reload()
     except NotFound:
         return ReplicaStatus(
-            name=container.name, image=labels[IMAGE_LABEL], state="missing", readiness="unknown", endpoint=endpoint
+            name=_name(container), image=labels[IMAGE_LABEL], state="missing", readiness="unknown", endpoint=endpoint
         )
     state = container.attrs["State"]
     replica_state: ReplicaState
@@ -287,7 +291,7 @@ def _observe(container: Container) -> ReplicaStatus:
         readiness = "ready" if _answers(f"http://{endpoint}{labels[HEALTH_PATH_LABEL]}") else "not_ready"
     failing = replica_state in ("restarting", "exited") or container.attrs["RestartCount"] > 0
     return ReplicaStatus(
-        name=container.name,
+        name=_name(container),
         image=labels[IMAGE_LABEL],
         state=replica_state,
         readiness=readiness,
@@ -348,6 +352,18 @@ def _restarts_since(status: ReplicaStatus, since: datetime | None) -> ReplicaSta
     if since is None or status.state != "running" or status.started_at is None or status.started_at >= since:
         return status
     return status.model_copy(update={"restart_count": 0})
+
+
+def _name(container: Container) -> str:
+    """A container's name (the engine names every container; the SDK types the name as optional)."""
+    return container.name or str(container.id)
+
+
+def _endpoint(status: ReplicaStatus) -> str:
+    """Where a replica serves: every replica observed here carries its endpoint label."""
+    if status.endpoint is None:
+        raise ExternalSystemError(f"replica {status.name} has no {ENDPOINT_LABEL} label")
+    return status.endpoint
 
 
 def _serves(status: ReplicaStatus) -> bool:

@@ -95,7 +95,7 @@ def check_pending(database: str, pending: list[tuple[str, str]], schema: Schema)
             _evolve(statement, schema)
 
 
-def _statements(database: str, name: str, text: str, *, check: bool) -> list[exp.Expression]:
+def _statements(database: str, name: str, text: str, *, check: bool) -> list[exp.Expr]:
     logger = logging.getLogger("sqlglot")
     level = logger.level
     logger.setLevel(logging.ERROR)  # sqlglot warns on stderr for every statement it reads as a Command
@@ -113,7 +113,7 @@ def _statements(database: str, name: str, text: str, *, check: bool) -> list[exp
         logger.setLevel(level)
 
 
-def _finding(statement: exp.Expression, schema: Schema) -> str | None:
+def _finding(statement: exp.Expr, schema: Schema) -> str | None:
     """Why `statement` would break the serving version, or None."""
     if isinstance(statement, exp.Drop):
         kind = (statement.args.get("kind") or "").upper()
@@ -264,7 +264,7 @@ def _renamed_tables(statement: exp.Command) -> list[str]:
     return [match.group(1) for match in _RENAME_PAIR.finditer(text)]
 
 
-def _evolve(statement: exp.Expression, schema: Schema) -> None:
+def _evolve(statement: exp.Expr, schema: Schema) -> None:
     """Apply what `statement` does to the schema's tables and columns (as far as later checks need it)."""
     if isinstance(statement, exp.Create) and (statement.args.get("kind") or "").upper() == "TABLE":
         table = statement.find(exp.Table)
@@ -301,7 +301,7 @@ def _not_null(definition: exp.ColumnDef) -> bool:
     )
 
 
-def _shown(statement: exp.Expression) -> str:
+def _shown(statement: exp.Expr) -> str:
     text = " ".join(statement.sql("mysql").split())
     return text if len(text) <= _STATEMENT_SHOWN else text[: _STATEMENT_SHOWN - 1] + "…"
 

@@ -91,7 +91,7 @@ CONNECTION_ERRORS = frozenset({1040, 2002, 2003, 2006, 2013})
 class OpenConnection(Protocol):
     """Opens one PyMySQL connection to `database` (None: no default database)."""
 
-    def __call__(self, database: str | None, *, autocommit: bool) -> pymysql.connections.Connection: ...
+    def __call__(self, database: str | None, /, *, autocommit: bool) -> pymysql.connections.Connection: ...
 
 
 @dataclass(frozen=True)
@@ -324,7 +324,8 @@ class MySqlDatabaseAdmin(ReadsSecrets, DatabaseAdmin):
                 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
                 (database, MIGRATION_TABLE),
             )
-            if cursor.fetchone()[0] == 0:
+            counted = cursor.fetchone()
+            if counted is None or counted[0] == 0:
                 return ()
             cursor.execute(f"SELECT migration_id FROM `{MIGRATION_TABLE}` ORDER BY applied_at_utc, migration_id")
             return tuple(f"{row[0]}.sql" for row in cursor.fetchall())

@@ -21,6 +21,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from ipaddress import ip_address
 from typing import TypeVar
 
@@ -64,7 +65,7 @@ class ImageRegistry(ConfigurableResource):
         """Push the engine's `local_reference` as `repository:tag`; return it with the registry's digest."""
 
     @abstractmethod
-    def copy(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
+    def copy_image(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
         """Tag the image `source_repository@digest`, already in this registry, as `repository:tag`."""
 
     @abstractmethod
@@ -130,11 +131,12 @@ class V2Registry(ImageRegistry):
                 f"accept {target}:{tag}", lambda: _push_once(client, target, tag, auth, self._credentials_hint())
             )
             pushed = self._with_retries(f"serve {target}:{tag}", lambda: _require(api.manifest(path, tag), target, tag))
-            if not _is_image(pushed, client.images.get(image.id), target):
+            image.reload()  # its repository digests now name the push
+            if not _is_image(pushed, image, target):
                 raise self._conflict(target, tag, pushed, f"image {image.id}", pushed=True)
         return PushedImage(reference=f"{target}:{tag}", digest=pushed.digest)
 
-    def copy(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
+    def copy_image(self, *, source_repository: str, digest: str, repository: str, tag: str) -> PushedImage:
         path, source_path, target = self._path(repository), self._path(source_repository), self.image_name(repository)
         with self._api() as api:
             existing = self._with_retries(f"serve {target}:{tag}", lambda: api.manifest(path, tag))
@@ -149,7 +151,8 @@ class V2Registry(ImageRegistry):
             if manifest.config_digest is None:
                 raise ToolFailedError(f"{source}@{digest} is an index of several platforms; only one image is copied")
             for blob in manifest.blobs:
-                self._with_retries(f"accept {target} blob {blob[:19]}", lambda: api.mount_blob(path, blob, source_path))
+                mount = partial(api.mount_blob, path, blob, source_path)
+                self._with_retries(f"accept {target} blob {blob[:19]}", mount)
             self._with_retries(f"accept {target}:{tag}", lambda: api.put_manifest(path, tag, manifest))
             pushed = self._with_retries(f"serve {target}:{tag}", lambda: _require(api.manifest(path, tag), target, tag))
             if pushed.digest != digest:

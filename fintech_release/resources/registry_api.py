@@ -120,16 +120,18 @@ class RegistryApi:
 
     def _request(
         self, method: str, repository: str, path: str, *, actions: str, url: str | None = None,
-        extra_scope: str | None = None, **kwargs: object,
+        extra_scope: str | None = None, params: dict[str, str] | None = None, data: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         scope = f"repository:{repository}:{actions}" + (f" {extra_scope}" if extra_scope else "")
         url = url or f"{self.base_url}/v2/{repository}/{path}"
-        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        headers = dict(headers or {})
         for attempt in range(2):
             if scope in self._authorization:
                 headers["Authorization"] = self._authorization[scope]
             response = self.http.request(
-                method, url, headers=headers, timeout=self.timeout_seconds, allow_redirects=True, **kwargs
+                method, url, params=params, data=data, headers=headers, timeout=self.timeout_seconds,
+                allow_redirects=True,
             )
             if response.status_code not in (401, 403):
                 return response
@@ -156,7 +158,7 @@ class RegistryApi:
             raise ExternalSystemError(
                 f"registry {self.base_url} asks for a Bearer token but names no realm to get it from"
             )
-        query: dict[str, object] = {"scope": scope.split(" ")}
+        query: dict[str, str | list[str]] = {"scope": scope.split(" ")}
         if "service" in parameters:
             query["service"] = parameters["service"]
         response = self.http.get(realm, params=query, auth=self.credentials, timeout=self.timeout_seconds)

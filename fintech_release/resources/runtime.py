@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from fintech_release.health.model import ServiceHealth
 from fintech_release.resources.database import DatabaseAccess
 
-# Called with the endpoints ("address:port") that should receive traffic, whenever they change.
-BackendsChanged = Callable[[list[str]], None]
+# Called with the endpoints ("address:port") that should receive traffic, whenever they change; what it returns
+# (the ingress's IngressInfo) is not used.
+BackendsChanged = Callable[[list[str]], object]
 
 
 class DeploySpec(BaseModel, frozen=True):

@@ -41,6 +41,9 @@ class CommitInfo(BaseModel, frozen=True):
     message: str
 
 
+BuildState = Literal["INPROGRESS", "SUCCESSFUL", "FAILED"]
+
+
 class BuildStatus(BaseModel, frozen=True):
     """The result of one pipeline for one commit, as the source platform shows it next to the commit.
 
@@ -49,7 +52,7 @@ class BuildStatus(BaseModel, frozen=True):
     """
 
     sha: str = Field(min_length=7, max_length=64, pattern=r"^[0-9a-f]+$")
-    state: Literal["INPROGRESS", "SUCCESSFUL", "FAILED"]
+    state: BuildState
     key: str = Field(min_length=1, max_length=40)  # Bitbucket Cloud rejects longer keys (HTTP 400)
     name: str = Field(min_length=1, max_length=255)
     url: str = Field(pattern=r"^https?://", max_length=450)  # the Dagster run

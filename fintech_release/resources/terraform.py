@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
-from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from fintech_release.env_secrets import env_secret
 from fintech_release.errors import ReleaseConfigError, ToolFailedError
@@ -57,6 +57,8 @@ _TRANSIENT_INIT = re.compile(
 
 Action = Literal["create", "update", "delete", "replace", "import", "move", "forget"]
 _ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "replace", "import", "move", "forget")
+# A documented `actions` list of one element names its action (["no-op"] and ["read"] change nothing).
+_SINGLE_ACTIONS: dict[str, Action] = {"create": "create", "update": "update", "delete": "delete", "forget": "forget"}
 
 
 class PlanSummary(BaseModel, frozen=True):
@@ -131,9 +133,7 @@ def _action_of(actions: list[str]) -> Action | None:
     """The one action a documented `actions` list stands for; None for no-op and data reads."""
     if sorted(actions) == ["create", "delete"]:
         return "replace"
-    if len(actions) == 1 and actions[0] in ("create", "update", "delete", "forget"):
-        return actions[0]  # type: ignore[return-value]
-    return None
+    return _SINGLE_ACTIONS.get(actions[0]) if len(actions) == 1 else None
 
 
 class ApplyResult(BaseModel, frozen=True):
@@ -287,7 +287,7 @@ class TerraformRunner(ConfigurableResource):
             retry=retry_if_result(_transient_init_failure),
             stop=stop_after_attempt(self.init_attempts),
             wait=wait_exponential(multiplier=self.init_retry_wait_seconds, max=30),
-            retry_error_callback=lambda state: state.outcome.result(),  # the last attempt's output, for the error
+            retry_error_callback=_last_outcome,  # the last attempt's output, for the error
         )
         completed = retrying(
             self._execute, run, "init", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}", *backend
@@ -326,6 +326,13 @@ class TerraformRunner(ConfigurableResource):
             name: SENSITIVE if output.get("sensitive") else output.get("value")
             for name, output in json.loads(shown.stdout or "{}").items()
         }
+
+
+def _last_outcome(state: RetryCallState) -> Any:
+    """What the last attempt returned (tenacity calls this only after an attempt, so there is one)."""
+    if state.outcome is None:
+        raise ToolFailedError("terraform init was never attempted")
+    return state.outcome.result()
 
 
 def _transient_init_failure(completed: CompletedProcess[str]) -> bool:

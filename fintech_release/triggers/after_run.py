@@ -9,7 +9,8 @@ ci deployed, checked, torn down. `record_delivery_after_<status>` records DORA's
 `<env>/delivery` when a run that changed an environment ends.
 
 The other sensors: new commits start CI runs (commit_sensor.py); CI runs report their result
-(notifications/sensors.py); the health watch judges releases between deployments (health_watch.py). release_graph.py registers them all.
+(notifications/sensors.py); the health watch judges releases between deployments (health_watch.py).
+release_graph.py registers them all.
 """
 
 from collections.abc import Callable
@@ -42,7 +43,9 @@ AFTER_RUN_TAG = "fintech-release/after-run"
 
 
 def deploy_after_build_sensor(
-    environment: str, build_job: "UnresolvedAssetJobDefinition", deploy_job: "UnresolvedAssetJobDefinition"
+    environment: str,
+    build_job: "JobDefinition | UnresolvedAssetJobDefinition",
+    deploy_job: "JobDefinition | UnresolvedAssetJobDefinition",
 ) -> SensorDefinition:
     """Request the environment's deployment after a successful build_and_push run, unless one is waiting."""
 
@@ -70,7 +73,9 @@ def deploy_after_build_sensor(
 
 
 def teardown_sensors(
-    environment: str, deploy_job: "UnresolvedAssetJobDefinition", teardown_job: JobDefinition
+    environment: str,
+    deploy_job: "JobDefinition | UnresolvedAssetJobDefinition",
+    teardown_job: "JobDefinition | UnresolvedAssetJobDefinition",
 ) -> list[SensorDefinition]:
     """One sensor per way a deployment run can end, each requesting the environment's teardown once."""
     return [

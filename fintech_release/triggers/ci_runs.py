@@ -12,9 +12,9 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel
 
-from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 from fintech_release.config import ReleaseConfig
 from fintech_release.jobs import BRANCH_CI, BUILD_AND_PUSH
+from fintech_release.records.keys import BRANCH_TAG, COMMIT_TAG, SERVICE_TAG
 
 PARTITION_TAG = "dagster/partition"  # the tag Dagster gives every partitioned run
 

@@ -43,10 +43,10 @@ from dagster import (
 )
 
 from fintech_release.assets.source import commit_record
-from fintech_release.triggers.ci_runs import CiRun, ci_run_for
 from fintech_release.config import ReleaseConfig, Service
 from fintech_release.errors import ExternalSystemError
 from fintech_release.resources.source import SourceControl
+from fintech_release.triggers.ci_runs import CiRun, ci_run_for
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (

@@ -20,6 +20,7 @@ Ephemeral environments (ci) are not watched: they live for one deployment.
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckEvaluation,
@@ -47,6 +48,9 @@ from fintech_release.records.runs import changing_runs
 from fintech_release.resources.email import EmailNotifier
 from fintech_release.resources.runtime import ServiceRuntime
 
+if TYPE_CHECKING:  # dagster does not export the type define_asset_job returns
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
 NOTIFIER_KEY = "notifier"
 LOOKED_AT = "_looked_at"  # cursor entry: when the last tick looked, so only restarts since then count
 
@@ -57,13 +61,16 @@ def health_watch_name(environment: str) -> str:
 
 
 def health_watch_sensor(
-    config: ReleaseConfig, environment: Environment, restore_job: JobDefinition | None
+    config: ReleaseConfig,
+    environment: Environment,
+    restore_job: "JobDefinition | UnresolvedAssetJobDefinition | None",
 ) -> SensorDefinition:
     """The watch of `environment`; `restore_job` is requested for services that turn bad (with self_heal)."""
     env = environment.name
     runtime_key = platform_keys(environment).runtime
-    emails = config.notifications.email is not None
-    recipients = environment.notify or (config.notifications.email.master_recipients if emails else ())
+    email = config.notifications.email
+    emails = email is not None
+    recipients = environment.notify or (email.master_recipients if email is not None else ())
 
     @sensor(
         name=health_watch_name(env),

@@ -27,7 +27,8 @@ from fintech_release.triggers.webhook.launcher import LaunchWorkers
 
 log = logging.getLogger("fintech_release.webhook")
 
-DEADLINE_EXTENSION = "fintech_release.request_deadline"  # loop time by which the whole request must be read
+# An ASGI extension (a dict, as the spec has every extension): {"at": loop time by which the whole request is read}.
+DEADLINE_EXTENSION = "fintech_release.request_deadline"
 REQUEST_ID_HEADERS = ("x-request-uuid", "x-request-id")  # Bitbucket Cloud, Server: unsigned, for logs only
 
 
@@ -99,7 +100,7 @@ def create_app(intake: Intake, workers: LaunchWorkers, *, max_body_bytes: int, m
             return rejected(411, "malformed", "Content-Length required")
         if int(length) > max_body_bytes:
             return rejected(413, "too large", f"body of {length} bytes is over the limit of {max_body_bytes}")
-        deadline = request.scope.get("extensions", {}).get(DEADLINE_EXTENSION)
+        deadline = request.scope.get("extensions", {}).get(DEADLINE_EXTENSION, {}).get("at")
         try:
             async with asyncio.timeout_at(deadline):
                 body = await request.body()

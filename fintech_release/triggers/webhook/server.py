@@ -57,6 +57,7 @@ class _DeadlineProtocol(H11Protocol):
     request_seconds = Limits().request_seconds
     max_header_bytes = Limits().max_header_bytes
 
+    # The same narrowing as uvicorn's own H11Protocol.connection_made: a stream protocol is given a Transport.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.deadline = self.loop.time() + self.request_seconds
@@ -73,7 +74,7 @@ class _DeadlineProtocol(H11Protocol):
         if self.cycle is not None and self.header_timer is not None:  # the headers are in: the app reads the body
             self.header_timer.cancel()
             self.header_timer = None
-            self.scope.setdefault("extensions", {})[DEADLINE_EXTENSION] = self.deadline
+            self.scope.setdefault("extensions", {})[DEADLINE_EXTENSION] = {"at": self.deadline}
 
     def send_400_response(self, msg: str) -> None:
         self.rejected = True
