@@ -1,7 +1,7 @@
 """The health watch: between deployments, every released service is judged on an interval, as Argo CD does.
 
 `watch_<env>_health` looks at each service's serving release (records/releases.py) every
-`health_interval_seconds` of the environment (default 60) through the environment's runtime —
+`health_interval_seconds` of the environment (default 20) through the environment's runtime —
 containers locally, the Kubernetes API on gke — with the same `pod_health` judgement a deployment
 uses: every replica runs the recorded image, ready, no restart since the last look, the count met.
 When a verdict changes it
