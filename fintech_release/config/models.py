@@ -9,8 +9,11 @@ Relative paths are resolved against the folder holding release.yaml by the loade
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from functools import cached_property
 from ipaddress import IPv4Address
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -657,12 +660,19 @@ class ReleaseConfig(_Strict):
         """Service names in file order: the partition keys of every per-service asset."""
         return [s.name for s in self.services]
 
+    @cached_property
+    def services_by_name(self) -> Mapping[str, Service]:
+        """Every service by its name, built once (the model is frozen): `service` is called once per service and
+        environment when the definitions are built, so a scan of `services` each time would grow with the square.
+        (`model_copy(update={"services": …})` would carry this over unchanged: validate a new config instead.)"""
+        return MappingProxyType({service.name: service for service in self.services})
+
     def service(self, name: str) -> Service:
         """The service called `name`; KeyError naming the known services otherwise."""
-        for service in self.services:
-            if service.name == name:
-                return service
-        raise KeyError(f"unknown service {name!r} (known: {', '.join(self.service_names)})")
+        try:
+            return self.services_by_name[name]
+        except KeyError:
+            raise KeyError(f"unknown service {name!r} (known: {', '.join(self.service_names)})") from None
 
     def owners_of(self, service: str) -> list[str]:
         """The owners of `service`'s releases: its own, else the file's."""

@@ -4,7 +4,9 @@ Assets depend on the interfaces (`SourceControl`, `CodeAnalyzer`, `BuildTool`, `
 `ImageRegistry`, `BaseImageBuilder`, `ServiceRuntime`, `Ingress`, `DatabaseAdmin`); `platform_resources` picks the
 implementations from release.yaml in this one place: the source (local git or Bitbucket), the local
 platform's runtime/ingress/database, and, when an environment runs on gke, `gke_runtime`, `gke_ingress`,
-one `gke_database_<env>` per environment and `gke_cloudsql_admin` (see fintech_release/platforms.py).
+one `gke_database_<env>` per environment and `gke_cloudsql_admin` (see fintech_release/platforms.py). The gke and
+Cloud Build implementations are imported only when release.yaml picks them: their client libraries cost a code
+location that does not use them more than everything else it loads (benchmarks/README.md, code_location).
 Secrets come from environment variables the resources read when they need them (fintech_release/env_secrets.py),
 so run config and the event log only ever hold the variable's name.
 """
@@ -24,17 +26,10 @@ from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
 from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
 from fintech_release.resources.bitbucket import BITBUCKET_CLOUD_API, BitbucketCloudSource, BitbucketServerSource
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
-from fintech_release.resources.cloud_build import CloudBuildImageBuilder
-from fintech_release.resources.cloudsql import CloudSqlDatabase, ServiceAccounts
-from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.email import EmailNotifier
-from fintech_release.resources.gke_ingress import GkeIngress, GkeIngressTarget
-from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
-from fintech_release.resources.helm import HelmRunner
 from fintech_release.resources.images import DockerImageBuilder, ImageBuilder
 from fintech_release.resources.ingress import Ingress
-from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.local_database import LocalMariaDB
 from fintech_release.resources.local_ingress import LocalNginxIngress
 from fintech_release.resources.local_runtime import LocalDockerRuntime
@@ -42,7 +37,6 @@ from fintech_release.resources.registry import GoogleRegistry, ImageRegistry, Lo
 from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.sonarqube import SonarQubeAnalyzer
 from fintech_release.resources.source import LocalGitSource, SourceControl
-from fintech_release.resources.terraform import TerraformRunner
 
 __all__ = [
     "BaseImageBuilder",
@@ -115,6 +109,8 @@ def _image_builder(config: ReleaseConfig, docker_host: str) -> ImageBuilder:
     """The Docker engine here, or Cloud Build pushing into the registry's build namespace."""
     cloud = config.build.cloud_build
     if config.build.builder == "cloud_build" and cloud is not None:
+        from fintech_release.resources.cloud_build import CloudBuildImageBuilder  # google-cloud-build: only here
+
         return CloudBuildImageBuilder(
             project=cloud.project,
             location=cloud.location,
@@ -180,6 +176,16 @@ def _email_notifier(config: ReleaseConfig) -> EmailNotifier:
 
 def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> dict[str, ConfigurableResource]:
     """Terraform + Helm + the Kubernetes API per gke environment, and each one's CloudSQL instance."""
+    # Imported here, not with the module: their libraries (kubernetes, google-cloud-sql, gRPC) take longer to import
+    # than the rest of the code location together, and a release without gke environments never uses them.
+    from fintech_release.resources.cloudsql import CloudSqlDatabase, ServiceAccounts
+    from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
+    from fintech_release.resources.gke_ingress import GkeIngress, GkeIngressTarget
+    from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
+    from fintech_release.resources.helm import HelmRunner
+    from fintech_release.resources.kubernetes_cluster import KubernetesCluster
+    from fintech_release.resources.terraform import TerraformRunner
+
     gke = config.gke
     charts_dir = str(config.resolve_path(gke.charts_dir))
     helm = HelmRunner(executable=find_tool(gke.helm_executable), timeout_seconds=gke.helm_timeout_seconds)

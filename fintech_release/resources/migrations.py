@@ -74,7 +74,6 @@ from yoyo.migrations import Migration
 from fintech_release.env_secrets import ReadsSecrets, secret
 from fintech_release.errors import ExternalSystemError, FintechReleaseError, MigrationError
 from fintech_release.resources.database import DatabaseAdmin, MigrationResult
-from fintech_release.resources.migration_safety import Column, Schema, check_pending
 
 T = TypeVar("T")
 
@@ -251,7 +250,7 @@ class MySqlDatabaseAdmin(ReadsSecrets, DatabaseAdmin):
         with self._errors(f"checking the migrations of database {database!r}"), self._connections() as connect:
             with self._connection(connect) as connection, connection.cursor() as cursor:
                 if not _schema_exists(cursor, database):
-                    check_pending(database, [(f.name, f.path.read_text()) for f in files], Schema())
+                    _check_compatible(None, database, files)
                     return tuple(f.name for f in files)
             backend = self._backend(connect, database)
             try:
@@ -447,17 +446,22 @@ def _locked(database: str, error: Exception) -> MigrationError:
     )
 
 
-def _check_compatible(backend: MySQLBackend, database: str, pending: list[MigrationFile]) -> None:
-    """`MigrationError` when a pending file would break the version serving on the database's current schema."""
+def _check_compatible(backend: MySQLBackend | None, database: str, pending: list[MigrationFile]) -> None:
+    """`MigrationError` when a pending file would break the version serving on the database's current schema
+    (`backend` None: the database does not exist yet, so its schema is empty)."""
     if not pending:
         return
+    # sqlglot, which the check parses statements with, is imported when migrations are checked, not with the resource.
+    from fintech_release.resources.migration_safety import Column, Schema, check_pending
+
     schema = Schema()
-    for table, column, column_type, nullable in backend.execute(
-        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA = :schema",
-        {"schema": database},
-    ).fetchall():
-        schema.tables.setdefault(table.lower(), {})[column.lower()] = Column(column_type, nullable == "YES")
+    if backend is not None:
+        for table, column, column_type, nullable in backend.execute(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = :schema",
+            {"schema": database},
+        ).fetchall():
+            schema.tables.setdefault(table.lower(), {})[column.lower()] = Column(column_type, nullable == "YES")
     check_pending(database, [(f.name, f.path.read_text()) for f in pending], schema)
 
 
