@@ -210,10 +210,10 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = REPEATS) -> list[Figure]:
                 loads[size].append(_measure("load", configs[size], bytecode))
                 sample = loads[size][-1]
                 print(
-                    f"round {round_number}: {size} services: {_load_seconds(sample):.2f} s (CPU {_load_cpu(sample):.2f} s)"
-                    f" on top of {sample['dagster']['seconds']:.2f} s importing Dagster; peak "
-                    f"{sample['snapshot']['peak_mib']:.0f} MiB (Dagster alone {baseline[-1]['dagster']['peak_mib']:.0f} MiB)"
-                    f"; load average {os.getloadavg()[0]:.2f}",
+                    f"round {round_number}: {size} services: {_load_seconds(sample):.2f} s "
+                    f"(CPU {_load_cpu(sample):.2f} s) on top of {sample['dagster']['seconds']:.2f} s importing "
+                    f"Dagster; peak {sample['snapshot']['peak_mib']:.0f} MiB (Dagster alone "
+                    f"{baseline[-1]['dagster']['peak_mib']:.0f} MiB); load average {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
     load_after = os.getloadavg()[0]
@@ -236,7 +236,7 @@ def _figures(
         counts = samples[-1]["counts"]
         growth = ", ".join(
             f"{phase} +{_median(samples, phase, 'peak_mib') - _median(samples, previous, 'peak_mib'):.0f} MiB"
-            for previous, phase in zip(("dagster", *PHASES), PHASES)
+            for previous, phase in zip(("dagster", *PHASES[:-1]), PHASES, strict=True)
         )
         on_target = size == TARGET_SIZE
         seconds_target = f"< {TARGET_SECONDS:g} s" if on_target else ""
@@ -245,14 +245,16 @@ def _figures(
                 BENCHMARK, f"{size} services: load time on top of Dagster", seconds[size], "s",
                 baseline=dagster, baseline_value=dagster_seconds, target=seconds_target,
                 met=seconds[size] < TARGET_SECONDS if on_target else None,
-                note=f"{counts['assets']} assets, {counts['checks']} checks, {counts['jobs']} jobs, {counts['sensors']} "
-                f"sensors, snapshot {counts['snapshot_mib']:.1f} MiB serialized; wall clock, {conditions}",
+                note=f"{counts['assets']} assets, {counts['checks']} checks, {counts['jobs']} jobs, "
+                f"{counts['sensors']} sensors, snapshot {counts['snapshot_mib']:.1f} MiB serialized; "
+                f"wall clock, {conditions}",
             ),
             Figure(
                 BENCHMARK, f"{size} services: load CPU time on top of Dagster", cpu[size], "s",
                 baseline=dagster, baseline_value=dagster_cpu, target=seconds_target,
                 met=cpu[size] < TARGET_SECONDS if on_target else None,
-                note="user + system time of the process: the load without the machine's other work" if on_target else "",
+                note="user + system time of the process: the load without the machine's other work"
+                if on_target else "",
             ),
             Figure(
                 BENCHMARK, f"{size} services: peak RSS on top of Dagster", mib[size], "MiB",
