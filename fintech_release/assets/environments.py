@@ -5,6 +5,7 @@ services the run deploys, each of which must be approved where the environment r
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckResult,
@@ -41,11 +42,13 @@ from fintech_release.records.keys import (
     ingress_key,
     release_key,
 )
-from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.ingress import Ingress
 from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.source import SourceControl
+
+if TYPE_CHECKING:  # the Cloud SQL Admin client (google-cloud-sql, grpc) is imported only where gke uses it
+    from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 
 CLOUDSQL_READY = "cloudsql_backups_and_failover"
 ENVIRONMENT_UP = "environment_up"
@@ -230,7 +233,7 @@ def environment_assets(
     return definitions
 
 
-def _cloudsql_readiness(admin: CloudSqlAdmin, environment: Environment) -> AssetCheckResult:
+def _cloudsql_readiness(admin: "CloudSqlAdmin", environment: Environment) -> AssetCheckResult:
     """Whether the environment's Cloud SQL instance has backups and a failover, as the Admin API reports it."""
     assert environment.gke is not None
     readiness = admin.production_readiness(environment.gke.cloudsql_instance)

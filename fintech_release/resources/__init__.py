@@ -7,6 +7,10 @@ platform's runtime/ingress/database, and, when an environment runs on gke, `gke_
 one `gke_database_<env>` per environment and `gke_cloudsql_admin` (see fintech_release/platforms.py).
 Secrets come from environment variables the resources read when they need them (fintech_release/env_secrets.py),
 so run config and the event log only ever hold the variable's name.
+
+The implementations only gke or Google Cloud use (Cloud Build, Cloud SQL, Terraform, Helm, the Kubernetes API) are
+imported where they are chosen: their client libraries (kubernetes, google-cloud-*, grpc) take about a second to
+import, which every `fintech-release` command on a local-only release.yaml would otherwise pay.
 """
 
 from __future__ import annotations
@@ -23,17 +27,10 @@ from fintech_release.resources.analysis import CheckstyleAnalyzer, CodeAnalyzer
 from fintech_release.resources.base_image import DEFAULT_JAVA_HOME, BaseImageBuilder, JlinkBaseImageBuilder
 from fintech_release.resources.bitbucket import BitbucketCloudSource, BitbucketServerSource
 from fintech_release.resources.build_tool import BuildTool, GradleBuildTool
-from fintech_release.resources.cloud_build import CloudBuildImageBuilder
-from fintech_release.resources.cloudsql import CloudSqlDatabase, ServiceAccounts
-from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
 from fintech_release.resources.database import DatabaseAdmin
 from fintech_release.resources.email import EmailNotifier
-from fintech_release.resources.gke_ingress import GkeIngress, GkeIngressTarget
-from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
-from fintech_release.resources.helm import HelmRunner
 from fintech_release.resources.images import DockerImageBuilder, ImageBuilder
 from fintech_release.resources.ingress import Ingress
-from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.local_database import LocalMariaDB
 from fintech_release.resources.local_ingress import LocalNginxIngress
 from fintech_release.resources.local_runtime import LocalDockerRuntime
@@ -41,7 +38,6 @@ from fintech_release.resources.registry import GoogleRegistry, ImageRegistry, Lo
 from fintech_release.resources.runtime import ServiceRuntime
 from fintech_release.resources.sonarqube import SonarQubeAnalyzer
 from fintech_release.resources.source import LocalGitSource, SourceControl
-from fintech_release.resources.terraform import TerraformRunner
 from fintech_release.resources._tools import find_tool
 
 __all__ = [
@@ -114,6 +110,8 @@ def _image_builder(config: ReleaseConfig, docker_host: str) -> ImageBuilder:
     """The Docker engine here, or Cloud Build pushing into the registry's build namespace."""
     cloud = config.build.cloud_build
     if config.build.builder == "cloud_build" and cloud is not None:
+        from fintech_release.resources.cloud_build import CloudBuildImageBuilder
+
         return CloudBuildImageBuilder(
             project=cloud.project,
             location=cloud.location,
@@ -176,6 +174,14 @@ def _email_notifier(config: ReleaseConfig) -> EmailNotifier:
 
 def _gke_resources(config: ReleaseConfig, environments: list[Environment]) -> dict[str, ConfigurableResource]:
     """Terraform + Helm + the Kubernetes API per gke environment, and each one's CloudSQL instance."""
+    from fintech_release.resources.cloudsql import CloudSqlDatabase, ServiceAccounts
+    from fintech_release.resources.cloudsql_admin import CloudSqlAdmin
+    from fintech_release.resources.gke_ingress import GkeIngress, GkeIngressTarget
+    from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
+    from fintech_release.resources.helm import HelmRunner
+    from fintech_release.resources.kubernetes_cluster import KubernetesCluster
+    from fintech_release.resources.terraform import TerraformRunner
+
     gke = config.gke
     charts_dir = str(config.resolve_path(gke.charts_dir))
     helm = HelmRunner(executable=find_tool(gke.helm_executable), timeout_seconds=gke.helm_timeout_seconds)

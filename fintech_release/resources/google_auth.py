@@ -7,10 +7,6 @@ Workload Identity, Cloud Build, Compute Engine). No key file is ever read from t
 
 from __future__ import annotations
 
-import google.auth
-import google.auth.transport.requests
-from google.auth.exceptions import DefaultCredentialsError, RefreshError, TransportError
-
 from fintech_release.errors import ExternalSystemError
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -22,6 +18,11 @@ ADC_HINT = (
 
 def google_access_token(purpose: str) -> str:
     """A fresh OAuth 2.0 access token for the cloud-platform scope; `ExternalSystemError` naming `purpose` if none."""
+    # Imported here: every registry resource imports this module, and only Google's registries need google-auth.
+    import google.auth
+    import google.auth.transport.requests
+    from google.auth.exceptions import DefaultCredentialsError, RefreshError, TransportError
+
     try:
         credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
         credentials.refresh(google.auth.transport.requests.Request())
