@@ -308,6 +308,10 @@ class _ReleaseStep:
             return outcome, outcome.health
         if access is not None and (retired := self.database.retire_standby_account(database=access.name)):
             self.context.log.info(f"{self.env}/{name}: every replica uses {access.user}; {retired} is locked")
+        if outcome.status == "unchanged":
+            # Nothing was started, so there is no window to watch: the look the runtime just took to find every
+            # replica fitting (running the image, ready, never restarted) is the verdict; a second look adds nothing.
+            return outcome, outcome.health
         window = self.environment.health_window_seconds if outcome.status == "deployed" else 0
         health = self.runtime.health(
             environment=self.env, service=name, desired_replicas=settings.replicas, expected_image=outcome.image,
