@@ -18,8 +18,9 @@ databases and accounts removed), fresh clones (no Gradle build directories), the
 pass left it (only the jar layer is new), and **warm Gradle daemons**: one unmeasured warm-up pass of each side
 first starts the daemons that side uses (both share one GRADLE_USER_HOME) and records the base image. Then the
 measured passes alternate which side goes first. Per-step figures put each of our steps (STEP_START → STEP_SUCCESS in
-the event log, summed over the services) beside the same tool's time in the script (from its stage log), and
-Dagster's own time (each run's wall minus its steps) apart.
+the event log, summed over the services; with builds side by side these include waiting for the CPU the other
+build holds) beside the same tool's time in the script (from its stage log); the build and deploy phases, Dagster's
+own time (each run's wall minus its steps) and the orchestrating process outside its runs are figures of their own.
 """
 
 from __future__ import annotations
@@ -108,14 +109,14 @@ def _orchestrated(release: LocalRelease) -> dict:
     return {"wall": wall, "steps": steps, "runs": runs}
 
 
-def _runs_since(release: LocalRelease, since: float) -> tuple[dict[str, float], dict[str, float]]:
-    """Summed step durations by step key, and each run's wall time, of the runs created after `since`."""
+def _runs_since(release: LocalRelease, since: float) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """Summed step durations by step key, and each run's (start, end), of the runs created after `since`."""
     from dagster import DagsterEventType, RunsFilter
 
     from fintech_release.cli.instance import open_instance
 
     steps: dict[str, float] = defaultdict(float)
-    runs: dict[str, float] = {}
+    runs: dict[str, tuple[float, float]] = {}
     with release.environ(), open_instance() as instance:
         for record in instance.get_run_records(RunsFilter(created_after=_utc(since))):
             starts: dict[str, float] = {}
@@ -134,7 +135,7 @@ def _runs_since(release: LocalRelease, since: float) -> tuple[dict[str, float], 
                     steps[event.step_key] += entry.timestamp - starts[event.step_key]
             if first is not None and last is not None:
                 key = f"{record.dagster_run.job_name}[{record.dagster_run.tags.get('dagster/partition', '')}]"
-                runs[key] = last - first
+                runs[key] = (first, last)
     return dict(steps), runs
 
 
@@ -255,12 +256,38 @@ def run() -> list[Figure]:
             baseline="the script's " + " + ".join(stages), baseline_value=tool,
         ))
     dagster_own = _median([
-        sum(result["runs"].values()) - sum(result["steps"].values()) for result in orchestrated
+        sum(end - start for start, end in result["runs"].values()) - sum(result["steps"].values())
+        for result in orchestrated
     ])
-    process = _median([result["wall"] - sum(result["runs"].values()) for result in orchestrated])
+    builds = _median([_span([r for key, r in result["runs"].items() if key.startswith("build_and_push")])
+                      for result in orchestrated])
+    deploy = _median([_span([r for key, r in result["runs"].items() if key.startswith("deploy_ci")])
+                      for result in orchestrated])
+    outside = _median([result["wall"] - _span(list(result["runs"].values())) for result in orchestrated])
     figures += [
-        Figure(NAME, "Dagster's own time inside the runs (run wall − its steps, all runs)", dagster_own, "s",
-               note="run start/end events, planned-materialization events, step events, pool slots"),
-        Figure(NAME, "the orchestrating process outside its runs (start-up, imports, observe, report)", process, "s"),
+        Figure(NAME, "phase: the 3 build_and_push runs (first start → last end; side by side)", builds, "s",
+               baseline="the script's clone … push, all services",
+               baseline_value=_median([sum(r["stages"].get(stage, 0.0) for stage in BUILD_STAGES) for r in scripted])),
+        Figure(NAME, "phase: the deploy_ci run (RUN_START → RUN_SUCCESS)", deploy, "s",
+               baseline="the script's ingress … health",
+               baseline_value=_median([sum(r["stages"].get(stage, 0.0) for stage in DEPLOY_STAGES) for r in scripted])),
+        Figure(NAME, "Dagster's own time inside the runs (each run's wall − its steps, summed)", dagster_own, "s",
+               note="run start/end, step and materialization events, pool slots"),
+        Figure(NAME, "the orchestrating process outside its runs (start-up, imports, observe, run creation, "
+               "build processes starting)", outside, "s"),
     ]
     return figures
+
+
+BUILD_STAGES = ("clone", "analysis", "tests", "jar", "image", "push")
+DEPLOY_STAGES = ("ingress", "database", "replicas", "routes", "health")
+
+
+def _span(intervals: list[tuple[float, float]]) -> float:
+    """How long at least one of `intervals` was going (their union's length)."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
