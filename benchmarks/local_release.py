@@ -84,7 +84,8 @@ class LocalRelease:
         )
         if check and completed.returncode != 0:
             raise RuntimeError(
-                f"fintech-release {' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
+                f"fintech-release {' '.join(args)} exited {completed.returncode}:\n"
+                f"{completed.stdout}\n{completed.stderr}"
             )
         return completed
 

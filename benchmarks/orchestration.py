@@ -37,7 +37,15 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.harness import Figure
-from benchmarks.local_release import ADDRESSES, EXAMPLES_DIR, IMAGE_NAMESPACE, REPO_ROOT, SCOPE, LocalRelease, local_release
+from benchmarks.local_release import (
+    ADDRESSES,
+    EXAMPLES_DIR,
+    IMAGE_NAMESPACE,
+    REPO_ROOT,
+    SCOPE,
+    LocalRelease,
+    local_release,
+)
 
 NAME = "orchestration"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
@@ -86,7 +94,9 @@ def _new_commits(release: LocalRelease, number: int) -> None:
             with (clone / "CHANGES.md").open("a") as changes:
                 changes.write(f"benchmark change {number}\n")
             subprocess.run(["git", "-C", str(clone), "add", "CHANGES.md"], check=True, env=env)
-            subprocess.run(["git", "-C", str(clone), "commit", "-qm", f"benchmark change {number}"], check=True, env=env)
+            subprocess.run(
+                ["git", "-C", str(clone), "commit", "-qm", f"benchmark change {number}"], check=True, env=env
+            )
             subprocess.run(["git", "-C", str(clone), "push", "-q", "origin", service.branch], check=True, env=env)
 
 
@@ -187,7 +197,8 @@ def _remove_script_leftovers(release: LocalRelease, work: Path) -> None:
 
     client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
     try:
-        for container in client.containers.list(all=True, filters={"label": f"io.fintech-release.scope={SCRIPT_SCOPE}"}):
+        scoped = {"label": f"io.fintech-release.scope={SCRIPT_SCOPE}"}
+        for container in client.containers.list(all=True, filters=scoped):
             container.remove(force=True)
     finally:
         client.close()

@@ -200,8 +200,9 @@ class _ReleaseStep:
                 else f"release that passed pod_health in {self.environment.promotes_from}"
             )
             raise Failure(f"{self.env}: nothing to deploy for {', '.join(missing)} (no {source} yet)")
+        instance = self.context.instance
         plans = [
-            (name, candidate[name], self._configured_settings(name), serving_release(self.context.instance, self.env, name))
+            (name, candidate[name], self._configured_settings(name), serving_release(instance, self.env, name))
             for name in services
         ]
         notes: list[list[str]] = [[] for _ in plans]
