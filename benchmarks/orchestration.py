@@ -276,7 +276,7 @@ def run() -> list[Figure]:
                       for result in orchestrated])
     outside = _median([result["wall"] - _span(list(result["runs"].values())) for result in orchestrated])
     figures += [
-        Figure(NAME, "phase: the 3 build_and_push runs (first start → last end)", builds, "s",
+        Figure(NAME, "phase: the 3 build_and_push runs (first start → last end; side by side)", builds, "s",
                baseline="the script's clone … push, all services",
                baseline_value=_median([sum(r["stages"].get(stage, 0.0) for stage in BUILD_STAGES) for r in scripted])),
         Figure(NAME, "phase: the deploy_ci run (RUN_START → RUN_SUCCESS)", deploy, "s",

@@ -3,10 +3,9 @@
 `make demo` calls `fintech-release demo`, which seeds one bare git repository per example service
 (as a Bitbucket project would hold them), builds the JRE base image if the engine lacks it, records
 the head commits, runs `build_and_push` for each service whose head is not pushed yet (side by
-side where there is a CPU pair for each, each in a process of its own), then deploys to every
-environment in release.yaml order: ci (torn down afterwards), staging and production, each
-approved by a clearly labelled demo approver. Everything runs on the persistent Dagster instance,
-so `make ui` shows the lineage afterwards.
+side, one per CPU, each in a process of its own), then deploys to every environment in release.yaml order: ci (torn down afterwards), staging and
+production, each approved by a clearly labelled demo approver. Everything runs on the persistent
+Dagster instance, so `make ui` shows the lineage afterwards.
 """
 
 from __future__ import annotations
@@ -101,14 +100,8 @@ def build_and_push_all(
 
 
 def builds_at_once() -> int:
-    """How many services the demo builds side by side: one per two CPUs.
-
-    A Gradle build keeps about two CPUs busy (the daemon compiling, the forked test JVM, their JIT threads): on the
-    2-CPU machine this was measured on (benchmarks/orchestration), two builds side by side took as long as the same
-    builds one after another, each step twice as long, plus the children's start-up. One per two CPUs runs them one
-    after another there, in this process, and side by side where there are CPUs for it.
-    """
-    return max(1, (os.cpu_count() or 1) // 2)
+    """How many services the demo builds side by side: one per CPU (Checkstyle, Gradle and the JVMs keep one busy)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def _build_side_by_side(
