@@ -2,20 +2,17 @@
 
 `make demo` calls `fintech-release demo`, which seeds one bare git repository per example service
 (as a Bitbucket project would hold them), builds the JRE base image if the engine lacks it, records
-the head commits, runs `build_and_push` for each service whose head is not pushed yet (side by
-side, one per CPU, each in a process of its own), then deploys to every environment in release.yaml order: ci (torn down afterwards), staging and
+the head commits, runs `build_and_push` for each service whose head is not pushed yet, then
+deploys to every environment in release.yaml order: ci (torn down afterwards), staging and
 production, each approved by a clearly labelled demo approver. Everything runs on the persistent
 Dagster instance, so `make ui` shows the lineage afterwards.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import requests
@@ -77,70 +74,17 @@ def build_and_push_all(
         say(f"building the base image {config.build.base_image} …")
         _require(launch.build_base_image(defs, instance), "the base image")
     heads = report_head_commits(instance, config, defs.resources["source"])
-    builds: list[tuple[str, str]] = []
+    pushed: dict[str, str] = {}
     for service, sha in heads.items():
         previous = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
         if previous and previous["commit"] == sha:
             say(f"{service}: {sha[:12]} is already pushed")
         else:
             say(f"{service}: building {sha[:12]} (analysis, tests, jar, image, push) …")
-            builds.append((service, sha))
-    if len(builds) == 1 or builds_at_once() == 1:
-        for service, sha in builds:
             _require(launch.build_and_push(defs, instance, service, sha), f"build_and_push of {service}")
-    elif builds:
-        for (service, _), (run_id, failure) in zip(builds, _build_side_by_side(config, instance, builds), strict=True):
-            if failure is not None:
-                raise DemoFailedError(f"build_and_push of {service} failed in run {run_id}: {failure}")
-    pushed: dict[str, str] = {}
-    for service in heads:
         latest = latest_materialization_metadata(instance, REGISTRY_IMAGE, service)
         pushed[service] = f"{latest['reference']}  {latest['digest']}"
     return pushed
-
-
-def builds_at_once() -> int:
-    """How many services the demo builds side by side: one per CPU (Checkstyle, Gradle and the JVMs keep one busy)."""
-    return max(1, os.cpu_count() or 1)
-
-
-def _build_side_by_side(
-    config: ReleaseConfig, instance: DagsterInstance, builds: list[tuple[str, str]]
-) -> list[tuple[str, str | None]]:
-    """Each (service, sha)'s build_and_push run, side by side, each in a process of its own: (run id, failure or None).
-
-    Processes, not threads: Dagster's in-process execution sets logging up again for every run, which deadlocks
-    with a run logging in another thread of the same process. Ctrl-C reaches the children with the terminal's
-    process group; when this process alone is interrupted (SIGTERM), it asks them to stop (SIGTERM, which Dagster
-    turns into an interruption of the run) and waits for them. A failed build does not stop the others.
-    """
-    spawn = multiprocessing.get_context("spawn")  # nothing of this process's threads, locks or connections
-    home = str(instance.root_directory)
-    pool = ProcessPoolExecutor(max_workers=min(builds_at_once(), len(builds)), mp_context=spawn)
-    running = [pool.submit(_build_in_own_process, str(config.source), home, service, sha) for service, sha in builds]
-    try:
-        results = [future.result() for future in running]
-    except BaseException:
-        for future in running:
-            future.cancel()
-        for process in list(getattr(pool, "_processes", {}).values()):
-            if process.is_alive():
-                process.terminate()
-        pool.shutdown(wait=True)
-        raise
-    pool.shutdown(wait=False)  # the children have answered; their interpreters wind down while the caller goes on
-    return results
-
-
-def _build_in_own_process(config_source: str, home: str, service: str, sha: str) -> tuple[str, str | None]:
-    """One service's build_and_push run on the instance in `home`, executed in this (child) process."""
-    from fintech_release.config import load_release_config
-    from fintech_release.release_graph import build_definitions
-
-    config = load_release_config(Path(config_source))
-    with DagsterInstance.from_config(home) as instance:
-        result = launch.build_and_push(build_definitions(config), instance, service, sha)
-        return result.run_id, None if result.success else report.failure_message(result)
 
 
 def release_everywhere(
