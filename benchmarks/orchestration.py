@@ -18,8 +18,7 @@ databases and accounts removed), fresh clones (no Gradle build directories), the
 pass left it (only the jar layer is new), and **warm Gradle daemons**: one unmeasured warm-up pass of each side
 first starts the daemons that side uses (both share one GRADLE_USER_HOME) and records the base image. Then the
 measured passes alternate which side goes first. Per-step figures put each of our steps (STEP_START → STEP_SUCCESS in
-the event log, summed over the services; with builds side by side these include waiting for the CPU the other
-build holds) beside the same tool's time in the script (from its stage log); the build and deploy phases, Dagster's
+the event log, summed over the services) beside the same tool's time in the script (from its stage log); the build and deploy phases, Dagster's
 own time (each run's wall minus its steps) and the orchestrating process outside its runs are figures of their own.
 """
 
@@ -276,7 +275,7 @@ def run() -> list[Figure]:
                       for result in orchestrated])
     outside = _median([result["wall"] - _span(list(result["runs"].values())) for result in orchestrated])
     figures += [
-        Figure(NAME, "phase: the 3 build_and_push runs (first start → last end; side by side)", builds, "s",
+        Figure(NAME, "phase: the 3 build_and_push runs (first start → last end)", builds, "s",
                baseline="the script's clone … push, all services",
                baseline_value=_median([sum(r["stages"].get(stage, 0.0) for stage in BUILD_STAGES) for r in scripted])),
         Figure(NAME, "phase: the deploy_ci run (RUN_START → RUN_SUCCESS)", deploy, "s",
