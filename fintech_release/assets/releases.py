@@ -15,9 +15,10 @@ Every change is recorded as a materialization with the image, the version before
 settings it ran with and the `pod_health` verdict (a blocking check).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 
 from dagster import (
     AssetCheckResult,
@@ -36,6 +37,7 @@ from dagster import (
 )
 from pydantic import BaseModel, Field
 
+from fintech_release.concurrency import Concurrently
 from fintech_release.config import Environment, ReleaseConfig
 from fintech_release.config.models import database_name
 from fintech_release.errors import DeploymentRefusedError
@@ -62,6 +64,9 @@ from fintech_release.resources.ingress import Ingress
 from fintech_release.resources.runtime import DeployOutcome, DeploySpec, ServiceRuntime
 
 POD_HEALTH = "pod_health"
+# Services rolled out side by side in one deployment: each rollout mostly waits (replicas starting, the health
+# window), and more at once would start more JVMs than a small machine (or node pool) starts well together.
+ROLLOUTS_AT_ONCE = 4
 
 
 class ReleaseMode(StrEnum):
@@ -195,29 +200,61 @@ class _ReleaseStep:
                 else f"release that passed pod_health in {self.environment.promotes_from}"
             )
             raise Failure(f"{self.env}: nothing to deploy for {', '.join(missing)} (no {source} yet)")
-        for name in services:
-            image = candidate[name]
-            settings = self._configured_settings(name)
-            before = serving_release(self.context.instance, self.env, name)
-            outcome, health = self._roll_out(name, image.reference, settings)
-            status, serving = _deploy_status(outcome, image, settings, before), outcome.image
-            if (
-                status == "deployed" and not health.healthy and self.environment.auto_rollback
-                and outcome.previous_image
-            ):
-                self.context.log.warning(
-                    f"{self.env}/{name}: unhealthy after the upgrade, rolling back to {outcome.previous_image}"
-                )
-                healthy_before = last_healthy_release(self.context.instance, self.env, name)
-                settings = _recorded_settings(healthy_before) or settings  # what ran before comes back whole
-                restored, _ = self._roll_out(name, outcome.previous_image, settings)
-                status = "auto_rolled_back" if restored.status != "failed" else "auto_rollback_failed"
-                serving = restored.image
-            approval = approvals.get(name)
-            yield self._result(
-                name, image, status=status, serving=serving, outcome=outcome, before=before, health=health,
-                settings=settings, extra=self._approval_metadata(approval, before),
+        instance = self.context.instance
+        plans = [
+            (name, candidate[name], self._configured_settings(name), serving_release(instance, self.env, name))
+            for name in services
+        ]
+        notes: list[list[str]] = [[] for _ in plans]
+        rollouts = [
+            partial(self._roll_out, name, image.reference, settings, say=said.append)
+            for (name, image, settings, _), said in zip(plans, notes, strict=True)
+        ]
+        reported: set[int] = set()
+        # Side by side (each rollout mostly waits: replicas starting, the health window), reported in service order.
+        # An interruption or a failure stops the rollouts still going (each removes the replicas it started); those
+        # that had finished are recorded before the step ends, as the sequential loop had recorded them.
+        with Concurrently(rollouts, at_once=ROLLOUTS_AT_ONCE, name=f"{self.env}-rollout") as running:
+            try:
+                for index, plan in enumerate(plans):
+                    outcome, health = running.result(index)
+                    reported.add(index)
+                    yield self._deployed(plan, outcome, health, approvals, notes[index], may_roll_back=True)
+            except GeneratorExit:
+                raise
+            except BaseException:
+                running.stop()
+                for index, plan in enumerate(plans):
+                    if index not in reported and running.succeeded(index):
+                        outcome, health = running.result(index)
+                        yield self._deployed(plan, outcome, health, approvals, notes[index], may_roll_back=False)
+                raise
+
+    def _deployed(
+        self, plan: tuple[str, CandidateImage, RuntimeSettings, Recorded | None], outcome: DeployOutcome,
+        health: ServiceHealth, approvals: dict[str, ApprovalRecord], notes: list[str], *, may_roll_back: bool,
+    ) -> MaterializeResult:
+        """The record of one service's rollout; with auto_rollback, an upgrade that turned unhealthy is undone first."""
+        name, image, settings, before = plan
+        for note in notes:
+            self.context.log.info(note)
+        status, serving = _deploy_status(outcome, image, settings, before), outcome.image
+        if (
+            may_roll_back and status == "deployed" and not health.healthy and self.environment.auto_rollback
+            and outcome.previous_image
+        ):
+            self.context.log.warning(
+                f"{self.env}/{name}: unhealthy after the upgrade, rolling back to {outcome.previous_image}"
             )
+            healthy_before = last_healthy_release(self.context.instance, self.env, name)
+            settings = _recorded_settings(healthy_before) or settings  # what ran before comes back whole
+            restored, _ = self._roll_out(name, outcome.previous_image, settings)
+            status = "auto_rolled_back" if restored.status != "failed" else "auto_rollback_failed"
+            serving = restored.image
+        return self._result(
+            name, image, status=status, serving=serving, outcome=outcome, before=before, health=health,
+            settings=settings, extra=self._approval_metadata(approvals.get(name), before),
+        )
 
     def roll_back(
         self, services: list[str], *, undo_run: str | None, at: datetime | None
@@ -286,12 +323,16 @@ class _ReleaseStep:
         values = self.config.service(name).deployment_in(self.env)
         return RuntimeSettings(replicas=values.replicas, env={**values.env, "APP_ENV": self.env})
 
-    def _roll_out(self, name: str, image: str, settings: RuntimeSettings) -> tuple[DeployOutcome, ServiceHealth]:
+    def _roll_out(
+        self, name: str, image: str, settings: RuntimeSettings, *, say: Callable[[str], None] | None = None
+    ) -> tuple[DeployOutcome, ServiceHealth]:
         """Deploy `image` with `settings` and the database credentials in use now, then watch it.
 
         Credentials are never part of the recorded settings, so a rollback or restore after a rotation
-        gets the current ones. Once every replica runs with them, the standby account is locked.
+        gets the current ones. Once every replica runs with them, the standby account is locked. `say` takes
+        what is worth logging (default: the step's log; a rollout in another thread hands its notes back instead).
         """
+        say = say or self.context.log.info
         service = self.config.service(name)
         database = database_name(self.env, service.database) if service.database else None
         access = self.database.service_access(database=database) if database else None
@@ -315,7 +356,11 @@ class _ReleaseStep:
         if outcome.status == "failed":
             return outcome, outcome.health
         if access is not None and (retired := self.database.retire_standby_account(database=access.name)):
-            self.context.log.info(f"{self.env}/{name}: every replica uses {access.user}; {retired} is locked")
+            say(f"{self.env}/{name}: every replica uses {access.user}; {retired} is locked")
+        if outcome.status == "unchanged":
+            # Nothing was started, so there is no window to watch: the look the runtime just took to find every
+            # replica fitting (running the image, ready, never restarted) is the verdict; a second look adds nothing.
+            return outcome, outcome.health
         window = self.environment.health_window_seconds if outcome.status == "deployed" else 0
         health = self.runtime.health(
             environment=self.env, service=name, desired_replicas=settings.replicas, expected_image=outcome.image,

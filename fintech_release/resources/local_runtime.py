@@ -12,6 +12,7 @@ import hashlib
 import json
 import secrets
 import socket
+import threading
 import time
 from collections import Counter
 from contextlib import ExitStack, closing
@@ -46,6 +47,7 @@ PROBE_TIMEOUT_SECONDS = 1.0
 LOG_TAIL_LINES = 3  # of a failing replica's output, in its problem line
 LOG_TAIL_CHARACTERS = 300
 DB_PASSWORD_PATH = "/run/secrets/db-password"  # where a replica finds its database password (read-only)
+_PORTS_LOCK = threading.Lock()  # one pick of free ports at a time in this process (see _start)
 
 
 class LocalDockerRuntime(ServiceRuntime):
@@ -173,39 +175,42 @@ class LocalDockerRuntime(ServiceRuntime):
         self._ensure_image(client, spec.image)
         started: list[Container] = []
         try:
-            # A replica between two restarts listens on nothing, but its port is taken all the same.
-            claimed = {
-                int(container.labels[ENDPOINT_LABEL].rsplit(":", 1)[1])
-                for container in client.containers.list(all=True, filters={"label": ENDPOINT_LABEL})
-                if container.labels[ENDPOINT_LABEL].rsplit(":", 1)[0] == spec.address
-            }
-            for port in _free_ports(spec.address, count, avoid=claimed):
-                database = spec.database
-                container = client.containers.create(
-                    spec.image,
-                    name=f"fr-{spec.environment}-{spec.service}-{secrets.token_hex(3)}",
-                    network_mode="host",
-                    environment={
-                        **spec.env, "PORT": str(port), "BIND_ADDRESS": spec.address,
-                        **(database.variables(DB_PASSWORD_PATH) if database else {}),
-                    },
-                    # The password reaches the replica only as this file: never an environment variable or label.
-                    mounts=[Mount(DB_PASSWORD_PATH, database.password_file, type="bind", read_only=True)]
-                    if database
-                    else [],
-                    labels={
-                        SCOPE_LABEL: self.scope,
-                        ENVIRONMENT_LABEL: spec.environment,
-                        SERVICE_LABEL: spec.service,
-                        IMAGE_LABEL: spec.image,
-                        ENDPOINT_LABEL: f"{spec.address}:{port}",
-                        HEALTH_PATH_LABEL: spec.health_path,
-                        SETTINGS_LABEL: settings,
-                    },
-                    restart_policy=RESTART_POLICY,
-                )
-                started.append(container)
-                container.start()
+            # A replica between two restarts listens on nothing, but its port is taken all the same. Rollouts of
+            # several services side by side (one deployment) pick ports one after another: a port is claimed by the
+            # label of the container created on it, which the next pick sees, long before the replica listens.
+            with _PORTS_LOCK:
+                claimed = {
+                    int(container.labels[ENDPOINT_LABEL].rsplit(":", 1)[1])
+                    for container in client.containers.list(all=True, filters={"label": ENDPOINT_LABEL})
+                    if container.labels[ENDPOINT_LABEL].rsplit(":", 1)[0] == spec.address
+                }
+                for port in _free_ports(spec.address, count, avoid=claimed):
+                    database = spec.database
+                    container = client.containers.create(
+                        spec.image,
+                        name=f"fr-{spec.environment}-{spec.service}-{secrets.token_hex(3)}",
+                        network_mode="host",
+                        environment={
+                            **spec.env, "PORT": str(port), "BIND_ADDRESS": spec.address,
+                            **(database.variables(DB_PASSWORD_PATH) if database else {}),
+                        },
+                        # The password reaches the replica only as this file: never an environment variable or label.
+                        mounts=[Mount(DB_PASSWORD_PATH, database.password_file, type="bind", read_only=True)]
+                        if database
+                        else [],
+                        labels={
+                            SCOPE_LABEL: self.scope,
+                            ENVIRONMENT_LABEL: spec.environment,
+                            SERVICE_LABEL: spec.service,
+                            IMAGE_LABEL: spec.image,
+                            ENDPOINT_LABEL: f"{spec.address}:{port}",
+                            HEALTH_PATH_LABEL: spec.health_path,
+                            SETTINGS_LABEL: settings,
+                        },
+                        restart_policy=RESTART_POLICY,
+                    )
+                    started.append(container)
+                    container.start()
         except DockerException as exc:
             _remove_all(started)
             raise ExternalSystemError(f"the Docker engine did not start a replica of {spec.image}: {exc}") from None
