@@ -74,14 +74,15 @@ class Concurrently(Generic[T]):
 
     def stop(self) -> None:
         """Interrupt every piece still running, start none of those waiting, and wait until all have ended."""
+        # Sent under the lock a piece takes to leave its task: a piece that has left it (or ended, its thread id free
+        # for another thread) gets none, so the interruption never lands in the bookkeeping of `_run` and escapes.
         with self._lock:
             self._stopping = True
-            running = [thread for index, thread in enumerate(self._threads) if self._running[index]]
-        for thread in running:
-            if thread.ident is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(thread.ident), ctypes.py_object(KeyboardInterrupt)
-                )
+            for index, thread in enumerate(self._threads):
+                if self._running[index] and thread.ident is not None:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(thread.ident), ctypes.py_object(KeyboardInterrupt)
+                    )
         for index in range(len(self._threads)):
             self._wait(index)
 

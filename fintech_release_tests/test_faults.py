@@ -213,7 +213,7 @@ def test_a_waiting_command_and_a_starting_deployment_stop_cleanly_on_sigterm(
     starting.process.send_signal(signal.SIGTERM)
     assert starting.finish() == 130
     assert starting.said("the replicas it had started were removed and what served before serves on")
-    assert not any("Traceback" in line for line in starting.err + waiting.err)
+    assert not any("Traceback" in line for line in starting.err + waiting.err), "\n".join(starting.err + waiting.err)
 
     runs = story.deploy_runs()
     assert len(runs) == runs_before + 1  # the waiting command launched nothing
