@@ -17,7 +17,7 @@ from benchmarks.harness import Figure, table, write_json
 
 HERE = Path(__file__).resolve().parent
 # In the order they run: the cheap ones first, so a failure late on still leaves figures.
-BENCHMARKS = ("code_location", "commit_sensor", "noop_deploy", "failure_detection", "orchestration")
+BENCHMARKS = ("code_location", "commit_sensor", "webhook", "noop_deploy", "failure_detection", "orchestration")
 
 
 def main(argv: list[str] | None = None) -> int:
