@@ -28,7 +28,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ import requests
 import yaml
 from dagster import DagsterInstance, RunsFilter, build_sensor_context
 
-from benchmarks.harness import Figure, stopwatch
+from benchmarks.harness import Figure, expect, stopwatch, wait_for
 from fintech_release.cli.instance import INSTANCE_SETTINGS
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.config.models import SourceSettings
@@ -45,7 +45,7 @@ from fintech_release.records.keys import COMMIT_TAG
 from fintech_release.release_graph import build_definitions
 from fintech_release.triggers.commit_sensor import COMMIT_SENSOR
 from fintech_release.triggers.webhook import WebhookEndpoint
-from fintech_release_tests.components import GitBareRepo, wait_until
+from fintech_release_tests.components import GitBareRepo
 from fintech_release_tests.fixtures_dagster import start_dagster_dev
 from fintech_release_tests.fixtures_webhook import CLOSED_PORT_URL, SECRET, SECRET_ENV, cloud_push, commit, deliver
 
@@ -299,21 +299,6 @@ def stop_sensor(url: str, origin_id: str, selector_id: str) -> None:
         }, timeout=30).json()
     kind = ((answer.get("data") or {}).get("stopSensor") or {}).get("__typename")
     expect(kind == "StopSensorMutationResult", f"the commit sensor stops: {answer}")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, log: Path | None = None) -> Any:
-    """Poll `condition` every 50 ms until it returns something truthy, which is returned."""
-    found: list[Any] = []
-    if wait_until(lambda: bool(found.append(condition()) or found[-1]), timeout=timeout, interval=0.05):
-        return found[-1]
-    tail = "" if log is None else f"; the last lines of {log}:\n" + "\n".join(log.read_text().splitlines()[-30:])
-    raise RuntimeError(f"{what} did not happen within {timeout:.0f} s{tail}")
-
-
-def expect(condition: bool, what: str) -> None:
-    """A benchmark that measures the wrong thing must fail, not report (these are not timing assertions)."""
-    if not condition:
-        raise RuntimeError(f"expected: {what}")
 
 
 # --------------------------------------------------------------------------- #

@@ -50,7 +50,7 @@ import docker
 import yaml
 from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
 
-from benchmarks.harness import Figure
+from benchmarks.harness import Figure, expect, wait_for
 from fintech_release.assets.source import report_head_commits
 from fintech_release.cli import launch, report
 from fintech_release.cli.instance import INSTANCE_SETTINGS
@@ -66,7 +66,7 @@ from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.runtime import DeploySpec
 from fintech_release.resources.terraform import TerraformRunner
 from fintech_release.triggers.health_watch import health_watch_name
-from fintech_release_tests.components import GitBareRepo, RegistryServer, remove_images, wait_until
+from fintech_release_tests.components import GitBareRepo, RegistryServer, remove_images
 from fintech_release_tests.fixtures_dagster import start_dagster_dev
 from fintech_release_tests.k8s_objects import (
     ENVIRONMENT,
@@ -431,21 +431,6 @@ def gke_spec() -> DeploySpec:
 # --------------------------------------------------------------------------- #
 # Shared
 # --------------------------------------------------------------------------- #
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, log: Path | None = None) -> Any:
-    """Poll `condition` every 100 ms until it returns something truthy, which is returned."""
-    found: list[Any] = []
-    if wait_until(lambda: bool(found.append(condition()) or found[-1]), timeout=timeout, interval=0.1):
-        return found[-1]
-    tail = "" if log is None else f"; the last lines of {log}:\n" + "\n".join(log.read_text().splitlines()[-30:])
-    raise RuntimeError(f"{what} did not happen within {timeout:.0f} s{tail}")
-
-
-def expect(condition: bool, what: str) -> None:
-    """A benchmark that measures the wrong thing must fail, not report (these are not timing assertions)."""
-    if not condition:
-        raise RuntimeError(f"expected: {what}")
 
 
 def figures(local: dict[str, Any], gke: dict[str, list[float]]) -> list[Figure]:

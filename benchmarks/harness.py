@@ -14,6 +14,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from fintech_release_tests.components import wait_until
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -43,6 +45,24 @@ def stopwatch() -> Iterator[Callable[[], float]]:
     ended: list[float] = []
     yield lambda: (ended[0] if ended else time.monotonic()) - started
     ended.append(time.monotonic())
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float, what: str, log: Path | None = None, interval: float = 0.05
+) -> Any:
+    """Poll `condition` every `interval` seconds until it returns something truthy, which is returned; on timeout an
+    error naming `what` (with the last lines of `log`, when given)."""
+    found: list[Any] = []
+    if wait_until(lambda: bool(found.append(condition()) or found[-1]), timeout=timeout, interval=interval):
+        return found[-1]
+    tail = "" if log is None else f"; the last lines of {log}:\n" + "\n".join(log.read_text().splitlines()[-30:])
+    raise RuntimeError(f"{what} did not happen within {timeout:.0f} s{tail}")
+
+
+def expect(condition: bool, what: str) -> None:
+    """A benchmark that measures the wrong thing must fail, not report (these are not timing assertions)."""
+    if not condition:
+        raise RuntimeError(f"expected: {what}")
 
 
 def machine() -> dict[str, Any]:
