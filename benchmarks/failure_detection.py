@@ -60,18 +60,14 @@ from fintech_release.records.keys import release_key
 from fintech_release.release_graph import build_definitions
 from fintech_release.resources._docker import DEFAULT_DOCKER_HOST
 from fintech_release.resources.base_image import JlinkBaseImageBuilder
-from fintech_release.resources.gke_runtime import GkeRuntime, GkeTarget
-from fintech_release.resources.helm import HelmRunner
-from fintech_release.resources.kubernetes_cluster import KubernetesCluster
+from fintech_release.resources.gke_runtime import GkeRuntime
 from fintech_release.resources.runtime import DeploySpec
-from fintech_release.resources.terraform import TerraformRunner
 from fintech_release.triggers.health_watch import health_watch_name
 from fintech_release_tests.components import GitBareRepo, RegistryServer, remove_images
 from fintech_release_tests.fixtures_dagster import start_dagster_dev
 from fintech_release_tests.k8s_objects import (
     ENVIRONMENT,
     IMAGE,
-    NAMESPACE,
     OLD_IMAGE,
     SERVICE as GKE_SERVICE,
     container_status,
@@ -81,6 +77,7 @@ from fintech_release_tests.k8s_objects import (
 from fintech_release_tests.test_gke_runtime import (
     StandInApi,
     StandInHelm,
+    make_runtime,
     old_release,
     rolled_out,
     rolling_out,
@@ -359,17 +356,9 @@ def with_stand_in(folder: Path, scenario: Callable[[tuple[StandInApi, Path], flo
 def gke_runtime(kubeconfig: Path, helm: str) -> GkeRuntime:
     """GkeRuntime as release.yaml's defaults make it (look every 2 s, helm timeout 600 s, grace 60 s)."""
     settings = GkePlatformSettings()
-    return GkeRuntime(
-        release_config=str(REPO_ROOT / "examples" / "release.gke.yaml"),
-        charts_dir=str(REPO_ROOT / "deploy" / "charts"),
-        environments={ENVIRONMENT: GkeTarget(
-            project="acme-staging", region="europe-west2", kube_context="gke_acme-staging_europe-west2_staging",
-            namespace=NAMESPACE, terraform_root="/nonexistent/terraform/environment",
-            terraform_var_file="/nonexistent/terraform/environments/staging.tfvars",
-        )},
-        cluster=KubernetesCluster(kubeconfig=str(kubeconfig), transient_grace_seconds=settings.transient_grace_seconds),
-        helm=HelmRunner(executable=helm, kubeconfig=str(kubeconfig), timeout_seconds=settings.helm_timeout_seconds),
-        terraform=TerraformRunner(executable="/nonexistent/terraform"),
+    return make_runtime(
+        kubeconfig, helm=helm, helm_timeout=settings.helm_timeout_seconds, grace=settings.transient_grace_seconds,
+        cluster_defaults=True,
     )
 
 

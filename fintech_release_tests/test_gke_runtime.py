@@ -179,9 +179,11 @@ def write_kubeconfig(path: Path, server: str, context: str = "gke_acme-staging_e
 
 def make_runtime(
     kubeconfig: Path, *, ephemeral: bool = False, helm: str = "/nonexistent/helm", helm_timeout: int = 600,
-    grace: float = 60,
+    grace: float = 60, cluster_defaults: bool = False,
 ) -> GkeRuntime:
-    """A runtime whose helm is missing unless given: a test that reaches it fails with ToolNotFoundError."""
+    """A runtime whose helm is missing unless given: a test that reaches it fails with ToolNotFoundError. It looks
+    every 0.1 s with 2 s requests, or as release.yaml's defaults make it with `cluster_defaults`."""
+    timing = {} if cluster_defaults else {"request_timeout_seconds": 2, "poll_seconds": 0.1}
     return GkeRuntime(
         release_config=str(REPO_ROOT / "examples" / "release.gke.yaml"),
         charts_dir=str(REPO_ROOT / "deploy" / "charts"),
@@ -190,8 +192,7 @@ def make_runtime(
             namespace=NAMESPACE, terraform_root="/nonexistent/terraform/environment",
             terraform_var_file="/nonexistent/terraform/environments/staging.tfvars", ephemeral=ephemeral,
         )},
-        cluster=KubernetesCluster(kubeconfig=str(kubeconfig), request_timeout_seconds=2, poll_seconds=0.1,
-                                  transient_grace_seconds=grace),
+        cluster=KubernetesCluster(kubeconfig=str(kubeconfig), transient_grace_seconds=grace, **timing),
         helm=HelmRunner(executable=helm, kubeconfig=str(kubeconfig), timeout_seconds=helm_timeout),
         terraform=TerraformRunner(executable="/nonexistent/terraform"),
     )
