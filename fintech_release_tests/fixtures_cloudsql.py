@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from fintech_release.config.models import cloudsql_secret, cloudsql_user
 from fintech_release.resources.cloudsql import CloudSqlDatabase, ServiceAccounts
 from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.migrations import OpenConnection
+from fintech_release_tests.components import answer_json
 from fintech_release_tests.fixtures_servers import MariaDBServer
 
 INSTANCE = "fintech-prod:europe-west1:fintech-db"
@@ -141,12 +141,7 @@ class SecretApi:
                                        "reason": "NotFound", "message": f'secrets "{name}" not found'})
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                answer_json(self, status, body)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -31,6 +31,7 @@ from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.records.keys import COMMIT_TAG
 from fintech_release.triggers.webhook import Backoff, WebhookEndpoint
 from fintech_release.triggers.webhook.events import sign
+from fintech_release_tests.components import answer_json
 
 SECRET = "webhook-secret-for-tests"
 SECRET_ENV = "FINTECH_RELEASE_TEST_WEBHOOK_SECRET"
@@ -123,13 +124,8 @@ def graphql() -> Iterator[tuple[GraphQLStandIn, str]]:
         def do_POST(self) -> None:  # noqa: N802
             operation = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             status, body = state.answer(operation)
-            payload = json.dumps(body).encode()
             try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                answer_json(self, status, body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up waiting
 

@@ -28,7 +28,7 @@ from google.cloud.devtools import cloudbuild_v1
 
 from fintech_release.errors import ToolFailedError
 from fintech_release.resources.cloud_build import CloudBuildImageBuilder
-from fintech_release_tests.components import LOCALHOST
+from fintech_release_tests.components import LOCALHOST, answer_json
 from fintech_release_tests.fixtures_google_auth import ACCESS_TOKEN, GoogleStandIn, google_oauth  # noqa: F401
 
 PROJECT, LOCATION, BUCKET = "acme-prod", "europe-west2", "acme-prod-builds"
@@ -96,12 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
 
     def _json(self, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        answer_json(self, status, body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Quiet: the tests read what the stand-in kept."""

@@ -59,6 +59,7 @@ from fintech_release.resources.helm import HelmRunner
 from fintech_release.resources.kubernetes_cluster import KubernetesCluster
 from fintech_release.resources.runtime import DeploySpec
 from fintech_release.resources.terraform import TerraformRunner
+from fintech_release_tests.components import answer_json
 from fintech_release_tests.k8s_objects import (
     ENVIRONMENT,
     IMAGE,
@@ -143,12 +144,7 @@ class StandInApi:
                     self._answer(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404})
 
             def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                answer_json(self, status, body)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import json
 import os
 import socket
 import threading
@@ -18,7 +17,7 @@ import requests
 from fintech_release.errors import IngressConfigError, ToolNotFoundError
 from fintech_release.resources import local_ingress
 from fintech_release.resources.local_ingress import LocalNginxIngress
-from fintech_release_tests.components import free_port, wait_until
+from fintech_release_tests.components import answer_json, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,12 +50,7 @@ def backend_factory() -> Iterator[Callable[[], Backend]]:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 seen.append({"path": self.path, "prefix": self.headers.get("X-Forwarded-Prefix", "")})
-                body = json.dumps({"path": self.path, "port": self.server.server_port}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer_json(self, 200, {"path": self.path, "port": self.server.server_port})
 
             def log_message(self, *args: object) -> None:
                 pass
