@@ -23,13 +23,10 @@ and the note says so.
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,7 @@ import requests
 import yaml
 from dagster import DagsterInstance, RunsFilter, build_sensor_context
 
-from benchmarks.harness import Figure, expect, stopwatch, wait_for
+from benchmarks.harness import Figure, environment, expect, stopwatch, wait_for
 from fintech_release.cli.instance import INSTANCE_SETTINGS
 from fintech_release.config import ReleaseConfig, load_release_config
 from fintech_release.config.models import SourceSettings
@@ -209,7 +206,7 @@ def measure_through_dagster_dev(config: ReleaseConfig, repos: list[GitBareRepo],
 
 def measure_webhook(folder: Path, graphql_url: str, instance: DagsterInstance) -> list[float]:
     """Seconds from sending a signed push of a new commit to the real endpoint until its run exists."""
-    with secret_in_environment():
+    with environment(**{SECRET_ENV: SECRET}):  # the webhook's secret while the endpoint runs
         endpoint = WebhookEndpoint(write_bitbucket_config(folder, graphql_url), port=0)
         endpoint.start()
         try:
@@ -249,20 +246,6 @@ def write_bitbucket_config(folder: Path, graphql_url: str) -> ReleaseConfig:
     }
     (folder / "release.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     return load_release_config(folder / "release.yaml")
-
-
-@contextmanager
-def secret_in_environment() -> Iterator[None]:
-    """The webhook's secret in this process's environment while the endpoint runs; the old value back after."""
-    before = os.environ.get(SECRET_ENV)
-    os.environ[SECRET_ENV] = SECRET
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(SECRET_ENV, None)
-        else:
-            os.environ[SECRET_ENV] = before
 
 
 def sensor_state(instance: DagsterInstance) -> Any:

@@ -40,8 +40,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack, closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ import docker
 import yaml
 from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
 
-from benchmarks.harness import Figure, expect, wait_for
+from benchmarks.harness import Figure, environment, expect, wait_for
 from fintech_release.assets.source import report_head_commits
 from fintech_release.cli import launch, report
 from fintech_release.cli.instance import INSTANCE_SETTINGS
@@ -305,21 +305,6 @@ def succeeded(result: Any, what: str) -> None:
     if not result.success:
         failed = [f"{e.check_name}: {e.description}" for e in result.get_asset_check_evaluations() if not e.passed]
         raise RuntimeError(f"{what} failed: {report.failure_message(result)} {'; '.join(failed)}")
-
-
-@contextmanager
-def environment(**variables: str) -> Iterator[None]:
-    """`variables` in this process's environment for the block; what was there before comes back after."""
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 # --------------------------------------------------------------------------- #

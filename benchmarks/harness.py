@@ -47,6 +47,21 @@ def stopwatch() -> Iterator[Callable[[], float]]:
     ended.append(time.monotonic())
 
 
+@contextmanager
+def environment(**variables: str) -> Iterator[None]:
+    """`variables` in this process's environment for the block; what was there before comes back after."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def wait_for(
     condition: Callable[[], Any], timeout: float, what: str, log: Path | None = None, interval: float = 0.05
 ) -> Any:

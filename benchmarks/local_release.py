@@ -28,6 +28,8 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.harness import environment
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
 SCOPE = "fintech-release-bench-orch"
@@ -65,16 +67,8 @@ class LocalRelease:
     @contextmanager
     def environ(self) -> Iterator[None]:
         """This process's environment set as a CLI process of the checkout gets it (restored afterwards)."""
-        saved = {key: os.environ.get(key) for key in self.env}
-        os.environ.update(self.env)
-        try:
+        with environment(**self.env):
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """`fintech-release ARGS` in a fresh process at the checkout's root, as a user runs it (no webserver)."""
@@ -114,8 +108,8 @@ def _release_yaml(root: Path, registry_host: str, mariadb_host: str, mariadb_por
     document["registry"].update(host=registry_host, namespace="bench-orch")
     document["local"].update(scope=SCOPE)
     document["local"]["database"].update(host=mariadb_host, port=mariadb_port, user=mariadb_user)
-    for environment in document["environments"]:
-        environment["address"] = ADDRESSES[environment["name"]]
+    for env in document["environments"]:
+        env["address"] = ADDRESSES[env["name"]]
     document["source_control"] = {"poll_interval_seconds": 3600}
     (root / "release.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
